@@ -1,0 +1,33 @@
+# `make run` and `make test` are the two commands a fresh clone needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint clean eval-faces
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/imint demo --workspace ./imint-demo
+
+test: install
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+
+eval-faces: install
+	$(BIN)/imint eval faces ../shared/data/faces --json eval-faces.json
+	$(BIN)/imint eval faces ../shared/data/faces-field --json eval-faces-field.json
+
+clean:
+	rm -rf $(VENV) imint-data imint-demo .pytest_cache

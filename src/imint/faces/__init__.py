@@ -1,0 +1,1 @@
+"""Faces: detect, embed, compare, enroll, search, cluster."""

@@ -1,0 +1,82 @@
+"""The workspace database: SQLite through SQLAlchemy 2, schema by Alembic.
+
+SQLite is the product here, not a detail: a user can open ``imint.db`` with any
+SQLite tool, and every record the UI shows is a row in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_migrate_lock = threading.Lock()
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every table of every part."""
+
+
+def utcnow() -> str:
+    """Now as UTC ISO 8601 with seconds, the one time format of the database."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API object
+    cur = dbapi_connection.cursor()
+    # WAL lets the web UI read while a long ingest writes; foreign keys are off by default in SQLite.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Database:
+    """One SQLite file with its engine and session factory, migrated on open."""
+
+    def __init__(self, path: Path, *, migrate: bool = True) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self.engine: Engine = create_engine(self.url, future=True)
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision of every branch (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.set_main_option("sqlalchemy.url", self.url)
+        cfg.attributes["connection_engine"] = self.engine
+        with _migrate_lock:
+            command.upgrade(cfg, "heads")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on any error.
+
+        This is what keeps the database whole when a folder run hits a bad file.
+        """
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

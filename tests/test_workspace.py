@@ -1,0 +1,53 @@
+"""The workspace: one ingest path, content addressing, an append-only custody log."""
+
+import sqlite3
+
+import pytest
+
+from imint.errors import BadInputError
+from imint.workspace import Workspace
+
+
+def test_same_bytes_are_stored_once_and_logged_twice(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    f = tmp_path / "note.txt"
+    f.write_text("hello")
+    first = ws.ingest(f)
+    second = ws.ingest(f)
+    assert first.sha256 == second.sha256
+    assert first.is_new and not second.is_new
+    assert len(ws.list_evidence()) == 1
+    with sqlite3.connect(ws.path / "imint.db") as con:
+        actions = [a for (a,) in con.execute("select action from custody_log order by id")]
+    assert actions == ["added", "seen-again"]
+
+
+def test_custody_log_refuses_edits(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"\x00\x01")
+    ws.ingest(f)
+    con = sqlite3.connect(ws.path / "imint.db")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("delete from custody_log")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("update custody_log set actor='mallory'")
+
+
+def test_empty_and_missing_files_are_refused_by_name(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(BadInputError, match="empty.jpg.*0 bytes"):
+        ws.ingest(empty)
+    with pytest.raises(BadInputError, match="nope.jpg"):
+        ws.ingest(tmp_path / "nope.jpg")
+    assert ws.list_evidence() == []
+
+
+def test_reopening_keeps_records(tmp_path):
+    f = tmp_path / "x.txt"
+    f.write_text("x")
+    sha = Workspace(tmp_path / "ws").ingest(f).sha256
+    again = Workspace(tmp_path / "ws")
+    assert again.evidence(sha[:12]).sha256 == sha
