@@ -4,11 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean eval-faces
+.PHONY: install run test lint clean eval-faces vendor-web
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@# Headless Chromium + driver for the browser tests of the web UI (Debian packages, no browser download).
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		apt-get update && apt-get install -y chromium chromium-driver; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -31,3 +34,14 @@ eval-faces: install
 
 clean:
 	rm -rf $(VENV) imint-data imint-demo .pytest_cache
+
+# Re-vendor the web UI's JS/CSS from the npm registry (the files are committed; run only to upgrade).
+HTMX_VERSION := 2.0.4
+LEAFLET_VERSION := 1.9.4
+VENDOR := src/imint/web/static/vendor
+vendor-web:
+	rm -rf build/npm && mkdir -p build/npm && cd build/npm && npm pack -q htmx.org@$(HTMX_VERSION) leaflet@$(LEAFLET_VERSION)
+	cd build/npm && tar xzf htmx.org-$(HTMX_VERSION).tgz && mv package htmx && tar xzf leaflet-$(LEAFLET_VERSION).tgz && mv package leaflet
+	cp build/npm/htmx/dist/htmx.min.js $(VENDOR)/ && cp build/npm/htmx/LICENSE $(VENDOR)/htmx-LICENSE.md
+	cp build/npm/leaflet/dist/leaflet.js build/npm/leaflet/dist/leaflet.css $(VENDOR)/ && cp build/npm/leaflet/dist/images/*.png $(VENDOR)/images/
+	cp build/npm/leaflet/LICENSE $(VENDOR)/leaflet-LICENSE.md
