@@ -6,6 +6,7 @@ Reads come straight from the tables (they are the record); changes go through
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 from pathlib import Path
@@ -16,10 +17,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from PIL import Image
 from sqlalchemy import func, select
 
+from imint.api import audit
+from imint.api.acting import acting_workspace
 from imint.api.deps import audit_event, done, guard, principal, render, wants_json
 from imint.api.jobs import JobContext, job_handler
-from imint.api.uploads import saved_uploads
-from imint.errors import BadInputError, NotFoundError, ValidationError
+from imint.api.uploads import saved_uploads, sniff_kind
+from imint.errors import BadInputError, ImintError, NotFoundError, ValidationError
 from imint.store.models import (
     Cluster,
     EvidenceRow,
@@ -41,6 +44,11 @@ _write_lock = threading.Lock()  # enrollments and decisions change the gallery: 
 
 def _ws(request: Request) -> Any:
     return request.app.state.ws
+
+
+def _acting(request: Request) -> Any:
+    """The workspace acting as the caller (custody entries carry their name)."""
+    return acting_workspace(request.app.state.ws, principal(request).name)
 
 
 def _file_limit(request: Request) -> int:
@@ -131,11 +139,7 @@ def person_page(request: Request, person_id: int) -> Response:
 
 
 def _enroll_result_dict(result: Any) -> dict[str, Any]:
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
-    if isinstance(result, dict):
-        return result
-    return {"result": str(result)}
+    return dataclasses.asdict(result) if dataclasses.is_dataclass(result) else dict(result)
 
 
 @router.post("/persons", tags=["persons"], status_code=201, **guard("analyst"))
@@ -147,8 +151,7 @@ def enroll(
     watchlist: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
     """Enroll a person from reference photos (or add photos to an enrolled person)."""
-    ws = _ws(request)
-    me = principal(request)
+    ws = _acting(request)
     name = name.strip()
     if not name:
         raise ValidationError("a person needs a name", subject="name")
@@ -158,7 +161,6 @@ def enroll(
     if watchlist:
         kwargs["watchlist"] = watchlist
     with saved_uploads(photos, allowed=("image",), max_file_bytes=_file_limit(request)) as paths:
-        ws.user = me.name
         try:
             with _write_lock:
                 result = _enroll_result_dict(ws.enroll(name, paths, **kwargs))
@@ -283,47 +285,71 @@ def search_page(request: Request) -> Response:
     return render(request, "search.html", {"watchlists": watchlists, "recent_evidence": recent})
 
 
-def _search_one(ws: Any, path: Path, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in ws.search([path], **kwargs)]
-
-
-def _result_summary(result: dict[str, Any]) -> dict[str, Any]:
-    ev = result.get("evidence") or {}
+def _result_summary(result: dict[str, Any], name: str = "") -> dict[str, Any]:
     faces = result.get("faces") or []
     return {
-        "sha256": ev.get("sha256", ""),
-        "name": ev.get("original_name", ""),
+        "sha256": result.get("sha256") or "",
+        "name": name or Path(result.get("path") or "").name,
         "faces": len(faces),
-        "candidates": sum(len(f.get("candidates") or []) for f in faces),
+        "candidates": sum(1 for f in faces for c in f.get("candidates") or [] if c.get("above_threshold")),
+        "identities": sorted({f["identity"] for f in faces if f.get("identity")}),
+        "error": result.get("error"),
     }
+
+
+def _search_files_job(ctx: JobContext, files: list[tuple[str, Path]]) -> dict[str, Any]:
+    """Search files one by one with progress; on a resume, skip the ones done before the restart."""
+    ws = acting_workspace(ctx.ws, ctx.user)
+    options = ctx.params.get("options", {})
+    summaries: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
+    for i, (name, path) in enumerate(files):
+        if i < ctx.resume_from:
+            continue
+        ctx.progress(i, len(files), f"searching {name}", force=True)
+        try:
+            results = ws.search([path], **options)
+        except ImintError as exc:  # one bad file does not sink the folder
+            results, error = [], str(exc)
+        else:
+            error = "; ".join(r.error for r in results if r.error)
+        if error:
+            failed.append({"name": name, "error": error})
+        summaries += [_result_summary(r.to_dict(), name) for r in results if not r.error]
+        ctx.progress(i + 1, len(files), f"searched {name}")
+    faces = sum(s["faces"] for s in summaries)
+    with ctx.ws.session() as s:
+        audit.record(
+            s,
+            actor=ctx.user,
+            action="search-done",
+            target=f"job {ctx.job_id}",
+            via="job",
+            files=len(files),
+            faces=faces,
+            identities=sorted({n for x in summaries for n in x["identities"]}),
+        )
+    return {"evidence": summaries, "failed": failed, "resumed_from": ctx.resume_from}
 
 
 @job_handler("face-search")
 def _face_search_job(ctx: JobContext) -> dict[str, Any]:
-    """Search every evidence file of the job (photos, videos), resuming after the ones done."""
-    shas: list[str] = ctx.params["evidence"]
-    kwargs = ctx.params.get("options", {})
-    ctx.ws.user = ctx.user
-    summaries: list[dict[str, Any]] = list(ctx.params.get("done_summaries", []))
-    failed: list[dict[str, str]] = []
-    for i, sha in enumerate(shas):
-        if i < ctx.resume_from:
-            continue
+    """Search evidence already in the store (uploads of several files, videos)."""
+    files = []
+    for sha in ctx.params["evidence"]:
         ev = ctx.ws.evidence(sha)
-        ctx.progress(i, len(shas), f"searching {ev.original_name}", force=True)
-        try:
-            for r in ctx.ws.search([Path(ev.stored_path)], **kwargs):
-                summaries.append(_result_summary(r.to_dict()))
-        except (BadInputError, ValidationError) as exc:  # one bad file does not sink the folder
-            failed.append({"name": ev.original_name, "error": str(exc)})
-        ctx.progress(i + 1, len(shas), f"searched {ev.original_name}")
-    return {"evidence": summaries, "failed": failed}
+        files.append((ev.original_name, Path(ev.stored_path)))
+    return _search_files_job(ctx, files)
 
 
-def _ingest_all(request: Request, paths: list[Path], source: str) -> list[Any]:
-    ws = _ws(request)
-    ws.user = principal(request).name
-    return [ws.ingest(p, source=source) for p in paths]
+@job_handler("face-search-folder")
+def _face_search_folder_job(ctx: JobContext) -> dict[str, Any]:
+    """Search every photo and video of a folder in the workspace inbox."""
+    root = inbox_dir(ctx.ws).resolve()
+    files = [
+        (str(p.relative_to(root)), p) for p in media_files(resolve_in_inbox(ctx.ws, ctx.params["folder"]))
+    ]
+    return _search_files_job(ctx, files)
 
 
 def _search_options(watchlist: str, top_k: int | None) -> dict[str, Any]:
@@ -331,7 +357,7 @@ def _search_options(watchlist: str, top_k: int | None) -> dict[str, Any]:
     if watchlist:
         options["watchlist"] = watchlist
     if top_k:
-        options["top_k"] = top_k
+        options["k"] = top_k
     return options
 
 
@@ -343,42 +369,93 @@ def search(
     watchlist: Annotated[str, Form(max_length=256)] = "",
     top_k: Annotated[int | None, Form(ge=1, le=100)] = None,
 ) -> Response:
-    """Find enrolled people in photos or videos. One photo is answered at once; more, or a video,
-    become a background job (the answer links to it)."""
-    ws = _ws(request)
+    """Find enrolled people in photos or videos. One photo is answered at once (the response holds
+    the results); several files, or a video, become a background job (the response links to it)."""
+    ws = _acting(request)
     me = principal(request)
     options = _search_options(watchlist, top_k)
-    evs: list[Any] = []
-    if files:
-        with saved_uploads(
-            files, allowed=("image", "video"), max_file_bytes=request.app.state.max_upload_bytes
-        ) as paths:
-            evs = _ingest_all(request, paths, source=f"upload by {me.name}")
-    for sha in evidence or []:
-        if sha.strip():
-            evs.append(ws.evidence(sha.strip()))
-    if not evs:
+    hashes = [h.strip() for h in evidence or [] if h.strip()]
+    uploads = [f for f in files or [] if f.filename or f.size]
+    if not uploads and not hashes:
         raise BadInputError("send files or evidence hashes to search", subject="files")
+    stored = [ws.evidence(h) for h in hashes]
 
-    if len(evs) <= SYNC_SEARCH_MAX_IMAGES and all(e.kind == "image" for e in evs):
-        ws.user = me.name
-        results = [r.to_dict() for r in ws.search([Path(evs[0].stored_path)], **options)]
-        summary = [_result_summary(r) for r in results]
-        audit_event(
-            request,
-            "search",
-            evs[0].sha256,
-            name=evs[0].original_name,
-            options=options,
-            faces=sum(x["faces"] for x in summary),
-            candidates=sum(x["candidates"] for x in summary),
-        )
-        return done(request, {"results": results}, f"/evidence/{evs[0].sha256}")
-
-    params = {"evidence": [e.sha256 for e in evs], "options": options}
-    job_id = request.app.state.jobs.submit("face-search", params, user=me.name, total=len(evs))
-    audit_event(request, "search", f"job {job_id}", files=[e.original_name for e in evs], options=options)
+    if len(uploads) + len(stored) == 1 and (uploads or stored[0].kind == "image"):
+        with (
+            saved_uploads(
+                uploads, allowed=("image", "video"), max_file_bytes=request.app.state.max_upload_bytes
+            )
+            if uploads
+            else _nullcontext([Path(stored[0].stored_path)]) as paths
+        ):
+            if not uploads or sniff_path_kind(paths[0]) == "image":
+                results = ws.search(paths, **options)
+                return _search_answer(
+                    request, results, paths[0].name if uploads else stored[0].original_name, options
+                )
+            stored = [ws.ingest(paths[0], source=f"upload by {me.name}")]
+            uploads = []
+    if uploads:
+        with saved_uploads(
+            uploads, allowed=("image", "video"), max_file_bytes=request.app.state.max_upload_bytes
+        ) as paths:
+            stored += [ws.ingest(p, source=f"upload by {me.name}") for p in paths]
+    params = {"evidence": [e.sha256 for e in stored], "options": options}
+    job_id = request.app.state.jobs.submit("face-search", params, user=me.name, total=len(stored))
+    audit_event(
+        request,
+        "search",
+        f"job {job_id}",
+        files=[e.original_name for e in stored],
+        evidence=[e.sha256 for e in stored],
+        options=options,
+    )
     return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
+
+
+def _search_answer(request: Request, results: list[Any], name: str, options: dict[str, Any]) -> Response:
+    result = results[0]
+    if result.error:
+        audit_event(request, "search", name, outcome="failed", error=result.error)
+        raise BadInputError(result.error, subject=name)
+    data = {**result.to_dict(), "path": name}  # the client's name, not the server's temporary path
+    summary = _result_summary(data, name)
+    audit_event(
+        request,
+        "search",
+        data["sha256"],
+        name=name,
+        options=options,
+        faces=summary["faces"],
+        candidates=summary["candidates"],
+        identities=summary["identities"],
+    )
+    return done(request, {"results": [data]}, f"/evidence/{data['sha256']}")
+
+
+class _nullcontext:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __enter__(self) -> Any:
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def sniff_path_kind(path: Path) -> str | None:
+    with path.open("rb") as fh:
+        return sniff_kind(fh.read(16))
+
+
+def media_files(folder: Path) -> list[Path]:
+    """Photos and videos under ``folder`` (by their bytes), not following symbolic links."""
+    return [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink() and sniff_path_kind(p) in ("image", "video")
+    ]
 
 
 def inbox_dir(ws: Any) -> Path:
@@ -407,29 +484,15 @@ def search_folder(
     watchlist: Annotated[str, Form(max_length=256)] = "",
     top_k: Annotated[int | None, Form(ge=1, le=100)] = None,
 ) -> Response:
-    """Search every photo and video of a folder in the workspace inbox, as a background job."""
+    """Search every photo and video of a folder in ``<workspace>/inbox``, as a background job."""
     ws = _ws(request)
     me = principal(request)
-    target = resolve_in_inbox(ws, folder)
-    from imint.api.uploads import sniff_kind
-
-    files = []
-    for p in sorted(target.rglob("*")):
-        if p.is_file() and not p.is_symlink():
-            with p.open("rb") as fh:
-                if sniff_kind(fh.read(16)) in ("image", "video"):
-                    files.append(p)
-    if not files:
+    n_files = len(media_files(resolve_in_inbox(ws, folder)))
+    if not n_files:
         raise BadInputError("no photos or videos in this folder", subject=folder)
-    ws.user = me.name
-    evs = [ws.ingest(p, source=f"inbox/{p.relative_to(inbox_dir(ws).resolve())}") for p in files]
-    params = {
-        "evidence": [e.sha256 for e in evs],
-        "options": _search_options(watchlist, top_k),
-        "folder": folder,
-    }
-    job_id = request.app.state.jobs.submit("face-search", params, user=me.name, total=len(evs))
-    audit_event(request, "search", f"folder {folder}", job_id=job_id, files=len(evs))
+    params = {"folder": folder, "options": _search_options(watchlist, top_k)}
+    job_id = request.app.state.jobs.submit("face-search-folder", params, user=me.name, total=n_files)
+    audit_event(request, "search", f"folder {folder}", job_id=job_id, files=n_files)
     return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
 
 
@@ -577,9 +640,8 @@ def verify(
     b: Annotated[UploadFile, File(description="second photo")],
 ) -> Response:
     """Is it the same person? Compares the main faces of two photos (score and FMR)."""
-    ws = _ws(request)
+    ws = _acting(request)
     with saved_uploads([a, b], allowed=("image",), max_file_bytes=_file_limit(request)) as paths:
-        ws.user = principal(request).name
         result = ws.verify(paths[0], paths[1])
         data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     audit_event(request, "verify", f"{paths[0].name} vs {paths[1].name}", result=data)
@@ -615,21 +677,10 @@ def review_page(
     return render(request, "review.html", {"matches": matches, "status": status})
 
 
-def _decide(ws: Any, match_id: int, status: str, user: str, note: str) -> dict[str, Any]:
-    import imint.faces as faces
-
-    fn = getattr(faces, "confirm" if status == "confirmed" else "reject", None)
+def _decide(ws: Any, match_id: int, status: str, note: str) -> dict[str, Any]:
+    """Record a person's decision through the face service (who and when; custody entry)."""
     with _write_lock:
-        if fn is not None:
-            fn(ws, match_id, note=note, user=user)
-        else:  # the engine has no decision function in this build: record it here
-            from imint.store.db import utcnow
-
-            with ws.session() as s:
-                m = s.get(Match, match_id)
-                if m is None:
-                    raise NotFoundError("no such candidate", subject=f"candidate {match_id}")
-                m.status, m.decided_by, m.decided_at, m.note = status, user, utcnow(), note
+        ws.faces.decide(match_id, status, note)
     with ws.session() as s:
         row = s.execute(
             select(Match, Person.name, FaceRow.evidence_sha256)
@@ -646,8 +697,7 @@ def _decision_route(status: str):  # noqa: ANN202
     def decide(
         request: Request, match_id: int, note: Annotated[str, Form(max_length=10000)] = ""
     ) -> Response:
-        me = principal(request)
-        match = _decide(_ws(request), match_id, status, me.name, note)
+        match = _decide(_acting(request), match_id, status, note)
         action = "confirm" if status == "confirmed" else "reject"
         audit_event(
             request,
@@ -720,12 +770,3 @@ def cluster_page(request: Request, cluster_id: int) -> Response:
             "faces": faces,
         }
     return render(request, "cluster.html", data)
-
-
-def _faces_fn(name: str) -> Any:
-    import imint.faces as faces
-
-    fn = getattr(faces, name, None)
-    if fn is None:
-        raise HTTPException(501, f"clusters: '{name}' is not available in this build")
-    return fn
