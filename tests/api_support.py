@@ -65,3 +65,29 @@ def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
     assert r.status_code == 303, r.text
     home = client.get("/", headers={"Accept": "text/html"})
     return re.search(r'"X-CSRF-Token": "([^"]+)"', home.text).group(1)
+
+
+def jpeg_bytes(image, quality: int = 92) -> bytes:  # noqa: ANN001 - an RGB numpy array
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def astronaut_jpeg(flip: bool = False) -> bytes:
+    """scikit-image's public-domain astronaut photo (Eileen Collins), optionally mirrored."""
+    from skimage import data
+
+    image = data.astronaut()
+    return jpeg_bytes(image[:, ::-1].copy() if flip else image)
+
+
+def hopper_jpeg() -> bytes:
+    """matplotlib's public-domain portrait of Grace Hopper."""
+    import matplotlib.cbook as cbook
+
+    with cbook.get_sample_data("grace_hopper.jpg") as fh:
+        return fh.read()

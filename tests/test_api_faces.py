@@ -1,0 +1,171 @@
+"""Faces over HTTP: enroll, search, review, verify, each recorded in the audit log."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.api_support import astronaut_jpeg, hopper_jpeg, site  # noqa: F401 - pytest fixture
+
+
+def _enroll(site, name: str = "Eileen Collins", notes: str = "astronaut"):  # noqa: ANN001, ANN202, F811
+    return site.client.post(
+        "/persons",
+        data={"name": name, "notes": notes},
+        files=[("photos", ("collins.jpg", astronaut_jpeg(), "image/jpeg"))],
+        headers=site.auth("analyst"),
+    )
+
+
+def _audit(site, action: str) -> list[dict]:  # noqa: ANN001, F811
+    return site.client.get(f"/audit.json?action={action}", headers=site.auth("admin")).json()["entries"]
+
+
+def test_enroll_then_search_finds_the_person_and_both_are_audited(site):  # noqa: F811
+    r = _enroll(site)
+    assert r.status_code == 201, r.text
+    enrolled = r.json()
+    assert enrolled["references_added"] == 1 and enrolled["person_id"]
+
+    person = site.client.get(f"/persons/{enrolled['person_id']}.json", headers=site.auth("viewer")).json()
+    assert person["person"]["name"] == "Eileen Collins" and len(person["references"]) == 1
+
+    r = site.client.post(
+        "/search",
+        files=[("files", ("mirrored.jpg", astronaut_jpeg(flip=True), "image/jpeg"))],
+        headers=site.auth("analyst"),
+    )
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert result["path"] == "mirrored.jpg"  # the client's name, not a server path
+    assert [f["identity"] for f in result["faces"]] == ["Eileen Collins"]
+
+    (enroll_entry,) = _audit(site, "enroll")
+    assert enroll_entry["actor"] == "analyst" and enroll_entry["target"] == "Eileen Collins"
+    (search_entry,) = _audit(site, "search")
+    assert search_entry["target"] == result["sha256"] and search_entry["details"]["identities"] == [
+        "Eileen Collins"
+    ]
+    assert search_entry["ip"] and search_entry["via"] == "token"
+
+    evidence = site.client.get(f"/evidence/{result['sha256']}.json", headers=site.auth("viewer")).json()
+    (face,) = evidence["faces"]
+    assert face["candidates"][0]["person"] == "Eileen Collins"
+    crop = site.client.get(f"/faces/{face['id']}/crop", headers=site.auth("viewer"))
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+    assert crop.content[:3] == b"\xff\xd8\xff"
+
+
+def test_confirming_a_candidate_records_who_in_the_match_custody_and_audit(site):  # noqa: F811
+    _enroll(site)
+    site.client.post(
+        "/search",
+        files=[("files", ("mirrored.jpg", astronaut_jpeg(flip=True), "image/jpeg"))],
+        headers=site.auth("analyst"),
+    )
+    (match,) = site.client.get("/review.json", headers=site.auth("viewer")).json()["matches"]
+    r = site.client.post(
+        f"/candidates/{match['id']}/confirm",
+        data={"note": "same mission patch"},
+        headers=site.auth("analyst"),
+    )
+    assert r.status_code == 200, r.text
+    decided = r.json()
+    assert decided["status"] == "confirmed" and decided["decided_by"] == "analyst"
+    assert decided["note"] == "same mission patch"
+    assert site.client.get("/review.json", headers=site.auth("viewer")).json()["matches"] == []
+
+    (entry,) = _audit(site, "confirm")
+    assert entry["actor"] == "analyst" and entry["details"]["person"] == "Eileen Collins"
+    with sqlite3.connect(site.workspace / "imint.db") as db:
+        actors = db.execute("SELECT actor FROM custody_log WHERE action = 'match-confirmed'").fetchall()
+    assert actors == [("analyst",)]  # the custody log names the analyst, not the server
+
+
+def test_rejecting_through_htmx_returns_the_updated_row(site):  # noqa: F811
+    _enroll(site)
+    site.client.post(
+        "/search",
+        files=[("files", ("m.jpg", astronaut_jpeg(flip=True), "image/jpeg"))],
+        headers=site.auth("analyst"),
+    )
+    (match,) = site.client.get("/review.json", headers=site.auth("viewer")).json()["matches"]
+    headers = {"Authorization": site.auth("analyst")["Authorization"], "HX-Request": "true"}
+    r = site.client.post(f"/candidates/{match['id']}/reject", headers=headers)
+    assert r.status_code == 200 and r.text.lstrip().startswith(f'<tr id="match-{match["id"]}"')
+    assert "rejected" in r.text
+
+
+def test_several_files_become_a_job_with_progress(site):  # noqa: F811
+    _enroll(site)
+    r = site.client.post(
+        "/search",
+        files=[
+            ("files", ("a.jpg", astronaut_jpeg(flip=True), "image/jpeg")),
+            ("files", ("b.jpg", hopper_jpeg(), "image/jpeg")),
+        ],
+        headers=site.auth("analyst"),
+    )
+    assert r.status_code == 202, r.text
+    assert site.app.state.jobs.wait_idle(120)
+    job = site.client.get(r.json()["job"], headers=site.auth("viewer")).json()["job"]
+    assert job["status"] == "done" and (job["progress_done"], job["progress_total"]) == (2, 2)
+    names = [e["name"] for e in job["result"]["evidence"]]
+    assert names == ["a.jpg", "b.jpg"]
+    assert job["result"]["evidence"][0]["identities"] == ["Eileen Collins"]
+
+
+def test_a_folder_in_the_inbox_is_searched_as_a_job(site):  # noqa: F811
+    _enroll(site)
+    batch = site.workspace / "inbox" / "batch"
+    batch.mkdir(parents=True)
+    (batch / "one.jpg").write_bytes(astronaut_jpeg(flip=True))
+    (batch / "notes.txt").write_text("not a photo")
+    r = site.client.post("/search/folder", data={"folder": "batch"}, headers=site.auth("analyst"))
+    assert r.status_code == 202, r.text
+    assert site.app.state.jobs.wait_idle(120)
+    job = site.client.get(r.json()["job"], headers=site.auth("viewer")).json()["job"]
+    assert job["status"] == "done" and job["progress_total"] == 1
+    assert job["result"]["evidence"][0]["name"] == "batch/one.jpg"  # relative to the inbox
+
+
+def test_search_by_stored_evidence_hash(site):  # noqa: F811
+    _enroll(site)
+    first = site.client.post(
+        "/search",
+        files=[("files", ("m.jpg", astronaut_jpeg(flip=True), "image/jpeg"))],
+        headers=site.auth("analyst"),
+    ).json()["results"][0]
+    again = site.client.post("/search", data={"evidence": first["sha256"][:16]}, headers=site.auth("analyst"))
+    assert again.status_code == 200, again.text
+    assert again.json()["results"][0]["reused_earlier_analysis"] is True
+
+
+def test_verify_compares_two_photos(site):  # noqa: F811
+    r = site.client.post(
+        "/verify",
+        files=[
+            ("a", ("a.jpg", astronaut_jpeg(), "image/jpeg")),
+            ("b", ("b.jpg", astronaut_jpeg(flip=True), "image/jpeg")),
+        ],
+        headers=site.auth("analyst"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["same_person"] is True
+    assert _audit(site, "verify")[0]["target"] == "a.jpg vs b.jpg"
+
+
+def test_a_photo_without_a_face_cannot_enroll_and_nothing_is_stored(site):  # noqa: F811
+    import numpy as np
+
+    from tests.api_support import jpeg_bytes
+
+    blank = jpeg_bytes(np.full((200, 200, 3), 128, np.uint8))
+    r = site.client.post(
+        "/persons",
+        data={"name": "Nobody"},
+        files=[("photos", ("wall.jpg", blank, "image/jpeg"))],
+        headers=site.auth("analyst"),
+    )
+    assert r.status_code == 422 and "Nobody" in r.json()["detail"]
+    assert site.client.get("/persons.json", headers=site.auth("viewer")).json()["persons"] == []
+    assert _audit(site, "enroll")[0]["outcome"] == "failed"
