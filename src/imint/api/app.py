@@ -147,7 +147,7 @@ class GuardMiddleware:
             # A browser gets the way in, with the right status code.
             target = scope["path"] + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
             body = (
-                "<!doctype html><meta charset=utf-8><title>Log in - imint</title>"
+                '<!doctype html><meta charset=utf-8><link rel=icon href="data:,"><title>Log in - imint</title>'
                 f'<p>{html.escape(detail)}.</p><p><a href="/login?next={html.escape(target, quote=True)}">'
                 "Log in</a></p>"
             )
