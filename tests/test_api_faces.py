@@ -169,3 +169,52 @@ def test_a_photo_without_a_face_cannot_enroll_and_nothing_is_stored(site):  # no
     assert r.status_code == 422 and "Nobody" in r.json()["detail"]
     assert site.client.get("/persons.json", headers=site.auth("viewer")).json()["persons"] == []
     assert _audit(site, "enroll")[0]["outcome"] == "failed"
+
+
+def test_clusters_run_as_a_job_then_merge_split_and_promote(site):  # noqa: F811
+    # Three unknown faces: Collins twice (full size and half size), Hopper once; nobody is enrolled.
+    from skimage import data
+
+    from tests.api_support import jpeg_bytes
+
+    smaller = jpeg_bytes(data.astronaut()[::2, ::2].copy())
+    for name, body in (("a.jpg", astronaut_jpeg()), ("b.jpg", smaller), ("h.jpg", hopper_jpeg())):
+        r = site.client.post(
+            "/search", files=[("files", (name, body, "image/jpeg"))], headers=site.auth("analyst")
+        )
+        assert r.status_code == 200, r.text
+    r = site.client.post("/clusters/run", headers=site.auth("analyst"))
+    assert r.status_code == 202
+    assert site.app.state.jobs.wait_idle(120)
+    job = site.client.get(r.json()["job"], headers=site.auth("viewer")).json()["job"]
+    assert job["status"] == "done", job
+    clusters = site.client.get("/clusters.json", headers=site.auth("viewer")).json()["clusters"]
+    assert sorted(c["faces"] for c in clusters) == [1, 2]  # Collins together, Hopper alone
+    collins = next(c for c in clusters if c["faces"] == 2)
+    hopper = next(c for c in clusters if c["faces"] == 1)
+
+    faces = site.client.get(f"/clusters/{collins['id']}.json", headers=site.auth("viewer")).json()["faces"]
+    split = site.client.post(
+        f"/clusters/{collins['id']}/split", data={"face_ids": [faces[1]["id"]]}, headers=site.auth("analyst")
+    )
+    assert split.status_code == 200, split.text
+    merged = site.client.post(
+        "/clusters/merge",
+        data={"cluster_ids": [collins["id"], split.json()["new_cluster_id"]]},
+        headers=site.auth("analyst"),
+    )
+    assert merged.status_code == 200 and merged.json()["cluster_id"] == collins["id"]
+
+    promoted = site.client.post(
+        f"/clusters/{collins['id']}/promote", data={"name": "Eileen Collins"}, headers=site.auth("analyst")
+    )
+    assert promoted.status_code == 201, promoted.text
+    person = site.client.get(
+        f"/persons/{promoted.json()['person_id']}.json", headers=site.auth("viewer")
+    ).json()
+    assert person["person"]["name"] == "Eileen Collins" and len(person["references"]) == 2
+    actions = [
+        e["action"] for e in site.client.get("/audit.json", headers=site.auth("admin")).json()["entries"]
+    ]
+    assert {"cluster-run", "cluster-split", "cluster-merge", "enroll"} <= set(actions)
+    assert hopper["id"] != collins["id"]

@@ -770,3 +770,79 @@ def cluster_page(request: Request, cluster_id: int) -> Response:
             "faces": faces,
         }
     return render(request, "cluster.html", data)
+
+
+def _clusters(ws: Any) -> Any:
+    from imint.faces.cluster import Clusters
+
+    return Clusters(ws.faces)
+
+
+@job_handler("face-cluster")
+def _face_cluster_job(ctx: JobContext) -> dict[str, Any]:
+    """Re-cluster every unknown face of the workspace (honouring earlier merges and splits)."""
+    ws = acting_workspace(ctx.ws, ctx.user)
+    ctx.progress(0, 1, "clustering unknown faces", force=True)
+    kwargs = {"fmr": ctx.params["fmr"]} if "fmr" in ctx.params else {}
+    with _write_lock:
+        clusters = _clusters(ws).run(**kwargs)
+    ctx.progress(1, 1, f"{len(clusters)} clusters")
+    return {"clusters": len(clusters), "faces": sum(len(c.face_ids) for c in clusters), "link": "/clusters"}
+
+
+@router.post("/clusters/run", tags=["clusters"], status_code=202, **guard("analyst"))
+def run_clustering(
+    request: Request,
+    fmr: Annotated[float | None, Form(gt=0, lt=1, description="false-match rate per link")] = None,
+) -> Response:
+    """Group the unknown faces of the workspace, as a background job."""
+    me = principal(request)
+    params = {"fmr": fmr} if fmr else {}
+    job_id = request.app.state.jobs.submit("face-cluster", params, user=me.name, total=1)
+    audit_event(request, "cluster-run", "workspace", job_id=job_id, **params)
+    return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
+
+
+@router.post("/clusters/merge", tags=["clusters"], **guard("analyst"))
+def merge_clusters(
+    request: Request, cluster_ids: Annotated[list[int], Form(description="clusters to merge into the first")]
+) -> Response:
+    """Merge clusters (kept as must-link constraints when clustering runs again)."""
+    with _write_lock:
+        kept = _clusters(_acting(request)).merge(cluster_ids)
+    audit_event(request, "cluster-merge", f"cluster {kept}", merged=cluster_ids)
+    return done(request, {"cluster_id": kept, "merged": cluster_ids}, f"/clusters/{kept}")
+
+
+@router.post("/clusters/{cluster_id}/split", tags=["clusters"], **guard("analyst"))
+def split_cluster(
+    request: Request,
+    cluster_id: int,
+    face_ids: Annotated[list[int], Form(description="faces that move to a new cluster")],
+) -> Response:
+    """Move faces out of a cluster into a new one (kept as cannot-link constraints)."""
+    with _write_lock:
+        new_id = _clusters(_acting(request)).split(cluster_id, face_ids)
+    audit_event(request, "cluster-split", f"cluster {cluster_id}", new_cluster=new_id, faces=face_ids)
+    return done(request, {"cluster_id": cluster_id, "new_cluster_id": new_id}, f"/clusters/{new_id}")
+
+
+@router.post("/clusters/{cluster_id}/rename", tags=["clusters"], **guard("analyst"))
+def rename_cluster(
+    request: Request, cluster_id: int, name: Annotated[str, Form(min_length=1, max_length=256)]
+) -> Response:
+    _clusters(_acting(request)).rename(cluster_id, name.strip())
+    audit_event(request, "cluster-rename", f"cluster {cluster_id}", name=name)
+    return done(request, {"cluster_id": cluster_id, "name": name}, f"/clusters/{cluster_id}")
+
+
+@router.post("/clusters/{cluster_id}/promote", tags=["clusters"], status_code=201, **guard("analyst"))
+def promote_cluster(
+    request: Request, cluster_id: int, name: Annotated[str, Form(min_length=1, max_length=256)]
+) -> Response:
+    """Make a cluster an enrolled person: its best faces become reference photos."""
+    name = name.strip()
+    with _write_lock:
+        person_id = _clusters(_acting(request)).promote(cluster_id, name)
+    audit_event(request, "enroll", name, person_id=person_id, from_cluster=cluster_id)
+    return done(request, {"person_id": person_id, "name": name}, f"/persons/{person_id}", status_code=201)
