@@ -111,3 +111,34 @@ def test_job_pages_show_progress_as_html_json_and_htmx_fragment(site):  # noqa: 
     assert fragment.text.lstrip().startswith('<div id="job-progress"') and "<html" not in fragment.text
     listing = site.client.get("/jobs.json", headers=site.auth("viewer")).json()["jobs"]
     assert listing[0]["id"] == job_id
+
+
+@job_handler("test-cancelled-midway")
+def _cancelled_midway(ctx):  # noqa: ANN001, ANN202
+    ctx.progress(1, 3, "first", force=True)
+    ctx._runner.cancel(ctx.job_id)  # someone presses Cancel while it runs
+    ctx.progress(2, 3, "second", force=True)
+    raise AssertionError("a cancelled job must not go on")
+
+
+def test_cancel_a_queued_job_at_once_and_a_running_one_at_its_next_step(ws):  # noqa: ANN001
+    runner = JobRunner(ws)
+    queued = runner.submit("test-count", {"n": 1}, user="ana", total=1)
+    assert runner.cancel(queued) == "cancelled"
+    running = runner.submit("test-cancelled-midway", {}, user="ana", total=3)
+    runner.run_one()
+    job = _job(ws, running)
+    assert (job.status, job.progress_done) == ("cancelled", 1) and job.finished_at
+    from imint.errors import ConflictError
+
+    with pytest.raises(ConflictError, match="cancelled"):
+        runner.cancel(running)
+
+
+def test_only_the_author_or_an_admin_cancels_over_http(site):  # noqa: F811
+    site.app.state.jobs.stop()  # keep the job queued
+    job_id = site.app.state.jobs.submit("test-count", {"n": 1}, user="admin", total=1)
+    r = site.client.post(f"/jobs/{job_id}/cancel", headers=site.auth("analyst"))
+    assert r.status_code == 403
+    r = site.client.post(f"/jobs/{job_id}/cancel", headers=site.auth("admin"))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"

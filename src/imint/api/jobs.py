@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from imint.errors import ImintError, NotFoundError
+from imint.errors import ConflictError, ImintError, NotFoundError
 from imint.store.db import utcnow
 from imint.store.models_api import Job
 
@@ -44,6 +44,10 @@ class JobStopped(Exception):
     """Raised inside a handler when the server shuts down; the job stays queued."""
 
 
+class JobCancelled(Exception):
+    """Raised inside a handler when someone cancelled the job."""
+
+
 @dataclass
 class JobContext:
     ws: Any  # imint.workspace.Workspace
@@ -65,6 +69,8 @@ class JobContext:
         self._last_write = now
         with self.ws.session() as s:
             job = s.get(Job, self.job_id)
+            if job.status == "cancelling":
+                raise JobCancelled
             job.progress_done, job.progress_total = done, total
             if message:
                 job.message = message[:2000]
@@ -92,10 +98,38 @@ class JobRunner:
         self._wake.set()
         return job_id
 
+    def cancel(self, job_id: int) -> str:
+        """Cancel a queued job at once, a running one at its next progress step; returns the new status."""
+        with self.ws.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise NotFoundError("no such job", subject=f"job {job_id}")
+            if job.status == "queued":
+                job.status, job.message, job.finished_at = (
+                    "cancelled",
+                    "cancelled before it started",
+                    utcnow(),
+                )
+            elif job.status == "running":
+                job.status, job.message = "cancelling", "cancel requested"
+            else:
+                raise ConflictError(
+                    f"the job is {job.status}; only queued or running jobs can be cancelled",
+                    subject=f"job {job_id}",
+                )
+            job.updated_at = utcnow()
+            return job.status
+
     # -- lifecycle ----------------------------------------------------------------
     def recover(self) -> list[int]:
         """Queue again the jobs a previous server left ``running``; returns their ids."""
         with self.ws.session() as s:
+            for job in s.scalars(select(Job).where(Job.status == "cancelling")):
+                job.status, job.message, job.finished_at = (
+                    "cancelled",
+                    "cancelled (server restarted)",
+                    utcnow(),
+                )
             cut_off = list(s.scalars(select(Job).where(Job.status == "running")))
             for job in cut_off:
                 job.status = "queued"
@@ -170,6 +204,8 @@ class JobRunner:
             result = handler(ctx)
         except JobStopped:
             self._finish(ctx.job_id, status="queued", message="interrupted by shutdown; will resume")
+        except JobCancelled:
+            self._finish(ctx.job_id, status="cancelled", message="cancelled", finished_at=utcnow())
         except ImintError as exc:
             self._finish(ctx.job_id, status="failed", error=str(exc), message="failed")
         except Exception as exc:  # noqa: BLE001 - a job must never kill the worker

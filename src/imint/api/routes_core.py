@@ -283,3 +283,18 @@ def job_page(request: Request, job_id: int) -> Response:
         data = {"job": job_to_dict(job)}
     template = "job_progress.html" if request.headers.get("hx-request") else "job.html"
     return render(request, template, data)
+
+
+@router.post("/jobs/{job_id}/cancel", tags=["jobs"], **guard("analyst"))
+def cancel_job(request: Request, job_id: int) -> Response:
+    """Cancel a job: at once when queued, at its next step when running. Its own author or an admin."""
+    me = principal(request)
+    with request.app.state.ws.session() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id}")
+        if job.created_by != me.name and me.role != "admin":
+            raise HTTPException(403, "only the job's author or an admin can cancel it")
+    status = request.app.state.jobs.cancel(job_id)
+    audit_event(request, "job-cancel", f"job {job_id}", status=status)
+    return done(request, {"id": job_id, "status": status}, f"/jobs/{job_id}")

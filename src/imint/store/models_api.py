@@ -88,7 +88,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(48))
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    # queued, running, done, failed, cancelled
+    # queued, running, done, failed, cancelling (asked to stop), cancelled
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int] = mapped_column(Integer, default=0)
