@@ -218,3 +218,26 @@ def test_clusters_run_as_a_job_then_merge_split_and_promote(site):  # noqa: F811
     ]
     assert {"cluster-run", "cluster-split", "cluster-merge", "enroll"} <= set(actions)
     assert hopper["id"] != collins["id"]
+
+
+def test_edit_and_remove_a_person(site):  # noqa: F811
+    pid = _enroll(site).json()["person_id"]
+    r = site.client.post(
+        f"/persons/{pid}/update",
+        data={"name": "Eileen M. Collins", "aliases": "Collins, EMC", "notes": "STS-93"},
+        headers=site.auth("analyst"),
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["aliases"], r.json()["notes"]) == (
+        "Eileen M. Collins",
+        ["Collins", "EMC"],
+        "STS-93",
+    )
+    r = site.client.post(f"/persons/{pid}/delete", headers=site.auth("analyst"))
+    assert r.status_code == 200
+    assert site.client.get(f"/persons/{pid}.json", headers=site.auth("viewer")).status_code == 404
+    assert {"person-update", "person-delete"} <= {e["action"] for e in _audit_all(site)}
+
+
+def _audit_all(site) -> list[dict]:  # noqa: ANN001, F811
+    return site.client.get("/audit.json", headers=site.auth("admin")).json()["entries"]

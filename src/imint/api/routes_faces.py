@@ -175,6 +175,41 @@ def enroll(
     return done(request, data, f"/persons/{person_id}" if person_id else "/persons", status_code=201)
 
 
+@router.post("/persons/{person_id}/update", tags=["persons"], **guard("analyst"))
+def update_person(
+    request: Request,
+    person_id: int,
+    name: Annotated[str | None, Form(max_length=256)] = None,
+    notes: Annotated[str | None, Form(max_length=10000)] = None,
+    aliases: Annotated[str | None, Form(max_length=2000, description="comma-separated")] = None,
+) -> Response:
+    """Rename a person, or change their notes or aliases."""
+    ws = _acting(request)
+    with ws.session() as s:
+        old_name = _get_person(s, person_id).name
+    alias_list = [a.strip() for a in aliases.split(",") if a.strip()] if aliases is not None else None
+    with _write_lock:
+        ws.faces.update_person(
+            old_name, new_name=(name or "").strip() or None, notes=notes, aliases=alias_list
+        )
+    audit_event(request, "person-update", old_name, person_id=person_id, new_name=name, notes=notes)
+    with ws.session() as s:
+        person = _person_dict(_get_person(s, person_id))
+    return done(request, person, f"/persons/{person_id}")
+
+
+@router.post("/persons/{person_id}/delete", tags=["persons"], **guard("analyst"))
+def delete_person(request: Request, person_id: int) -> Response:
+    """Remove a person and their reference photos from the gallery (the evidence files stay)."""
+    ws = _acting(request)
+    with ws.session() as s:
+        name = _get_person(s, person_id).name
+    with _write_lock:
+        ws.faces.remove_person(name)
+    audit_event(request, "person-delete", name, person_id=person_id)
+    return done(request, {"deleted": name, "person_id": person_id}, "/persons")
+
+
 # -- watchlists ---------------------------------------------------------------------------------
 @router.get("/watchlists", tags=["watchlists"], **guard("viewer"))
 def watchlists_page(request: Request) -> Response:
