@@ -172,9 +172,23 @@ def _error_response(
     return request.app.state.templates.TemplateResponse(
         request,
         "error.html",
-        {"status": status, "detail": detail, "me": p, "csrf_token": p.csrf_token if p else ""},
+        {
+            "status": status,
+            "detail": detail,
+            "me": p,
+            "csrf_token": p.csrf_token if p else "",
+            "parts": getattr(request.app.state, "parts", {}),
+        },
         status_code=status,
     )
+
+
+def available_parts() -> dict[str, bool]:
+    """Which optional parts this build has (their pages and routes are served only then)."""
+    import imint.cases
+    import imint.sites
+
+    return {"sites": hasattr(imint.sites, "add_site"), "cases": hasattr(imint.cases, "create_case")}
 
 
 def create_app(
@@ -246,13 +260,15 @@ def create_app(
 
     app.include_router(routes_core.router)
     app.include_router(routes_faces.router)
-    for optional in ("routes_sites", "routes_cases"):
-        try:
-            module = __import__(f"imint.api.{optional}", fromlist=["router"])
-        except ImportError as exc:  # the part is not in this build
-            log.info("not serving %s: %s", optional, exc)
-            continue
-        app.include_router(module.router)
+    app.state.parts = available_parts()
+    if app.state.parts["sites"]:
+        from imint.api import routes_sites
+
+        app.include_router(routes_sites.router)
+    if app.state.parts["cases"]:
+        from imint.api import routes_cases
+
+        app.include_router(routes_cases.router)
 
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     app.add_middleware(GuardMiddleware, ws=ws, max_body_bytes=max_upload_bytes)

@@ -109,7 +109,13 @@ def render(request: Request, template: str, data: dict[str, Any], status_code: i
         return JSONResponse(jsonable(data), status_code=status_code)
     templates = request.app.state.templates
     p: Principal | None = getattr(request.state, "principal", None)
-    context = {"data": data, "me": p, "csrf_token": p.csrf_token if p else "", **data}
+    context = {
+        "data": data,
+        "me": p,
+        "csrf_token": p.csrf_token if p else "",
+        "parts": getattr(request.app.state, "parts", {}),
+        **data,
+    }
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
