@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from imint.api.app import available_parts
 from tests.api_support import PASSWORD, astronaut_jpeg, make_users
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -179,6 +180,73 @@ def test_log_in_enroll_search_confirm_and_open_report(server, browser, tmp_path)
     assert "Eileen Collins" in browser.find_element(By.TAG_NAME, "main").text
     shots.take("review-confirmed")
 
+    # Open a case report (when the cases part is in this build).
+    if available_parts()["cases"]:
+        browser.get(base + "/cases")
+        browser.find_element(By.ID, "case-name").send_keys("sts-93")
+        browser.find_element(By.ID, "case-title").send_keys("Who commanded STS-93?")
+        browser.find_element(By.ID, "case-create").click()
+        _wait(browser, ec.text_to_be_present_in_element((By.ID, "case-heading"), "Who commanded STS-93?"))
+        shots.take("case")
+        browser.find_element(By.ID, "open-report").click()
+        _wait(browser, lambda d: "Who commanded STS-93?" in d.page_source and "/report" in d.current_url)
+        shots.take("case-report")
+
     # The page ran without script errors or Content-Security-Policy violations.
     severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert [m for m in severe if "/persons - " not in m or "401" not in m] == [], severe
+
+
+@pytest.mark.skipif(not available_parts()["sites"], reason="the sites part is not in this build")
+def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa: ANN001
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    from imint.sites.synthetic import make_sar_scene
+    from imint.workspace import Workspace
+
+    base, ws_path = server
+    with Workspace(ws_path) as ws, ws.session() as s:
+        from imint.api import security
+
+        _row, token = security.create_token(s, security.get_user(s, "analyst"), "browser test")
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    site_id = httpx.post(
+        base + "/sites",
+        data={"name": "Golden Horn", "lon": "131.90", "lat": "43.08", "radius_m": "4000"},
+        headers=headers,
+    ).json()["id"]
+    for name, date, seed in (("a.tif", "2026-03-01", 1), ("b.tif", "2026-03-08", 2)):
+        make_sar_scene(tmp_path / name, width=512, height=512, n_ships=5, seed=seed, land_seed=1, date=date)
+        r = httpx.post(
+            f"{base}/sites/{site_id}/scenes",
+            files={"scene": (name, (tmp_path / name).read_bytes())},
+            headers=headers,
+            timeout=120,
+        )
+        assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 300
+    while httpx.get(base + "/jobs.json", headers=headers).json()["jobs"][0]["status"] in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+    shots = Shots(browser, tmp_path / "screenshots")
+    browser.get(base + "/login")
+    browser.find_element(By.ID, "username").send_keys("viewer")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    browser.get(f"{base}/sites/{site_id}")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive"))
+    assert browser.find_element(By.ID, "date-label").text == "2026-03-08"
+    latest = int(browser.find_element(By.ID, "date-count").text)
+    assert latest > 0
+    shots.take("site-latest")
+    slider = browser.find_element(By.ID, "date-slider")
+    browser.execute_script("arguments[0].value = 0; arguments[0].dispatchEvent(new Event('input'));", slider)
+    assert browser.find_element(By.ID, "date-label").text == "2026-03-01"
+    shots.take("site-first-date")
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], severe

@@ -157,7 +157,7 @@ def link_claim(
         ws, claim_id, relation, evidence=evidence.strip() or None, record=record.strip() or None, note=note
     )
     claim = cases.get_claim(ws, claim_id)
-    audit_event(request, "claim-link", f"claim {claim_id}", relation=relation, target=link.target)
+    audit_event(request, "claim-link", f"claim {claim_id}", relation=relation, linked=link.target)
     return done(request, link.to_dict(), f"/cases/{claim.case_id}#claim-{claim_id}", status_code=201)
 
 
@@ -243,12 +243,11 @@ def _report_file(ws: Any, case_id: int, suffix: str) -> tuple[Any, Path]:
 
 @router.get("/cases/{case_id}/report", tags=["reports"], **guard("viewer"))
 def case_report(request: Request, case_id: int, download: bool = False) -> Response:
-    """The case report as HTML (built now from the current records when it does not exist yet)."""
+    """The case report as HTML, built from the current records."""
     ws = _acting(request)
-    info, path = _report_file(ws, case_id, ".html")
-    if not path.exists():
-        paths = _build_report(ws, info.id, pdf=False)
-        path = paths.html
+    info = _case(ws, case_id)
+    # Built afresh from the current records on every view (the HTML part is quick; the PDF is a job).
+    path = _build_report(ws, info.id, pdf=False).html
     audit_event(request, "export", f"case {info.name} report", format="html", download=download)
     return FileResponse(
         path,

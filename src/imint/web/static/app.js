@@ -16,6 +16,7 @@ function initSiteMap() {
   const site = JSON.parse(dataEl.textContent);
   // Offline: no tile server. The scene footprints and detections are drawn on a plain background.
   const map = L.map(mapEl, { attributionControl: false });
+  L.control.scale({ imperial: false }).addTo(map);
   const layer = L.layerGroup().addTo(map);
   const slider = document.getElementById("date-slider");
   const label = document.getElementById("date-label");
