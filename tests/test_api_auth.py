@@ -200,3 +200,19 @@ def test_password_check_uses_argon2_and_rejects_unknown_users(tmp_path):
         assert security.check_password(s, "alice", "a long password").name == "alice"
         assert security.check_password(s, "alice", "a long passwore") is None
         assert security.check_password(s, "bob", "a long password") is None
+
+
+def test_repeated_failed_logins_lock_the_name_for_a_while(site):  # noqa: F811
+    from imint.api.routes_core import MAX_FAILED_LOGINS
+
+    def attempt(password: str) -> int:
+        page = site.client.get("/login", headers={"Accept": "text/html"})
+        token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+        data = {"username": "analyst", "password": password, "login_csrf": token}
+        return site.client.post("/login", data=data, headers={"Accept": "application/json"}).status_code
+
+    assert [attempt("guess") for _ in range(MAX_FAILED_LOGINS)] == [401] * MAX_FAILED_LOGINS
+    assert attempt(PASSWORD) == 429  # even the right password waits
+    denied = site.client.get("/audit.json?action=login", headers=site.auth("admin")).json()["entries"][0]
+    assert denied["outcome"] == "denied" and denied["details"]["reason"] == "too many failures"
+    assert site.client.get("/", headers=site.auth("analyst")).status_code == 200  # tokens still work

@@ -11,10 +11,10 @@ pytestmark = pytest.mark.skipif(not available_parts()["sites"], reason="the site
 
 
 def _scene(tmp_path, name: str, date: str, seed: int) -> bytes:  # noqa: ANN001
-    from imint.sites.synthetic import make_sar_scene
+    from imint.sites import synthetic
 
     path = tmp_path / name
-    make_sar_scene(path, width=512, height=512, n_ships=5, seed=seed, land_seed=1, date=date)
+    synthetic.make_sar_scene(path, width=512, height=512, n_ships=5, seed=seed, land_seed=1, date=date)
     return path.read_bytes()
 
 

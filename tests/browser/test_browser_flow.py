@@ -202,7 +202,7 @@ def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa:
     import httpx
     from selenium.webdriver.common.by import By
 
-    from imint.sites.synthetic import make_sar_scene
+    from imint.sites import synthetic
     from imint.workspace import Workspace
 
     base, ws_path = server
@@ -217,7 +217,9 @@ def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa:
         headers=headers,
     ).json()["id"]
     for name, date, seed in (("a.tif", "2026-03-01", 1), ("b.tif", "2026-03-08", 2)):
-        make_sar_scene(tmp_path / name, width=512, height=512, n_ships=5, seed=seed, land_seed=1, date=date)
+        synthetic.make_sar_scene(
+            tmp_path / name, width=512, height=512, n_ships=5, seed=seed, land_seed=1, date=date
+        )
         r = httpx.post(
             f"{base}/sites/{site_id}/scenes",
             files={"scene": (name, (tmp_path / name).read_bytes())},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from imint.api.deps import (
 )
 from imint.api.jobs import job_to_dict
 from imint.store.models import EvidenceRow, Match, Person, Watchlist
-from imint.store.models_api import ROLES, ApiToken, Job, User
+from imint.store.models_api import ROLES, ApiToken, AuditEntry, Job, User
 
 router = APIRouter()
 
@@ -37,6 +38,27 @@ def _safe_next(target: str | None) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return "/"
     return target
+
+
+MAX_FAILED_LOGINS = 10
+LOCKOUT_MINUTES = 15
+
+
+def _recent_failures(ws: Any, username: str) -> int:
+    """Failed logins for this name in the last LOCKOUT_MINUTES (read from the audit log itself)."""
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=LOCKOUT_MINUTES)).replace(microsecond=0)
+    since_text = since.isoformat().replace("+00:00", "Z")
+    with ws.session() as s:
+        return s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(
+                AuditEntry.action == "login",
+                AuditEntry.outcome == "failed",
+                AuditEntry.actor == username,
+                AuditEntry.at >= since_text,
+            )
+        )
 
 
 # -- login ------------------------------------------------------------------------------------
@@ -70,6 +92,11 @@ def login(
         audit_event(request, "login", username, outcome="denied", actor=username, reason="login CSRF check")
         raise HTTPException(403, "the login form expired; reload the page and try again")
     ws = request.app.state.ws
+    if _recent_failures(ws, username) >= MAX_FAILED_LOGINS:
+        audit_event(request, "login", username, outcome="denied", actor=username, reason="too many failures")
+        raise HTTPException(
+            429, f"too many failed logins for this name; wait {LOCKOUT_MINUTES} minutes or ask an admin"
+        )
     with ws.session() as s:
         user = security.check_password(s, username, password)
         if user is not None:
