@@ -158,3 +158,22 @@ def test_names_and_notes_are_escaped_in_pages(site):  # noqa: F811
         assert html.escape(XSS, quote=False).split(">")[0] in body or "&lt;script&gt;" in body, page
     # And the JSON twin returns the text unchanged (escaping is the page's job).
     assert site.client.get("/persons/1.json", headers=site.auth("viewer")).json()["person"]["name"] == XSS
+
+
+def test_stored_html_is_only_ever_a_download(site, tmp_path):  # noqa: F811
+    page = tmp_path / "page.html"
+    page.write_text("<html><script>alert(document.cookie)</script></html>")
+    with Workspace(site.workspace) as ws:
+        ev = ws.ingest(page, source="a hostile web page kept as evidence")
+    r = site.client.get(f"/evidence/{ev.sha256}/file", headers=site.auth("viewer"))
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["content-disposition"].startswith("attachment")
+
+
+def test_the_openapi_document_needs_an_account(site):  # noqa: F811
+    assert site.client.get("/openapi.json").status_code == 401
+    doc = site.client.get("/openapi.json", headers=site.auth("viewer")).json()
+    assert "/search" in doc["paths"] and doc["paths"]["/search"]["post"]["x-required-role"] == "analyst"
+    assert site.client.get("/docs").status_code == 401  # no Swagger page (it would load from a CDN)
+    assert site.client.get("/docs", headers=site.auth("viewer")).status_code == 404

@@ -615,6 +615,11 @@ def evidence_file(request: Request, sha256: str, download: bool = False) -> Resp
     if download:
         audit_event(request, "export", sha256, name=name)
         ws.log_custody(sha256, "exported", by=principal(request).name, via="web")
+    # Only pictures and videos are shown in the page; anything else (HTML, SVG, PDF...) is a download
+    # of opaque bytes, so a hostile file cannot run in the app's origin.
+    inline_ok = media_type.startswith(("image/", "video/")) and "svg" not in media_type
+    if not inline_ok:
+        media_type, download = "application/octet-stream", True
     return FileResponse(
         path,
         media_type=media_type,
