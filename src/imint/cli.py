@@ -39,6 +39,9 @@ def _register_parts() -> None:
     from imint.faces import cli as faces_cli
 
     faces_cli.register(app, eval_app)
+    from imint.sites import cli as sites_cli
+
+    sites_cli.register(app, eval_app)
 
 
 _register_parts()
