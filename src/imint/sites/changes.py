@@ -166,12 +166,14 @@ def site_changes(
     match_distance_m: float = 200.0,
     detector: str | None = None,
     optical_alpha: float = 0.01,
+    optical_min_area_m2: float = 2e4,
 ) -> ChangeReport:
     """Ships per date at a site and what changed between consecutive dates.
 
     Uses the stored detections of each scene (``detector`` = "cfar"/"cnn", default the newest run).
     Several scenes on one date are pooled. Pairs of optical scenes on consecutive dates also get
-    iMAD *new activity* areas at significance ``optical_alpha``.
+    iMAD *new activity* areas at significance ``optical_alpha`` (areas under ``optical_min_area_m2``
+    are dropped).
     """
     if not (match_distance_m > 0):
         raise ValidationError(
@@ -238,7 +240,10 @@ def site_changes(
                 from imint.sites.imad import new_activity
 
                 pair.new_activity = new_activity(
-                    optical_by_date[da], optical_by_date[db], alpha=optical_alpha
+                    optical_by_date[da],
+                    optical_by_date[db],
+                    alpha=optical_alpha,
+                    min_area_m2=optical_min_area_m2,
                 )
             except ValidationError as exc:
                 notes.append(f"{da} -> {db}: no optical change map ({exc})")
