@@ -37,10 +37,9 @@ def _root(
 
 def _register_parts() -> None:
     from imint.faces import cli as faces_cli
-
-    faces_cli.register(app, eval_app)
     from imint.sites import cli as sites_cli
 
+    faces_cli.register(app, eval_app)
     sites_cli.register(app, eval_app)
 
 
