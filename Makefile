@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean eval-faces vendor-web
+.PHONY: install run test lint clean eval-faces bench-faces vendor-web
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ eval-faces: install
 
 clean:
 	rm -rf $(VENV) imint-data imint-demo .pytest_cache
+
+bench-faces: install
+	$(BIN)/pip install -q --no-deps face_recognition==1.3.0
+	$(BIN)/python benchmarks/faces.py --data ../shared/data/faces --json benchmarks/results/faces.json
 
 # Re-vendor the web UI's JS/CSS from the npm registry (the files are committed; run only to upgrade).
 HTMX_VERSION := 2.0.4
