@@ -91,3 +91,20 @@ def hopper_jpeg() -> bytes:
 
     with cbook.get_sample_data("grace_hopper.jpg") as fh:
         return fh.read()
+
+
+def astronaut_clip(path: Path, seconds: float = 2.0, fps: int = 10) -> Path:
+    """A short H.264 clip of the (still) astronaut photo, written with PyAV."""
+    import av
+    from skimage import data
+
+    frame = data.astronaut()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frame.shape[1], frame.shape[0], "yuv420p"
+        for _ in range(int(seconds * fps)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

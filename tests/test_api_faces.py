@@ -241,3 +241,25 @@ def test_edit_and_remove_a_person(site):  # noqa: F811
 
 def _audit_all(site) -> list[dict]:  # noqa: ANN001, F811
     return site.client.get("/audit.json", headers=site.auth("admin")).json()["entries"]
+
+
+def test_a_video_upload_becomes_a_job(site, tmp_path):  # noqa: F811
+    from imint.api.routes_faces import _video_search
+    from tests.api_support import astronaut_clip
+
+    _enroll(site)
+    clip = astronaut_clip(tmp_path / "clip.mp4")
+    r = site.client.post(
+        "/search",
+        files=[("files", ("clip.mp4", clip.read_bytes(), "video/mp4"))],
+        headers=site.auth("analyst"),
+    )
+    assert r.status_code == 202, r.text  # a video is long work: always a job
+    assert site.app.state.jobs.wait_idle(300)
+    job = site.client.get(r.json()["job"], headers=site.auth("viewer")).json()["job"]
+    assert job["status"] == "done" and job["progress_done"] == 1
+    if _video_search() is None:  # a build without video support says so, by file
+        assert job["result"]["failed"][0]["name"] == "clip.mp4"
+    else:
+        (found,) = job["result"]["evidence"]
+        assert found["identities"] == ["Eileen Collins"] and found["appearances"]

@@ -332,16 +332,54 @@ def _result_summary(result: dict[str, Any], name: str = "") -> dict[str, Any]:
     }
 
 
+def _video_search() -> Any:
+    """``imint.faces.video.search_video`` when this build has video support, else None."""
+    try:
+        from imint.faces.video import search_video
+    except ImportError:
+        return None
+    return search_video
+
+
+def _video_summary(video: dict[str, Any], name: str) -> dict[str, Any]:
+    appearances = video.get("appearances") or []
+    return {
+        "sha256": (video.get("media") or {}).get("sha256") or "",
+        "name": name,
+        "faces": len(video.get("tracks") or []),  # face tracks
+        "candidates": sum(1 for a in appearances if a.get("person")),
+        "identities": sorted({a["person"] for a in appearances if a.get("person")}),
+        "appearances": appearances,
+        "error": video.get("error"),
+    }
+
+
 def _search_files_job(ctx: JobContext, files: list[tuple[str, Path]]) -> dict[str, Any]:
     """Search files one by one with progress; on a resume, skip the ones done before the restart."""
     ws = acting_workspace(ctx.ws, ctx.user)
     options = ctx.params.get("options", {})
+    video_search = _video_search()
     summaries: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     for i, (name, path) in enumerate(files):
         if i < ctx.resume_from:
             continue
         ctx.progress(i, len(files), f"searching {name}", force=True)
+        if video_search is not None and sniff_path_kind(path) == "video":
+
+            def on_frames(done: int, total: int, what: str = "", i: int = i, name: str = name) -> None:
+                ctx.progress(i, len(files), f"{name}: {what or 'frames'} {done}/{total}")
+
+            try:
+                video = video_search(ws, path, progress=on_frames, contact_sheet=False, **options).to_dict()
+            except ImintError as exc:
+                failed.append({"name": name, "error": str(exc)})
+            else:
+                if video["error"]:  # a stream broken midway: results cover the part before the fault
+                    failed.append({"name": name, "error": video["error"]})
+                summaries.append(_video_summary(video, name))
+            ctx.progress(i + 1, len(files), f"searched {name}")
+            continue
         try:
             results = ws.search([path], **options)
         except ImintError as exc:  # one bad file does not sink the folder
@@ -644,13 +682,15 @@ def _crop_jpeg(image: Any, box: list[float], size: int = 160) -> bytes:
 
 
 def _frame_at(ws: Any, sha256: str, t: float) -> Any:
-    """A video frame at ``t`` seconds, through the media layer when it offers one."""
-    import imint.media as media
-
-    reader = getattr(media, "read_frame", None) or getattr(media, "frame_at", None)
-    if reader is None:
-        raise NotFoundError("video frames cannot be read in this build", subject=sha256)
-    return reader(ws.object_path(sha256), t)
+    """The upright video frame at ``t`` seconds (face boxes of videos are in its pixels)."""
+    try:
+        from imint.media.frames import iter_frames
+    except ImportError:  # a build without video support
+        raise NotFoundError("video frames cannot be read in this build", subject=sha256) from None
+    for frame in iter_frames(ws.object_path(sha256), fps=60.0, start=max(0.0, t - 0.02), end=t + 1.0):
+        if frame.time >= t - 0.02:
+            return frame.rgb
+    raise NotFoundError(f"no frame at {t:.2f} s", subject=sha256)
 
 
 @router.get("/faces/{face_id}/crop", tags=["evidence"], **guard("viewer"))
