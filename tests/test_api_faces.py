@@ -263,7 +263,9 @@ def test_a_video_upload_becomes_a_job(site, tmp_path):  # noqa: F811
     else:
         (found,) = job["result"]["evidence"]
         assert found["identities"] == ["Eileen Collins"] and found["appearances"]
-        faces = site.client.get(f"/evidence/{found['sha256']}.json", headers=site.auth("viewer")).json()["faces"]
+        faces = site.client.get(f"/evidence/{found['sha256']}.json", headers=site.auth("viewer")).json()[
+            "faces"
+        ]
         assert faces and faces[0]["frame_time"] is not None
         crop = site.client.get(f"/faces/{faces[0]['id']}/crop", headers=site.auth("viewer"))
         assert crop.status_code == 200 and crop.content[:3] == b"\xff\xd8\xff"

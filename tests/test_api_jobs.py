@@ -142,3 +142,41 @@ def test_only_the_author_or_an_admin_cancels_over_http(site):  # noqa: F811
     assert r.status_code == 403
     r = site.client.post(f"/jobs/{job_id}/cancel", headers=site.auth("admin"))
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
+
+
+def test_a_server_restart_resumes_a_folder_search_where_it_stopped(tmp_path):  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from imint.api.app import create_app
+    from tests.api_support import astronaut_jpeg, hopper_jpeg, make_users
+
+    ws_path = tmp_path / "ws"
+    tokens = make_users(ws_path)
+    auth = {"Authorization": f"Bearer {tokens['analyst']}", "Accept": "application/json"}
+    batch = ws_path / "inbox" / "batch"
+    batch.mkdir(parents=True)
+    (batch / "1.jpg").write_bytes(astronaut_jpeg())
+    (batch / "2.jpg").write_bytes(hopper_jpeg())
+
+    # First server: the job is accepted, then the server dies after the first photo.
+    with TestClient(create_app(ws_path, run_jobs=False)) as client:
+        job_id = client.post("/search/folder", data={"folder": "batch"}, headers=auth).json()["job_id"]
+    with Workspace(ws_path) as w, w.session() as s:
+        job = s.get(Job, job_id)
+        job.status, job.progress_done, job.attempts = "running", 1, 1
+        # What the job had saved after its first photo (see JobContext.checkpoint).
+        job.result = {"evidence": [{"name": "batch/1.jpg", "sha256": "", "faces": 1, "identities": []}]}
+
+    # Second server: it finds the job cut off, queues it again and finishes it from photo 2.
+    app = create_app(ws_path)
+    with TestClient(app) as client:
+        assert app.state.jobs.wait_idle(120)
+        job = client.get(f"/jobs/{job_id}", headers=auth).json()["job"]
+    assert job["status"] == "done" and job["attempts"] == 2
+    assert job["result"]["resumed_from"] == 1
+    # Photo 1 was not searched again, and its results were kept.
+    assert [e["name"] for e in job["result"]["evidence"]] == ["batch/1.jpg", "batch/2.jpg"]
+    with Workspace(ws_path) as w, w.session() as s:
+        from imint.store.models import EvidenceRow
+
+        assert [r.original_name for r in s.query(EvidenceRow)] == ["2.jpg"]

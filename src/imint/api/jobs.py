@@ -57,7 +57,22 @@ class JobContext:
     user: str
     resume_from: int  # items already done before a restart
     _runner: JobRunner
+    partial: dict[str, Any] = field(default_factory=dict)  # results saved before a restart
     _last_write: float = field(default=0.0)
+
+    def checkpoint(self, done: int, total: int, partial: dict[str, Any], message: str = "") -> None:
+        """Record progress together with the results so far, so a resumed job keeps them."""
+        if self._runner.stopping.is_set():
+            raise JobStopped
+        with self.ws.session() as s:
+            job = s.get(Job, self.job_id)
+            if job.status == "cancelling":
+                raise JobCancelled
+            job.progress_done, job.progress_total, job.result = done, total, dict(partial)
+            if message:
+                job.message = message[:2000]
+            job.updated_at = utcnow()
+        self.partial = dict(partial)
 
     def progress(self, done: int, total: int, message: str = "", *, force: bool = False) -> None:
         """Record progress; written at most twice a second unless ``force`` or finished."""
@@ -181,6 +196,7 @@ class JobRunner:
                 user=job.created_by,
                 resume_from=job.progress_done,
                 _runner=self,
+                partial=dict(job.result or {}) if job.progress_done else {},
             )
 
     def _finish(self, job_id: int, **fields: Any) -> None:

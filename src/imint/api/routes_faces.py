@@ -359,8 +359,9 @@ def _search_files_job(ctx: JobContext, files: list[tuple[str, Path]]) -> dict[st
     ws = acting_workspace(ctx.ws, ctx.user)
     options = ctx.params.get("options", {})
     video_search = _video_search()
-    summaries: list[dict[str, Any]] = []
-    failed: list[dict[str, str]] = []
+    # After a restart, the results of the files done before it come back from the job row.
+    summaries: list[dict[str, Any]] = list(ctx.partial.get("evidence", []))
+    failed: list[dict[str, str]] = list(ctx.partial.get("failed", []))
     for i, (name, path) in enumerate(files):
         if i < ctx.resume_from:
             continue
@@ -378,7 +379,7 @@ def _search_files_job(ctx: JobContext, files: list[tuple[str, Path]]) -> dict[st
                 if video["error"]:  # a stream broken midway: results cover the part before the fault
                     failed.append({"name": name, "error": video["error"]})
                 summaries.append(_video_summary(video, name))
-            ctx.progress(i + 1, len(files), f"searched {name}")
+            ctx.checkpoint(i + 1, len(files), {"evidence": summaries, "failed": failed}, f"searched {name}")
             continue
         try:
             results = ws.search([path], **options)
@@ -389,7 +390,7 @@ def _search_files_job(ctx: JobContext, files: list[tuple[str, Path]]) -> dict[st
         if error:
             failed.append({"name": name, "error": error})
         summaries += [_result_summary(r.to_dict(), name) for r in results if not r.error]
-        ctx.progress(i + 1, len(files), f"searched {name}")
+        ctx.checkpoint(i + 1, len(files), {"evidence": summaries, "failed": failed}, f"searched {name}")
     faces = sum(s["faces"] for s in summaries)
     with ctx.ws.session() as s:
         audit.record(
