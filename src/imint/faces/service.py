@@ -188,12 +188,15 @@ class FaceService:
             return list(rows), True
         if evidence.kind != "image":
             raise BadInputError(f"not a photo (detected as {evidence.kind})", subject=evidence.original_name)
-        image = self.ws.read_image(evidence)
-        faces = self.engine.analyze(image)
+        faces = self.engine.analyze(self.ws.read_image(evidence))
+        return self.store_analysis(session, evidence, faces), False
+
+    def store_analysis(self, session: Session, evidence: Evidence, faces: Faces) -> list[FaceRow]:
+        """Store the faces of a photo analysed elsewhere (e.g. in a worker process) and mark it scanned."""
         rows = self.store_faces(session, evidence.sha256, faces)
         session.add(FaceScan(evidence_sha256=evidence.sha256, model_id=self.model_id, n_faces=len(rows)))
         session.flush()
-        return rows, False
+        return rows
 
     def store_faces(
         self, session: Session, sha256: str, faces: Faces, frame_time: float | None = None
