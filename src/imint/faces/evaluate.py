@@ -211,14 +211,7 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
             enroll_problems += 1
     persons = {p["name"]: p["id"] for p in service.list_persons()}
     # Exact per-person best scores for rank-1 and the FNIR/FPIR curves.
-    index, owner = service.reference_index()
-    ref_ids = index.ids()
-    ref_vecs = (
-        np.stack([index._index.reconstruct(int(fid)) for fid in ref_ids])
-        if len(ref_ids)
-        else np.zeros((0, emb.shape[1]))
-    )
-    ref_person = np.array([owner[int(f)] for f in ref_ids])
+    ref_ids, ref_person, ref_vecs = service.reference_vectors()
     person_ids = np.array(sorted(set(ref_person.tolist())))
 
     def best_per_person(rows: list[int]) -> np.ndarray:
