@@ -39,6 +39,7 @@ def _register_parts() -> None:
     from imint.faces import cli as faces_cli
 
     faces_cli.register(app, eval_app)
+    __import__("imint.cases.cli", fromlist=["register"]).register(app, eval_app)
 
 
 _register_parts()

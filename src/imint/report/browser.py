@@ -81,10 +81,11 @@ class Chromium:
         self._profile = tempfile.mkdtemp(prefix="imint-chromium-")
         cmd_r, self._cmd_w = os.pipe()
         self._res_r, res_w = os.pipe()
-        # The shell puts our pipe ends on the fds Chromium expects (3: commands in, 4: replies out).
+        # bash (not dash, which only takes one-digit fds) puts our pipe ends on the fds
+        # Chromium expects: 3 for commands in, 4 for replies out.
         script = f'exec "$0" "$@" 3<&{cmd_r} 4>&{res_w}'
         args = [
-            "/bin/sh",
+            shutil.which("bash") or "/bin/bash",
             "-c",
             script,
             self.binary,
@@ -159,7 +160,9 @@ class Chromium:
             if predicate(msg):
                 return msg
 
-    def call(self, method: str, params: dict[str, Any] | None = None, *, session: bool = False) -> dict[str, Any]:
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, *, session: bool = False
+    ) -> dict[str, Any]:
         self._next_id += 1
         msg_id = self._next_id
         msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params or {}}
@@ -175,7 +178,9 @@ class Chromium:
         return reply.get("result", {})
 
     # -- what callers use -----------------------------------------------------------
-    def open(self, url_or_path: str | Path, *, width: int = 1280, height: int = 900, settle_s: float = 0.5) -> PageResult:
+    def open(
+        self, url_or_path: str | Path, *, width: int = 1280, height: int = 900, settle_s: float = 0.5
+    ) -> PageResult:
         """Load a page, wait for its load event (and ``settle_s`` more), return what it reported."""
         url = str(url_or_path)
         if "://" not in url:
@@ -230,7 +235,13 @@ class Chromium:
             size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
             params.update(
                 captureBeyondViewport=True,
-                clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height), "scale": 1},
+                clip={
+                    "x": 0,
+                    "y": 0,
+                    "width": size["width"],
+                    "height": min(size["height"], max_height),
+                    "scale": 1,
+                },
             )
         data = self.call("Page.captureScreenshot", params, session=True)["data"]
         return _write_atomic(Path(path), base64.b64decode(data))
