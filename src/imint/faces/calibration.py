@@ -1,0 +1,137 @@
+"""Scores -> error rates, per face quality.
+
+A raw similarity means nothing to an analyst; an error rate does. For each quality
+bin (the lower quality of the two faces compared) the committed table holds the
+impostor score distribution of our model as pairs ``(log10 FMR, score)``, fitted by
+``scripts/fit_calibration.py`` on development identities and checked on other
+identities held back from the fit.
+
+- 1:1: ``fmr(score, quality)`` is the share of different-person pairs at that quality
+  scoring at least ``score``.
+- 1:N: a stranger searched against a gallery of T reference faces is a false positive
+  identification when any of the T comparisons clears the threshold, so the threshold
+  for a false-positive identification rate f uses a per-comparison FMR of
+  ``1 - (1 - f) ** (1 / T_eff)``, with ``T_eff = T * effective_fraction`` fitted on
+  the development data (comparisons of one probe are not independent).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imint.faces.quality import QUALITY_BINS, quality_bin
+
+CALIBRATION_FILE = Path(__file__).parent / "calibration.json"
+DEFAULT_FPIR = 0.01
+DEFAULT_FMR = 1e-3
+
+
+@dataclass
+class BinTable:
+    log10_fmr: np.ndarray  # decreasing: 0 (FMR 1) ... -6
+    score: np.ndarray  # increasing thresholds for those FMRs
+
+    def fmr(self, score: np.ndarray | float) -> np.ndarray:
+        s = np.asarray(score, dtype=np.float64)
+        lf = np.interp(s, self.score, self.log10_fmr)
+        # Beyond the table, extend the exponential tail (log FMR linear in score).
+        slope = (self.log10_fmr[-1] - self.log10_fmr[-2]) / max(self.score[-1] - self.score[-2], 1e-9)
+        lf = np.where(s > self.score[-1], self.log10_fmr[-1] + slope * (s - self.score[-1]), lf)
+        return np.clip(10.0**lf, 1e-12, 1.0)
+
+    def threshold(self, fmr: float) -> float:
+        lf = np.log10(np.clip(fmr, 1e-12, 1.0))
+        if lf < self.log10_fmr[-1]:
+            slope = (self.log10_fmr[-1] - self.log10_fmr[-2]) / max(self.score[-1] - self.score[-2], 1e-9)
+            return float(self.score[-1] + (lf - self.log10_fmr[-1]) / slope)
+        return float(np.interp(-lf, -self.log10_fmr, self.score))
+
+
+@dataclass
+class Calibration:
+    model_id: str
+    bins: dict[str, BinTable]
+    effective_fraction: float = 1.0
+    fitted_on: str = ""
+
+    def _table(self, quality: float) -> BinTable:
+        name = quality_bin(quality)
+        return self.bins.get(name) or self.bins[QUALITY_BINS[0]]
+
+    def fmr(self, score: float, quality: float) -> float:
+        """Calibrated false-match rate of one comparison scoring ``score`` at ``quality``."""
+        return float(self._table(quality).fmr(score))
+
+    def threshold_for_fmr(self, fmr: float, quality: float) -> float:
+        return self._table(quality).threshold(fmr)
+
+    def comparison_fmr_for_fpir(self, fpir: float, n_references: int) -> float:
+        t_eff = max(1.0, n_references * self.effective_fraction)
+        return float(1.0 - (1.0 - fpir) ** (1.0 / t_eff))
+
+    def threshold_for_fpir(self, fpir: float, quality: float, n_references: int) -> float:
+        return self.threshold_for_fmr(self.comparison_fmr_for_fpir(fpir, n_references), quality)
+
+    def to_json(self) -> dict:
+        return {
+            "model_id": self.model_id,
+            "fitted_on": self.fitted_on,
+            "effective_fraction": self.effective_fraction,
+            "bins": {
+                name: {"log10_fmr": t.log10_fmr.round(4).tolist(), "score": t.score.round(5).tolist()}
+                for name, t in self.bins.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Calibration:
+        return cls(
+            model_id=data["model_id"],
+            fitted_on=data.get("fitted_on", ""),
+            effective_fraction=float(data.get("effective_fraction", 1.0)),
+            bins={
+                name: BinTable(np.asarray(b["log10_fmr"], float), np.asarray(b["score"], float))
+                for name, b in data["bins"].items()
+            },
+        )
+
+
+def fit_bin(impostor_scores: np.ndarray, min_log10_fmr: float = -6.0) -> BinTable:
+    """Impostor scores -> FMR table: empirical where there are enough pairs, exponential tail beyond."""
+    s = np.sort(np.asarray(impostor_scores, dtype=np.float64))[::-1]
+    n = len(s)
+    if n < 100:
+        raise ValueError(f"too few impostor scores to calibrate ({n})")
+    # Empirical part: FMR down to 30 pairs above the threshold.
+    emp_floor = np.log10(30.0 / n)
+    grid_emp = np.arange(0.0, emp_floor, -0.25)
+    scores_emp = [float(s[min(n - 1, max(0, int(round(10.0**lf * n)) - 1))]) for lf in grid_emp]
+    # Tail: least-squares line of log10 FMR against score over the top 1 % (at least 30 pairs).
+    k = max(30, int(0.01 * n))
+    top = s[:k]
+    lf_top = np.log10(np.arange(1, k + 1) / n)
+    slope, intercept = np.polyfit(top, lf_top, 1)
+    grid_tail = np.arange(grid_emp[-1] - 0.25, min_log10_fmr - 1e-9, -0.25)
+    scores_tail = [(lf - intercept) / slope for lf in grid_tail]
+    lf = np.concatenate([grid_emp, grid_tail])
+    sc = np.maximum.accumulate(np.concatenate([scores_emp, scores_tail]))  # thresholds must not decrease
+    sc = sc + np.arange(len(sc)) * 1e-6  # strictly increasing for interpolation
+    return BinTable(lf, sc)
+
+
+@functools.cache
+def load_calibration(model_id: str, path: Path = CALIBRATION_FILE) -> Calibration:
+    if not path.exists():
+        raise RuntimeError(f"calibration table missing: {path} (run scripts/fit_calibration.py)")
+    tables = json.loads(path.read_text())
+    for entry in tables:
+        if entry["model_id"] == model_id:
+            return Calibration.from_json(entry)
+    raise RuntimeError(
+        f"no calibration for model {model_id!r} in {path}; refit with scripts/fit_calibration.py"
+    )

