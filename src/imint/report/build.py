@@ -325,6 +325,8 @@ def collect(ws: Workspace, case: str | int, *, verify: bool = True) -> dict[str,
         if day:
             items.append(figures.TimelineItem(f"imagery: {ev.original_name[:34]}", day, None, "imagery"))
 
+    # One row per place on the map and in its table, however many claims name it.
+    points = list({(p.label, round(p.lat, 4), round(p.lon, 4)): p for p in points}.values())
     groups = quantity_groups(claims)
     custody = evidence_mod.custody_log(ws, list(evidence_by_sha))
     return {

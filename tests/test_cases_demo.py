@@ -1,0 +1,48 @@
+"""The sample case that `make run` builds: complete, labelled, and safe to build twice."""
+
+import sqlite3
+
+import pytest
+
+from imint import cases
+from imint.demo import run_demo
+from imint.demo.claims import CASE_NAME, CLAIMS
+from imint.workspace import Workspace
+
+TABLES = ("claims", "claim_places", "claim_links", "case_evidence", "evidence", "persons", "matches", "faces")
+
+
+def counts(path):
+    con = sqlite3.connect(path / "imint.db")
+    try:
+        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_demo_builds_the_sample_case_and_is_rerunnable(tmp_path):
+    ws_dir = tmp_path / "imint-demo"
+    first = run_demo(ws_dir, pdf=False)
+    assert first.html == ws_dir.resolve() / "report.html" and first.html.exists()
+    before = counts(ws_dir)
+    second = run_demo(ws_dir, pdf=False)
+    assert counts(ws_dir) == before  # nothing stored twice
+    assert second.claim_ids == first.claim_ids
+
+    ws = Workspace(ws_dir)
+    claims = {c.text: c for c in cases.case_claims(ws, CASE_NAME)}
+    assert len(claims) == len(CLAIMS)
+    for spec in CLAIMS:
+        claim = claims[spec["text"]]
+        assert claim.reliability and claim.credibility and claim.grading_note  # every grade is justified
+    troops = {g.quantity: g for g in cases.quantity_groups(claims.values())}["North Korean troops sent to Russia"]
+    assert sorted(c.value_high for c in troops.claims) == [1500, 10000, 12000, 12000]
+    places = {p.resolved_name: p for c in claims.values() for p in c.places}
+    assert {"Vladivostok", "Ussuriysk", "Khabarovsk", "Blagoveshchensk", "Donetsk"} <= set(places)
+    assert places["Donetsk"].country_code == "UA" and places["Blagoveshchensk"].lon > 120
+
+    html = first.html.read_text()
+    assert "Stand-in photo" in html and "public domain" in html
+    assert "matching their SHA-256" in " ".join(html.split())
+    ws.close()
