@@ -68,7 +68,11 @@ def test_grading_one_half_keeps_the_other(ws):
     claim = cases.add_claim(ws, "c1", "a claim", reliability="B", credibility=3)
     assert claim.grading == "B3"
     regraded = cases.grade_claim(ws, claim.id, credibility="2", note="second source seen")
-    assert (regraded.reliability, regraded.credibility, regraded.grading_note) == ("B", 2, "second source seen")
+    assert (regraded.reliability, regraded.credibility, regraded.grading_note) == (
+        "B",
+        2,
+        "second source seen",
+    )
     assert regraded.graded_by == "analyst"
     with pytest.raises(ValidationError):
         cases.grade_claim(ws, claim.id, reliability="Z")
@@ -110,7 +114,9 @@ def test_date_ranges_and_impossible_dates():
 def test_places_resolve_offline_with_coordinates():
     vladivostok = cases.resolve_place("Vladivostok")
     assert vladivostok.country_code == "RU"
-    assert vladivostok.lat == pytest.approx(43.1, abs=0.1) and vladivostok.lon == pytest.approx(131.9, abs=0.1)
+    assert vladivostok.lat == pytest.approx(43.1, abs=0.1) and vladivostok.lon == pytest.approx(
+        131.9, abs=0.1
+    )
     # The most populous Donetsk is in Ukraine; a country code picks the other one.
     assert cases.resolve_place("Donetsk").country_code == "UA"
     assert cases.resolve_place("Donetsk, RU").lon == pytest.approx(39.95, abs=0.05)

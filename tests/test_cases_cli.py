@@ -39,7 +39,11 @@ def test_a_case_from_the_command_line(tmp_path):
 
     shown = json.loads(imint("case", "show", "dprk", "--json", "-w", ws).output)
     claim = shown["claims"][0]
-    assert (claim["grading"], claim["status"], claim["proposed_status"]) == ("C3", "corroborated", "corroborated")
+    assert (claim["grading"], claim["status"], claim["proposed_status"]) == (
+        "C3",
+        "corroborated",
+        "corroborated",
+    )
     assert claim["links"][0]["note"] == "ships at pier"
     assert "dprk" in imint("case", "list", "-w", ws).output
 
@@ -76,3 +80,16 @@ def test_verify_exits_non_zero_on_a_modified_original(tmp_path):
     r = imint("evidence", "verify", "--json", "-w", ws)
     assert r.exit_code == 6
     assert json.loads(r.output)[0]["status"] == "modified"
+
+
+def test_report_command_writes_the_html(tmp_path):
+    ws = tmp_path / "ws"
+    imint("case", "new", "c", "--title", "A case", "-w", ws)
+    imint("claim", "add", "c", "a claim", "--grade", "A1", "-w", ws)
+    out = tmp_path / "out" / "c.html"
+    r = imint("report", "c", "--no-pdf", "--out", out, "-w", ws)
+    assert r.exit_code == 0, r.output
+    assert out.exists() and not out.with_suffix(".pdf").exists()
+    assert "a claim" in out.read_text()
+    r = imint("report", "c", "--no-pdf", "--no-html", "-w", ws)
+    assert r.exit_code == 2 and "nothing to write" in r.output

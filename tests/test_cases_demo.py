@@ -36,7 +36,9 @@ def test_demo_builds_the_sample_case_and_is_rerunnable(tmp_path):
     for spec in CLAIMS:
         claim = claims[spec["text"]]
         assert claim.reliability and claim.credibility and claim.grading_note  # every grade is justified
-    troops = {g.quantity: g for g in cases.quantity_groups(claims.values())}["North Korean troops sent to Russia"]
+    troops = {g.quantity: g for g in cases.quantity_groups(claims.values())}[
+        "North Korean troops sent to Russia"
+    ]
     assert sorted(c.value_high for c in troops.claims) == [1500, 10000, 12000, 12000]
     places = {p.resolved_name: p for c in claims.values() for p in c.places}
     assert {"Vladivostok", "Ussuriysk", "Khabarovsk", "Blagoveshchensk", "Donetsk"} <= set(places)

@@ -333,7 +333,9 @@ def collect(ws: Workspace, case: str | int, *, verify: bool = True) -> dict[str,
         "case": info,
         "claims": claims,
         "claim_sections": claim_sections,
-        "groups": [{"group": g, "chart": figures.figures_chart(g)} for g in groups],
+        "groups": [
+            {"group": g, "chart": figures.figures_chart(g) if len(g.claims) > 1 else None} for g in groups
+        ],
         "map": figures.places_map(points),
         "points": points,
         "places_geojson": json.dumps(

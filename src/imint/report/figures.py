@@ -123,28 +123,25 @@ def _svg_uri(fig) -> str:  # noqa: ANN001 - a matplotlib Figure
 
 
 def figures_chart(group: QuantityGroup) -> str:
-    """One horizontal bar per claim from low to high ('up to' drawn hatched from zero)."""
+    """One row per claim: a bar for a range, a hatched bar from zero for 'up to', a dot for one figure."""
     plt = _pyplot()
     claims = group.claims
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 + 0.45 * len(claims)))
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.42 * len(claims)))
     for i, c in enumerate(claims):
-        low = c.value_low if c.value_low is not None else 0.0
         high = c.value_high or 0.0
-        open_low = c.value_low is None
-        width = max(high - low, high * 0.006 + 1e-9)
-        ax.barh(
-            i,
-            width,
-            left=low,
-            height=0.55,
-            color="#d0ebff" if open_low else "#1971c2",
-            edgecolor="#1971c2",
-            hatch="///" if open_low else None,
-        )
-        ax.text(high, i, f"  {format_figure(c.value_low, c.value_high, '')}", va="center", fontsize=8)
-    labels = [f"#{c.id} {c.source[:28]} ({admiralty_label(c.reliability, c.credibility)})" for c in claims]
+        label = format_figure(c.value_low, c.value_high, "")
+        if c.value_low is None:
+            ax.barh(i, high, left=0, height=0.5, color="#d0ebff", edgecolor="#1971c2", hatch="///")
+        elif c.value_low < high:
+            ax.barh(i, high - c.value_low, left=c.value_low, height=0.5, color="#1971c2")
+        else:
+            ax.plot([high], [i], marker="o", markersize=8, color="#1971c2", zorder=3)
+        ax.annotate(label, (high, i), xytext=(7, 0), textcoords="offset points", va="center", fontsize=8)
+    labels = [
+        f"#{c.id} {_shorten(c.source, 30)} ({admiralty_label(c.reliability, c.credibility)})" for c in claims
+    ]
     ax.set_yticks(range(len(claims)), labels)
-    ax.invert_yaxis()
+    ax.set_ylim(len(claims) - 0.5, -0.5)
     unit = ", ".join(sorted(group.units)) or "value"
     ax.set_xlabel(f"{group.quantity} ({unit})")
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _p: f"{v:,.0f}"))
@@ -154,6 +151,10 @@ def figures_chart(group: QuantityGroup) -> str:
     ax.grid(axis="x", color="#dee2e6", linewidth=0.6)
     ax.set_axisbelow(True)
     return _svg_uri(fig)
+
+
+def _shorten(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)
