@@ -27,13 +27,13 @@ def need(tool):
 
 def make_simulated_scene(path):
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     rng = np.random.default_rng(0)
     band = rng.gamma(1.0, 0.05, (200, 300)).astype(np.float32)
     band[80:90, 100:160] += 2.0  # a bright ship-like blob
     profile = dict(driver="GTiff", width=300, height=200, count=1, dtype="float32", crs="EPSG:4326",
-                   transform=from_origin(129.70, 41.85, 0.0005, 0.0005))  # fmt: skip
+                   transform=Affine(0.0005, 0, 129.70, 0, -0.0005, 41.85))  # fmt: skip
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(band, 1)
         ds.update_tags(SIMULATED="yes", ACQUISITION_TIME="2024-10-07T21:30:00Z")
