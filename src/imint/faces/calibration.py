@@ -1,7 +1,8 @@
 """Scores -> error rates, per face quality.
 
-A raw similarity means nothing to an analyst; an error rate does. For each quality
-bin (the lower quality of the two faces compared) the committed table holds the
+A raw similarity means nothing to an analyst; an error rate does. For each pair of
+quality bins (the bins of the two faces compared: a blurred face against a sharp
+one is not a blurred face against a blurred one) the committed table holds the
 impostor score distribution of our model as pairs ``(log10 FMR, score)``, fitted by
 ``scripts/fit_calibration.py`` on development identities and checked on other
 identities held back from the fit.
@@ -38,11 +39,10 @@ class BinTable:
 
     def fmr(self, score: np.ndarray | float) -> np.ndarray:
         s = np.asarray(score, dtype=np.float64)
+        # Above the table's last row (FMR 1e-6, itself from the fitted exponential tail)
+        # we claim no smaller rate: the data cannot support one.
         lf = np.interp(s, self.score, self.log10_fmr)
-        # Beyond the table, extend the exponential tail (log FMR linear in score).
-        slope = (self.log10_fmr[-1] - self.log10_fmr[-2]) / max(self.score[-1] - self.score[-2], 1e-9)
-        lf = np.where(s > self.score[-1], self.log10_fmr[-1] + slope * (s - self.score[-1]), lf)
-        return np.clip(10.0**lf, 1e-12, 1.0)
+        return 10.0**lf
 
     def threshold(self, fmr: float) -> float:
         lf = np.log10(np.clip(fmr, 1e-12, 1.0))
@@ -59,23 +59,31 @@ class Calibration:
     effective_fraction: float = 1.0
     fitted_on: str = ""
 
-    def _table(self, quality: float) -> BinTable:
-        name = quality_bin(quality)
-        return self.bins.get(name) or self.bins[QUALITY_BINS[0]]
+    def table(self, quality: float, other_quality: float | None = None) -> BinTable:
+        """The table for a pair of faces; ``other_quality`` None means a good reference face."""
+        name = pair_bin(quality, 1.0 if other_quality is None else other_quality)
+        if name in self.bins:
+            return self.bins[name]
+        low = quality_bin(min(quality, 1.0 if other_quality is None else other_quality))
+        return self.bins.get(f"{low}+{low}") or next(iter(self.bins.values()))
 
-    def fmr(self, score: float, quality: float) -> float:
-        """Calibrated false-match rate of one comparison scoring ``score`` at ``quality``."""
-        return float(self._table(quality).fmr(score))
+    def fmr(self, score: float, quality: float, other_quality: float | None = None) -> float:
+        """Calibrated false-match rate of one comparison scoring ``score`` at these qualities."""
+        return float(self.table(quality, other_quality).fmr(score))
 
-    def threshold_for_fmr(self, fmr: float, quality: float) -> float:
-        return self._table(quality).threshold(fmr)
+    def threshold_for_fmr(self, fmr: float, quality: float, other_quality: float | None = None) -> float:
+        return self.table(quality, other_quality).threshold(fmr)
 
     def comparison_fmr_for_fpir(self, fpir: float, n_references: int) -> float:
         t_eff = max(1.0, n_references * self.effective_fraction)
         return float(1.0 - (1.0 - fpir) ** (1.0 / t_eff))
 
-    def threshold_for_fpir(self, fpir: float, quality: float, n_references: int) -> float:
-        return self.threshold_for_fmr(self.comparison_fmr_for_fpir(fpir, n_references), quality)
+    def threshold_for_fpir(
+        self, fpir: float, quality: float, n_references: int, other_quality: float | None = None
+    ) -> float:
+        return self.threshold_for_fmr(
+            self.comparison_fmr_for_fpir(fpir, n_references), quality, other_quality
+        )
 
     def to_json(self) -> dict:
         return {
@@ -122,6 +130,17 @@ def fit_bin(impostor_scores: np.ndarray, min_log10_fmr: float = -6.0) -> BinTabl
     sc = np.maximum.accumulate(np.concatenate([scores_emp, scores_tail]))  # thresholds must not decrease
     sc = sc + np.arange(len(sc)) * 1e-6  # strictly increasing for interpolation
     return BinTable(lf, sc)
+
+
+def pair_bin(quality_a: float, quality_b: float) -> str:
+    """Name of the calibration bin of a pair of faces, e.g. ``medium+high`` (order-free)."""
+    a, b = quality_bin(quality_a), quality_bin(quality_b)
+    ia, ib = QUALITY_BINS.index(a), QUALITY_BINS.index(b)
+    return f"{a}+{b}" if ia <= ib else f"{b}+{a}"
+
+
+def pair_bin_names() -> list[str]:
+    return [f"{a}+{b}" for i, a in enumerate(QUALITY_BINS) for b in QUALITY_BINS[i:]]
 
 
 @functools.cache

@@ -1,7 +1,380 @@
-"""Face commands (being built)."""
+"""Face commands: enroll, search, verify, cluster, persons, candidates, eval faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.table import Table
+
+from imint.cli_common import (
+    DEFAULT_WS,
+    WorkspaceOpt,
+    console,
+    err_console,
+    handle_errors,
+    progress,
+    write_json,
+)
+from imint.faces.annotate import format_fmr
+from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
+
+
+def _ws(path: Path):  # noqa: ANN202
+    from imint.workspace import Workspace
+
+    return Workspace(path)
+
+
+def _bar(prog, description: str):  # noqa: ANN001, ANN202
+    task = prog.add_task(description, total=None)
+
+    def update(done: int, total: int, item: str) -> None:
+        prog.update(task, completed=done, total=total, description=f"{description} {Path(item).name[:40]}")
+
+    return update
+
+
+persons_app = typer.Typer(
+    help="List, rename and remove enrolled persons; manage watchlists.", no_args_is_help=True
+)
+clusters_app = typer.Typer(
+    help="Review clusters of unknown faces: list, rename, merge, split, promote.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    return None
+    app.command("enroll")(enroll)
+    app.command("search")(search)
+    app.command("verify")(verify)
+    app.command("cluster")(cluster)
+    app.command("candidates")(candidates)
+    app.command("confirm")(confirm)
+    app.command("reject")(reject)
+    app.add_typer(persons_app, name="persons")
+    app.add_typer(clusters_app, name="clusters")
+    eval_app.command("faces")(eval_faces)
+
+
+@handle_errors
+def enroll(
+    name: Annotated[str, typer.Argument(help="The person's name, e.g. 'Jane Doe'.")],
+    photos: Annotated[list[Path], typer.Argument(help="Reference photos or folders of them.")],
+    alias: Annotated[list[str], typer.Option("--alias", help="Another name (repeatable).")] = [],  # noqa: B006
+    notes: Annotated[str, typer.Option(help="Free notes about the person.")] = "",
+    source: Annotated[str, typer.Option(help="Who asked for the listing.")] = "",
+    reason: Annotated[str, typer.Option(help="Why the person is listed.")] = "",
+    watchlist: Annotated[str | None, typer.Option(help="Also add the person to this watchlist.")] = None,
+    face: Annotated[str, typer.Option(help="Which face of a photo: 'largest' or 'center'.")] = "largest",
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Enroll a person of interest from reference photos (poor-quality faces are refused)."""
+    ws = _ws(workspace)
+    with progress() as prog:
+        result = ws.faces.enroll(
+            name,
+            photos,
+            aliases=alias,
+            notes=notes,
+            listing_source=source,
+            listing_reason=reason,
+            watchlist=watchlist,
+            face_choice=face,
+            progress=_bar(prog, "enrolling"),
+        )
+    console.print(
+        f"[green]enrolled[/] {result.name} (person {result.person_id}): "
+        f"{result.references_added} reference face(s) added"
+    )
+    for p in result.problems:
+        console.print(f"  [yellow]note:[/] {p}")
+
+
+@handle_errors
+def search(
+    paths: Annotated[list[Path], typer.Argument(help="Photos, or folders searched recursively.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    fpir: Annotated[
+        float, typer.Option(help="Operating point: share of strangers allowed to return anyone.")
+    ] = DEFAULT_FPIR,
+    top_k: Annotated[int, typer.Option("--top-k", help="Candidates listed per face.")] = 5,
+    watchlist: Annotated[str | None, typer.Option(help="Search only this watchlist's persons.")] = None,
+    annotate_dir: Annotated[
+        Path | None, typer.Option(help="Folder for annotated images [default: WORKSPACE/exports/annotated].")
+    ] = None,
+    no_annotate: Annotated[
+        bool, typer.Option("--no-annotate", help="Do not write annotated images.")
+    ] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Find enrolled people in photos: candidates with calibrated FMRs, or 'unknown'."""
+    if not 0 < fpir < 1:
+        raise typer.BadParameter("FPIR must be between 0 and 1", param_hint="--fpir")
+    ws = _ws(workspace)
+    out_dir = None if no_annotate else (annotate_dir or ws.exports_dir / "annotated")
+    with progress() as prog:
+        results = ws.faces.search(
+            paths,
+            fpir=fpir,
+            k=top_k,
+            watchlist=watchlist,
+            annotate_dir=out_dir,
+            progress=_bar(prog, "searching"),
+        )
+    table = Table(title=f"Faces found (operating point FPIR {fpir:g})")
+    for col in ("file", "face", "quality", "identity", "score", "FMR", "status"):
+        table.add_column(col)
+    for r in results:
+        if r.error:
+            continue
+        if not r.faces:
+            table.add_row(Path(r.path).name, "-", "", "no face", "", "", "")
+        for i, f in enumerate(r.faces):
+            best = f.best
+            table.add_row(
+                Path(r.path).name,
+                str(i + 1),
+                f.quality_reason,
+                best.person_name if best else ("[dim]flagged[/]" if f.poor else "unknown"),
+                f"{best.score:.3f}" if best else "",
+                format_fmr(best.fmr) if best else "",
+                best.status if best else "",
+            )
+    console.print(table)
+    bad = [r for r in results if r.error]
+    if bad:
+        err_console.print(f"[yellow]{len(bad)} file(s) could not be searched:[/]")
+        for r in bad:
+            err_console.print(f"  {r.error}")
+    if out_dir is not None and any(r.annotated_path for r in results):
+        console.print(f"annotated images: {out_dir}")
+    if json_out:
+        write_json(json_out, {"operating_point": f"fpir={fpir:g}", "media": [r.to_dict() for r in results]})
+        console.print(f"JSON: {json_out}")
+
+
+@handle_errors
+def verify(
+    a: Annotated[Path, typer.Argument(help="First photo (its largest face is used).")],
+    b: Annotated[Path, typer.Argument(help="Second photo.")],
+    fmr: Annotated[float, typer.Option(help="Operating point: false-match rate accepted.")] = DEFAULT_FMR,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Compare two faces (1:1): score, calibrated FMR and a decision at the chosen FMR."""
+    r = _ws(workspace).verify(a, b, fmr=fmr)
+    verdict = "[green]same person[/]" if r.same_person else "[red]not the same person[/]"
+    console.print(
+        f"{verdict} at FMR {fmr:g}: score {r.score:.3f} ({format_fmr(r.fmr)}), "
+        f"quality {r.reason_a} / {r.reason_b}"
+    )
+    if json_out:
+        write_json(json_out, r.to_dict())
+
+
+@handle_errors
+def cluster(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Photos or folders to add before clustering.")
+    ] = None,
+    fmr: Annotated[float, typer.Option(help="Join faces whose calibrated FMR is below this.")] = 1e-3,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the clusters as JSON here.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Group the unknown faces of a collection (manual merges and splits are kept)."""
+    from imint.faces.cluster import Clusters
+
+    ws = _ws(workspace)
+    with progress() as prog:
+        clusters = Clusters(ws.faces).run(paths or [], fmr=fmr, progress=_bar(prog, "analysing"))
+    _print_clusters(clusters)
+    if json_out:
+        write_json(json_out, [c.to_dict() for c in clusters])
+
+
+def _print_clusters(clusters) -> None:  # noqa: ANN001
+    table = Table(title=f"{len(clusters)} clusters of unknown faces")
+    for col in ("id", "name", "faces", "files", "person"):
+        table.add_column(col)
+    for c in clusters:
+        table.add_row(str(c.id), c.name, str(len(c.face_ids)), str(len(c.evidence)), c.person or "")
+    console.print(table)
+
+
+@clusters_app.command("list")
+@handle_errors
+def clusters_list(workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """List clusters, largest first."""
+    from imint.faces.cluster import Clusters
+
+    _print_clusters(Clusters(_ws(workspace).faces).list())
+
+
+@clusters_app.command("rename")
+@handle_errors
+def clusters_rename(cluster_id: int, name: str, workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Give a cluster a name (kept across re-clustering)."""
+    from imint.faces.cluster import Clusters
+
+    Clusters(_ws(workspace).faces).rename(cluster_id, name)
+    console.print(f"cluster {cluster_id} renamed to {name}")
+
+
+@clusters_app.command("merge")
+@handle_errors
+def clusters_merge(cluster_ids: list[int], workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Merge clusters into the first one given."""
+    from imint.faces.cluster import Clusters
+
+    kept = Clusters(_ws(workspace).faces).merge(cluster_ids)
+    console.print(f"merged into cluster {kept}")
+
+
+@clusters_app.command("split")
+@handle_errors
+def clusters_split(cluster_id: int, face_ids: list[int], workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Move the given faces out of a cluster into a new one."""
+    from imint.faces.cluster import Clusters
+
+    new = Clusters(_ws(workspace).faces).split(cluster_id, face_ids)
+    console.print(f"faces moved to new cluster {new}")
+
+
+@clusters_app.command("promote")
+@handle_errors
+def clusters_promote(cluster_id: int, name: str, workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Make a cluster an enrolled person (its best faces become reference photos)."""
+    from imint.faces.cluster import Clusters
+
+    pid = Clusters(_ws(workspace).faces).promote(cluster_id, name)
+    console.print(f"cluster {cluster_id} promoted to person {name} ({pid})")
+
+
+@persons_app.command("list")
+@handle_errors
+def persons_list(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the list as JSON here.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """List enrolled persons."""
+    persons = _ws(workspace).faces.list_persons()
+    table = Table(title=f"{len(persons)} enrolled persons")
+    for col in ("id", "name", "aliases", "references", "listed because", "since"):
+        table.add_column(col)
+    for p in persons:
+        table.add_row(
+            str(p["id"]),
+            p["name"],
+            ", ".join(p["aliases"]),
+            str(p["references"]),
+            p["listing_reason"],
+            p["created_at"],
+        )
+    console.print(table)
+    if json_out:
+        write_json(json_out, persons)
+
+
+@persons_app.command("rename")
+@handle_errors
+def persons_rename(name: str, new_name: str, workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Rename a person."""
+    _ws(workspace).faces.update_person(name, new_name=new_name)
+    console.print(f"{name} is now {new_name}")
+
+
+@persons_app.command("remove")
+@handle_errors
+def persons_remove(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Remove a person and their reference faces (the photos stay in the evidence store)."""
+    if not yes:
+        typer.confirm(f"Remove {name} and their reference faces?", abort=True)
+    _ws(workspace).faces.remove_person(name)
+    console.print(f"removed {name}")
+
+
+@persons_app.command("watchlist")
+@handle_errors
+def persons_watchlist(
+    watchlist: Annotated[str, typer.Argument(help="Watchlist name (created if new).")],
+    names: Annotated[list[str] | None, typer.Argument(help="Persons to add.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Add persons to a watchlist, or list the watchlists when no person is given."""
+    faces = _ws(workspace).faces
+    if names:
+        faces.add_to_watchlist(watchlist, names)
+    for wl in faces.list_watchlists():
+        console.print(f"{wl['name']}: {', '.join(wl['members']) or '(empty)'}")
+
+
+@handle_errors
+def candidates(
+    status: Annotated[str, typer.Option(help="candidate, confirmed, rejected or all.")] = "candidate",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the list as JSON here.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """The review queue: matches waiting for a person's decision."""
+    rows = _ws(workspace).faces.list_matches(None if status == "all" else status)
+    table = Table(title=f"{len(rows)} matches ({status})")
+    for col in ("match", "person", "FMR", "score", "evidence", "status", "decided by"):
+        table.add_column(col)
+    for m in rows:
+        table.add_row(
+            str(m["match_id"]),
+            m["person"],
+            format_fmr(m["fmr"]),
+            f"{m['score']:.3f}",
+            m["evidence_sha256"][:12],
+            m["status"],
+            m["decided_by"] or "",
+        )
+    console.print(table)
+    if json_out:
+        write_json(json_out, rows)
+
+
+@handle_errors
+def confirm(
+    match_id: int,
+    note: Annotated[str, typer.Option(help="Why (kept with the decision).")] = "",
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Confirm a candidate match (records who and when)."""
+    r = _ws(workspace).faces.decide(match_id, "confirmed", note)
+    console.print(f"match {match_id} confirmed by {r['decided_by']} at {r['decided_at']}")
+
+
+@handle_errors
+def reject(
+    match_id: int,
+    note: Annotated[str, typer.Option(help="Why (kept with the decision).")] = "",
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Reject a candidate match (records who and when)."""
+    r = _ws(workspace).faces.decide(match_id, "rejected", note)
+    console.print(f"match {match_id} rejected by {r['decided_by']} at {r['decided_at']}")
+
+
+@handle_errors
+def eval_faces(
+    data_dir: Annotated[Path, typer.Argument(help="A folder laid out like ../shared/data/faces.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON here.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Use only the first N manifest images (smoke runs).")
+    ] = None,
+) -> None:
+    """Measure verification, identification and clustering on a labelled face folder."""
+    from imint.faces.evaluate import evaluate_faces, print_report
+
+    with progress() as prog:
+        report = evaluate_faces(data_dir, progress=_bar(prog, "evaluating"), limit=limit)
+    print_report(report, console)
+    if json_out:
+        write_json(json_out, report)
+        console.print(f"JSON: {json_out}")

@@ -490,14 +490,14 @@ class FaceService:
             ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
             cands = []
             for rank, (pid, (sc, fid)) in enumerate(ranked, start=1):
-                q = min(float(qualities[qi]), self._ref_quality.get(fid, 1.0))
-                threshold = cal.threshold_for_fpir(fpir, q, n_refs)
+                q, q_ref = float(qualities[qi]), self._ref_quality.get(fid, 1.0)
+                threshold = cal.threshold_for_fpir(fpir, q, n_refs, q_ref)
                 cands.append(
                     Candidate(
                         person_id=pid,
                         person_name=names.get(pid, str(pid)),
                         score=sc,
-                        fmr=cal.fmr(sc, q),
+                        fmr=cal.fmr(sc, q, q_ref),
                         rank=rank,
                         operating_point=op,
                         above_threshold=bool(sc >= threshold and not is_poor(reasons[qi])),
@@ -625,13 +625,12 @@ class FaceService:
                 log_custody(s, ev.sha256, "verified-face", self.ws.user, model=self.model_id)
         fa, fb = picked
         score = float(np.dot(_embedding(fa), _embedding(fb)))
-        q = min(fa.quality, fb.quality)
         cal = self.engine.calibration
-        threshold = cal.threshold_for_fmr(fmr, q)
+        threshold = cal.threshold_for_fmr(fmr, fa.quality, fb.quality)
         poor = is_poor(fa.quality_reason) or is_poor(fb.quality_reason)
         return VerifyResult(
             score=score,
-            fmr=cal.fmr(score, q),
+            fmr=cal.fmr(score, fa.quality, fb.quality),
             same_person=bool(score >= threshold and not poor),
             threshold=threshold,
             operating_point=f"fmr={fmr:g}",

@@ -1,0 +1,164 @@
+"""Fit the face calibration table (src/imint/faces/calibration.json) on the dev data.
+
+    .venv/bin/python scripts/fit_calibration.py ../shared/data/faces ../shared/data/faces-field
+
+Only identities in the "fit half" (``imint.faces.datasets.in_fit_half``) are used
+to fit; the other half checks the fit, and the check is printed. The table holds
+fitted numbers only (impostor score quantiles per quality bin), never data.
+Embeddings are cached under --cache so re-fits take seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from imint.faces.calibration import CALIBRATION_FILE, DEFAULT_FPIR, Calibration, fit_bin, pair_bin_names
+from imint.faces.datasets import in_fit_half, pick_labelled, read_face_folder
+from imint.faces.engine import DEFAULT_MODEL, get_engine
+from imint.faces.quality import QUALITY_BINS, is_poor, quality_bin
+from imint.media.images import load_image_file
+
+
+def embed_folder(root: Path, model_id: str, cache: Path | None) -> dict[str, np.ndarray]:
+    key = f"{root.resolve().name}-{model_id.replace('/', '_').replace('+', '-').replace(':', '')}.npz"
+    if cache and (cache / key).exists():
+        data = np.load(cache / key, allow_pickle=True)
+        return {k: data[k] for k in data.files}
+    engine = get_engine(model_id)
+    folder = read_face_folder(root)
+    out = {k: [] for k in ("rel", "identity", "found", "emb", "quality", "poor")}
+    for n, img in enumerate(folder.images):
+        image = load_image_file(img.path)
+        faces = engine.analyze(image)
+        j = pick_labelled(faces.boxes, image.shape[1], image.shape[0], img.labelled_face_rule)
+        out["rel"].append(img.rel)
+        out["identity"].append(img.identity)
+        out["found"].append(j is not None)
+        out["emb"].append(faces.embeddings[j] if j is not None else np.zeros(engine.embedder.dim, np.float32))
+        out["quality"].append(float(faces.quality[j]) if j is not None else 0.0)
+        out["poor"].append(bool(is_poor(faces.quality_reason[j])) if j is not None else True)
+        if n % 100 == 0:
+            print(f"  {root.name}: {n}/{len(folder.images)}", file=sys.stderr, flush=True)
+    arrays = {k: np.array(v) for k, v in out.items()}
+    if cache:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(cache / key, **arrays)
+    return arrays
+
+
+def impostor_scores_by_bin(sets: list[dict[str, np.ndarray]], keep) -> dict[str, np.ndarray]:  # noqa: ANN001
+    """Different-identity pairs within and across the sets, binned by the pair of qualities."""
+    emb = np.concatenate([s["emb"] for s in sets])
+    ident = np.concatenate([s["identity"] for s in sets])
+    q = np.concatenate([s["quality"] for s in sets])
+    ok = np.concatenate([s["found"] & ~s["poor"] for s in sets]) & np.array([keep(i) for i in ident])
+    emb, ident, q = emb[ok], ident[ok], q[ok]
+    iu = np.triu_indices(len(emb), 1)
+    scores = (emb @ emb.T)[iu]
+    diff = (ident[:, None] != ident[None, :])[iu]
+    face_bin = np.array([QUALITY_BINS.index(quality_bin(x)) for x in q])
+    lo = np.minimum(face_bin[:, None], face_bin[None, :])[iu]
+    hi = np.maximum(face_bin[:, None], face_bin[None, :])[iu]
+    out = {}
+    for name in pair_bin_names():
+        a, b = (QUALITY_BINS.index(x) for x in name.split("+"))
+        out[name] = scores[diff & (lo == a) & (hi == b)]
+    return out
+
+
+def fpir_check(
+    s: dict[str, np.ndarray], root: Path, cal: Calibration, keep, fraction: float
+) -> tuple[float, int]:  # noqa: ANN001
+    """Observed FPIR at the default operating point for distractors passing ``keep``."""
+    folder = read_face_folder(root)
+    pos = {r: i for i, r in enumerate(s["rel"])}
+    gallery = [(pos[r], ident) for r, ident, role in folder.ident if role == "gallery" and s["found"][pos[r]]]
+    gallery = [(i, ident) for i, ident in gallery if not s["poor"][i]]
+    distract = [pos[r] for r, ident, role in folder.ident if role == "distractor_probe" and keep(ident)]
+    g = np.array([i for i, _ in gallery])
+    if not len(g) or not distract:
+        return float("nan"), 0
+    cal.effective_fraction = fraction
+    hits = 0
+    for d in distract:
+        if not s["found"][d] or s["poor"][d]:
+            continue
+        sc = s["emb"][g] @ s["emb"][d]
+        thr = np.array(
+            [cal.threshold_for_fpir(DEFAULT_FPIR, s["quality"][d], len(g), qg) for qg in s["quality"][g]]
+        )
+        hits += bool(np.any(sc >= thr))
+    return hits / len(distract), len(distract)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folders", nargs="+", type=Path)
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--cache", type=Path, default=Path(".cache/calibration"))
+    ap.add_argument("--out", type=Path, default=CALIBRATION_FILE)
+    args = ap.parse_args()
+
+    sets = [embed_folder(f, args.model, args.cache) for f in args.folders]
+    fit_scores = impostor_scores_by_bin(sets, in_fit_half)
+    bins = {}
+    for b, sc in fit_scores.items():
+        print(f"bin {b:>14}: {len(sc):>8} impostor pairs (fit half)")
+        if len(sc) >= 1000:
+            bins[b] = fit_bin(sc)
+    # A pair bin with too few pairs is left out: Calibration.table() falls back to the
+    # bin of two faces at the lower quality.
+    missing = [b for b in pair_bin_names() if b not in bins]
+    if missing:
+        print(f"bins with too few pairs (fall back to the lower quality's bin): {missing}")
+    cal = Calibration(
+        model_id=args.model,
+        bins=bins,
+        fitted_on="identities with even SHA-1 of " + ", ".join(f.name for f in args.folders),
+    )
+
+    # Effective number of independent comparisons in a 1:N search, fitted on the fit half.
+    fractions = np.geomspace(0.05, 1.0, 30)
+    best, best_err = 1.0, np.inf
+    for fr in fractions:
+        errs = []
+        for s, root in zip(sets, args.folders, strict=True):
+            fpir, n = fpir_check(s, root, cal, in_fit_half, fr)
+            if n:
+                errs.append((np.log(max(fpir, 1e-4)) - np.log(DEFAULT_FPIR)) ** 2)
+        if errs and np.mean(errs) < best_err:
+            best, best_err = float(fr), float(np.mean(errs))
+    cal.effective_fraction = best
+    print(f"effective fraction of independent comparisons: {best:.3f}")
+
+    # Check on the held-back half.
+    def held(i: str) -> bool:
+        return not in_fit_half(i)
+
+    check = impostor_scores_by_bin(sets, held)
+    print("\ncheck on held-back identities: observed FMR at the calibrated thresholds")
+    for b, sc in check.items():
+        if len(sc) < 1000:
+            continue
+        cells = []
+        for f in (1e-2, 1e-3, 1e-4):
+            t = cal.bins[b].threshold(f)
+            cells.append(f"{f:g}->{np.mean(sc >= t):.2g}")
+        print(f"  {b:>14} ({len(sc)} pairs): " + "  ".join(cells))
+    for s, root in zip(sets, args.folders, strict=True):
+        fpir, n = fpir_check(s, root, cal, held, cal.effective_fraction)
+        print(f"  {root.name}: FPIR at default {DEFAULT_FPIR:g} on {n} held-back distractors: {fpir:.4f}")
+
+    tables = json.loads(args.out.read_text()) if args.out.exists() else []
+    tables = [t for t in tables if t["model_id"] != args.model] + [cal.to_json()]
+    args.out.write_text(json.dumps(tables, indent=1) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""Clustering unknown faces with a calibrated threshold, honouring people's edits.
+
+Two faces are joined when their calibrated false-match rate (at the lower quality
+of the two) is below the chosen FMR; average linkage over ``log10 FMR`` distances
+avoids the chaining of single linkage. A person's merges and splits are stored as
+must-link / cannot-link constraints between faces, so they survive re-clustering;
+cluster ids, names and promoted persons carry over to the new cluster that holds
+most of an old cluster's faces.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+from sqlalchemy import select
+
+from imint.errors import NotFoundError, ValidationError
+from imint.faces.calibration import Calibration
+from imint.faces.quality import is_poor, quality_bin
+from imint.store.models import Cluster, ClusterConstraint, FaceRow, Match, Person, ReferencePhoto
+
+if TYPE_CHECKING:
+    from imint.faces.service import FaceService
+
+DEFAULT_CLUSTER_FMR = 1e-3
+_FAR = 50.0  # distance that never joins (a cannot-link)
+
+
+def fmr_distances(embeddings: np.ndarray, quality: np.ndarray, calibration: Calibration) -> np.ndarray:
+    """Pairwise ``log10 FMR`` (lower = more alike), calibrated for each pair's qualities."""
+    scores = embeddings @ embeddings.T
+    names = np.array([quality_bin(float(q)) for q in quality])
+    dist = np.empty_like(scores, dtype=np.float64)
+    for a in np.unique(names):
+        for b in np.unique(names):
+            mask = (names[:, None] == a) & (names[None, :] == b)
+            qa = float(quality[names == a][0])
+            qb = float(quality[names == b][0])
+            dist[mask] = np.log10(calibration.table(qa, qb).fmr(scores[mask]))
+    np.fill_diagonal(dist, -12.0)
+    return dist
+
+
+def cluster_embeddings(
+    embeddings: np.ndarray,
+    quality: np.ndarray,
+    calibration: Calibration,
+    *,
+    fmr: float = DEFAULT_CLUSTER_FMR,
+    must_link: Iterable[tuple[int, int]] = (),
+    cannot_link: Iterable[tuple[int, int]] = (),
+) -> np.ndarray:
+    """Cluster labels (0..k-1) for row-aligned embeddings; constraints are index pairs."""
+    n = len(embeddings)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if n == 1:
+        return np.zeros(1, np.int64)
+    dist = fmr_distances(np.asarray(embeddings, np.float32), np.asarray(quality, np.float64), calibration)
+    must_link, cannot_link = list(must_link), list(cannot_link)
+    for a, b in must_link:
+        dist[a, b] = dist[b, a] = -12.0
+    for a, b in cannot_link:
+        dist[a, b] = dist[b, a] = _FAR
+    # linkage wants non-negative distances: shift by the smallest possible log FMR.
+    shifted = dist + 12.0
+    np.fill_diagonal(shifted, 0.0)
+    shifted = (shifted + shifted.T) / 2
+    tree = linkage(squareform(shifted, checks=False), method="average")
+    labels = fcluster(tree, t=np.log10(fmr) + 12.0, criterion="distance") - 1
+    labels = _apply_must_link(labels, must_link)
+    labels = _repair_cannot_link(labels, shifted, cannot_link, np.log10(fmr) + 12.0)
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels.astype(np.int64)
+
+
+def _apply_must_link(labels: np.ndarray, must_link: list[tuple[int, int]]) -> np.ndarray:
+    labels = labels.copy()
+    for a, b in must_link:
+        if labels[a] != labels[b]:
+            labels[labels == labels[b]] = labels[a]
+    return labels
+
+
+def _repair_cannot_link(
+    labels: np.ndarray, dist: np.ndarray, cannot_link: list[tuple[int, int]], cut: float
+) -> np.ndarray:
+    labels = labels.copy()
+    next_label = labels.max() + 1
+    for a, b in cannot_link:
+        if labels[a] != labels[b]:
+            continue
+        members = np.flatnonzero(labels == labels[a])
+        sub = dist[np.ix_(members, members)]
+        # Complete linkage never keeps two faces at the cannot-link distance together.
+        tree = linkage(squareform(sub, checks=False), method="complete")
+        sub_labels = fcluster(tree, t=min(cut, _FAR - 1), criterion="distance")
+        for lab in np.unique(sub_labels)[1:]:
+            labels[members[sub_labels == lab]] = next_label
+            next_label += 1
+    return labels
+
+
+@dataclass
+class ClusterSummary:
+    id: int
+    name: str
+    person: str | None
+    face_ids: list[int]
+    evidence: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__, size=len(self.face_ids))
+
+
+class Clusters:
+    """Clustering of a workspace's unknown faces, with merge, split, rename and promote."""
+
+    def __init__(self, service: FaceService) -> None:
+        self.service = service
+        self.ws = service.ws
+
+    def _unknown_faces(self, session: Any, evidence: set[str] | None) -> list[FaceRow]:
+        refs = set(session.scalars(select(ReferencePhoto.face_id)))
+        confirmed = set(session.scalars(select(Match.face_id).where(Match.status == "confirmed")))
+        q = select(FaceRow).where(FaceRow.model_id == self.service.model_id, FaceRow.embedding.is_not(None))
+        rows = session.scalars(q.order_by(FaceRow.id)).all()
+        return [
+            r
+            for r in rows
+            if r.id not in refs
+            and r.id not in confirmed
+            and not is_poor(r.quality_reason)
+            and (evidence is None or r.evidence_sha256 in evidence)
+        ]
+
+    def run(
+        self, paths: Sequence[str | Path] = (), *, fmr: float = DEFAULT_CLUSTER_FMR, progress=None
+    ) -> list[ClusterSummary]:  # noqa: ANN001
+        """Analyse ``paths`` (if given) and re-cluster every unknown face of the workspace."""
+        if not 0 < fmr < 1:
+            raise ValidationError("the clustering FMR must be between 0 and 1", subject="fmr")
+        if paths:
+            self.service.search(paths, progress=progress)
+        cal = self.service.engine.calibration
+        with self.ws.session() as s:
+            rows = self._unknown_faces(s, None)
+            pos = {r.id: i for i, r in enumerate(rows)}
+            must, cannot = [], []
+            for c in s.scalars(select(ClusterConstraint)):
+                if c.face_a in pos and c.face_b in pos:
+                    (must if c.kind == "must_link" else cannot).append((pos[c.face_a], pos[c.face_b]))
+            if not rows:
+                return []
+            emb = np.stack([np.frombuffer(r.embedding, np.float32) for r in rows])
+            labels = cluster_embeddings(
+                emb, np.array([r.quality for r in rows]), cal, fmr=fmr, must_link=must, cannot_link=cannot
+            )
+            # Carry ids (and so names and persons) over from the old clustering by majority.
+            old_of_new: dict[int, int] = {}
+            taken: set[int] = set()
+            groups = [np.flatnonzero(labels == lab) for lab in range(labels.max() + 1)]
+            for lab in sorted(range(len(groups)), key=lambda g: -len(groups[g])):
+                votes = Counter(rows[i].cluster_id for i in groups[lab] if rows[i].cluster_id is not None)
+                for old, _ in votes.most_common():
+                    if old not in taken:
+                        old_of_new[lab] = old
+                        taken.add(old)
+                        break
+            for lab, members in enumerate(groups):
+                cid = old_of_new.get(lab)
+                if cid is None:
+                    cluster = Cluster()
+                    s.add(cluster)
+                    s.flush()
+                    cid = cluster.id
+                for i in members:
+                    rows[i].cluster_id = cid
+        return self.list()
+
+    def list(self) -> list[ClusterSummary]:
+        with self.ws.session() as s:
+            persons = dict(s.execute(select(Person.id, Person.name)).all())
+            out = []
+            for c in s.scalars(select(Cluster).order_by(Cluster.id)):
+                faces = s.scalars(select(FaceRow).where(FaceRow.cluster_id == c.id)).all()
+                if not faces:
+                    continue
+                out.append(
+                    ClusterSummary(
+                        id=c.id,
+                        name=c.name or f"cluster-{c.id}",
+                        person=persons.get(c.person_id) if c.person_id else None,
+                        face_ids=[f.id for f in faces],
+                        evidence=sorted({f.evidence_sha256 for f in faces}),
+                    )
+                )
+            return sorted(out, key=lambda c: -len(c.face_ids))
+
+    def _cluster(self, s: Any, cluster_id: int) -> Cluster:
+        c = s.get(Cluster, cluster_id)
+        if c is None:
+            raise NotFoundError("no such cluster", subject=str(cluster_id))
+        return c
+
+    def rename(self, cluster_id: int, name: str) -> None:
+        with self.ws.session() as s:
+            self._cluster(s, cluster_id).name = name
+
+    def merge(self, cluster_ids: Sequence[int]) -> int:
+        """Merge clusters into the first one; remembered as must-links."""
+        if len(cluster_ids) < 2:
+            raise ValidationError("merge needs two clusters or more", subject="clusters")
+        with self.ws.session() as s:
+            keep = self._cluster(s, cluster_ids[0])
+            anchor = s.scalar(select(FaceRow.id).where(FaceRow.cluster_id == keep.id).limit(1))
+            for cid in cluster_ids[1:]:
+                self._cluster(s, cid)
+                for f in s.scalars(select(FaceRow).where(FaceRow.cluster_id == cid)):
+                    self._constrain(s, anchor, f.id, "must_link")
+                    f.cluster_id = keep.id
+            return keep.id
+
+    def split(self, cluster_id: int, face_ids: Sequence[int]) -> int:
+        """Move faces out of a cluster into a new one; remembered as cannot-links."""
+        with self.ws.session() as s:
+            self._cluster(s, cluster_id)
+            members = {f.id: f for f in s.scalars(select(FaceRow).where(FaceRow.cluster_id == cluster_id))}
+            moving = [fid for fid in face_ids if fid in members]
+            if not moving or len(moving) == len(members):
+                raise ValidationError(
+                    "split needs some, but not all, of the cluster's faces", subject=str(cluster_id)
+                )
+            new = Cluster()
+            s.add(new)
+            s.flush()
+            staying = [fid for fid in members if fid not in moving]
+            for a in moving:
+                members[a].cluster_id = new.id
+                for b in staying:
+                    self._constrain(s, a, b, "cannot_link")
+            for a in moving[1:]:
+                self._constrain(s, moving[0], a, "must_link")
+            return new.id
+
+    def _constrain(self, s: Any, a: int, b: int, kind: str) -> None:
+        a, b = min(a, b), max(a, b)
+        row = s.scalar(
+            select(ClusterConstraint).where(ClusterConstraint.face_a == a, ClusterConstraint.face_b == b)
+        )
+        if row is None:
+            s.add(ClusterConstraint(face_a=a, face_b=b, kind=kind, created_by=self.ws.user))
+        else:
+            row.kind = kind
+
+    def promote(self, cluster_id: int, name: str, *, max_references: int = 5) -> int:
+        """Make a cluster a person: its best faces become reference photos."""
+        with self.ws.session() as s:
+            c = self._cluster(s, cluster_id)
+            faces = s.scalars(select(FaceRow).where(FaceRow.cluster_id == cluster_id)).all()
+            person = s.scalar(select(Person).where(Person.name == name))
+            if person is None:
+                person = Person(
+                    name=name, created_by=self.ws.user, listing_reason=f"promoted from cluster {cluster_id}"
+                )
+                s.add(person)
+                s.flush()
+            for f in sorted(faces, key=lambda f: -f.quality)[:max_references]:
+                s.add(
+                    ReferencePhoto(
+                        person_id=person.id,
+                        face_id=f.id,
+                        evidence_sha256=f.evidence_sha256,
+                        added_by=self.ws.user,
+                    )
+                )
+            c.person_id = person.id
+            c.name = name
+            pid = person.id
+        self.service._invalidate_index()
+        return pid

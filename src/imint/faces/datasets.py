@@ -1,0 +1,73 @@
+"""Labelled face folders laid out like ``../shared/data/faces``.
+
+``manifest.csv`` (path, identity, source), ``pairs.csv`` and ``ident.csv`` (path,
+identity, role); paths are relative to the folder. Which face of a photo is the
+labelled one depends on the source: the face nearest the centre for LFW crops,
+the largest face for full-size photos.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imint.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    path: Path
+    rel: str
+    identity: str
+    source: str
+
+    @property
+    def labelled_face_rule(self) -> str:
+        return "center" if self.source.startswith("lfw") else "largest"
+
+
+@dataclass
+class FaceFolder:
+    root: Path
+    images: list[LabelledImage]
+    ident: list[tuple[str, str, str]]  # (rel path, identity, role)
+
+
+def read_face_folder(root: str | Path, limit: int | None = None) -> FaceFolder:
+    root = Path(root)
+    manifest = root / "manifest.csv"
+    if not manifest.exists():
+        raise BadInputError("no manifest.csv: not a labelled face folder", subject=root)
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    missing = {"path", "identity"} - set(rows[0] if rows else {})
+    if missing:
+        raise BadInputError(f"manifest.csv lacks columns {sorted(missing)}", subject=manifest)
+    images = [LabelledImage(root / r["path"], r["path"], r["identity"], r.get("source", "")) for r in rows]
+    if limit:
+        images = images[:limit]
+    kept = {i.rel for i in images}
+    ident: list[tuple[str, str, str]] = []
+    if (root / "ident.csv").exists():
+        with open(root / "ident.csv", newline="") as fh:
+            ident = [(r["path"], r["identity"], r["role"]) for r in csv.DictReader(fh) if r["path"] in kept]
+    return FaceFolder(root, images, ident)
+
+
+def pick_labelled(boxes: np.ndarray, width: int, height: int, rule: str) -> int | None:
+    """Index of the labelled face among detected boxes (x1, y1, x2, y2), or None."""
+    if len(boxes) == 0:
+        return None
+    if rule == "center":
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        return int(np.argmin(((centres - [width / 2, height / 2]) ** 2).sum(1)))
+    return int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
+
+
+def in_fit_half(identity: str) -> bool:
+    """Identities whose SHA-1 is even fit the calibration; the others check it."""
+    return hashlib.sha1(identity.encode()).digest()[0] % 2 == 0

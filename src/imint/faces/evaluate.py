@@ -1,0 +1,320 @@
+"""``imint eval faces``: verification, identification and clustering on a labelled folder.
+
+Everything runs through the product's own path: images are ingested into a
+temporary workspace and analysed there, the ``gallery`` rows are enrolled, and
+probes are matched by the same code ``imint search`` uses, at the engine's default
+operating point with its committed calibration (never refitted on the folder).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from imint.errors import ImintError
+from imint.faces.calibration import DEFAULT_FPIR
+from imint.faces.cluster import DEFAULT_CLUSTER_FMR, cluster_embeddings
+from imint.faces.datasets import in_fit_half, pick_labelled, read_face_folder
+from imint.faces.quality import is_poor
+from imint.media.ingest import ingest_file
+
+FARS = (0.01, 0.001, 0.0001)
+FPIRS = (0.1, 0.01)
+
+
+def _tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> float | None:
+    if len(impostor) * far < 1:
+        return None  # not enough impostor pairs to measure this FAR
+    threshold = np.sort(impostor)[::-1][int(far * len(impostor))]
+    return float((genuine > threshold).mean())
+
+
+def _auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    scores = np.concatenate([genuine, impostor])
+    ranks = np.empty(len(scores))
+    order = np.argsort(scores, kind="mergesort")
+    ranks[order] = np.arange(1, len(scores) + 1)
+    # average ranks of ties
+    _, inv, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=ranks)
+    ranks = (sums / counts)[inv]
+    r_gen = ranks[: len(genuine)].sum()
+    return float((r_gen - len(genuine) * (len(genuine) + 1) / 2) / (len(genuine) * len(impostor)))
+
+
+def evaluate_faces(
+    data_dir: str | Path,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+    limit: int | None = None,
+    model_id: str | None = None,
+) -> dict[str, Any]:
+    from imint.faces.service import FaceService
+    from imint.workspace import Workspace
+
+    folder = read_face_folder(data_dir, limit=limit)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="imint-eval-") as tmp:
+        ws = Workspace(Path(tmp) / "ws", user="eval")
+        service = FaceService(ws, model_id) if model_id else ws.faces
+        dim = service.engine.embedder.dim
+        n = len(folder.images)
+        emb = np.zeros((n, dim), np.float32)
+        quality = np.zeros(n, np.float32)
+        reasons = [""] * n
+        found = np.zeros(n, bool)
+        face_id = [-1] * n
+        faces_analysed = 0
+        errors: list[str] = []
+        for i, img in enumerate(folder.images):
+            if progress:
+                progress(i, n, img.rel)
+            try:
+                with ws.session() as s:
+                    ev = ingest_file(s, ws.objects_dir, img.path, added_by="eval")
+                    rows, _ = service.analyze_evidence(s, ev)
+            except ImintError as exc:
+                errors.append(str(exc))
+                continue
+            faces_analysed += len(rows)
+            if not rows:
+                continue
+            boxes = np.array([[r.x1, r.y1, r.x2, r.y2] for r in rows])
+            w = int(ev.metadata.get("width") or boxes[:, 2].max())
+            h = int(ev.metadata.get("height") or boxes[:, 3].max())
+            j = pick_labelled(boxes, w, h, img.labelled_face_rule)
+            row = rows[j]
+            emb[i] = np.frombuffer(row.embedding, np.float32)
+            quality[i], reasons[i], found[i], face_id[i] = row.quality, row.quality_reason, True, row.id
+        if progress:
+            progress(n, n, "")
+        analysis_seconds = time.perf_counter() - start
+
+        identities = np.array([img.identity for img in folder.images])
+        report: dict[str, Any] = {
+            "dataset": str(Path(data_dir)),
+            "model": service.model_id,
+            "images": n,
+            "faces_found": int(found.sum()),
+            "faces_analysed": faces_analysed,
+            "poor_quality_labelled_faces": int(
+                sum(is_poor(r) for r, f in zip(reasons, found, strict=True) if f)
+            ),
+            "unreadable_files": errors,
+        }
+        report["verification"] = _verification(emb, found, identities)
+        if folder.ident:
+            report["identification"] = _identification(
+                service, ws, folder, emb, quality, reasons, found, face_id
+            )
+        report["clustering"] = _clustering(service, emb, quality, reasons, found, identities)
+        seconds = time.perf_counter() - start
+        report["seconds"] = round(seconds, 2)
+        report["faces_per_second"] = round(faces_analysed / max(analysis_seconds, 1e-9), 2)
+        ws.close()
+    return report
+
+
+def _verification(emb: np.ndarray, found: np.ndarray, identities: np.ndarray) -> dict[str, Any]:
+    """Every image pair of the manifest: same identity genuine, different impostor."""
+    scores = emb @ emb.T
+    iu = np.triu_indices(len(emb), 1)
+    s = scores[iu]
+    ok = (found[:, None] & found[None, :])[iu]
+    s = np.where(ok, s, -np.inf)  # an image with no face fails every comparison
+    same = (identities[:, None] == identities[None, :])[iu]
+    genuine, impostor = s[same], s[~same]
+    finite_min = np.min(s[np.isfinite(s)]) - 1 if np.isfinite(s).any() else -2.0
+    gen_f = np.where(np.isfinite(genuine), genuine, finite_min)
+    imp_f = np.where(np.isfinite(impostor), impostor, finite_min)
+    return {
+        "genuine_pairs": int(len(genuine)),
+        "impostor_pairs": int(len(impostor)),
+        "auc": round(_auc(gen_f, imp_f), 6) if len(genuine) and len(impostor) else None,
+        "tar_at_far": {str(f): _round(_tar_at_far(gen_f, imp_f, f)) for f in FARS},
+    }
+
+
+def _round(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _identification(service, ws, folder, emb, quality, reasons, found, face_id) -> dict[str, Any]:  # noqa: ANN001
+    index_of = {img.rel: i for i, img in enumerate(folder.images)}
+    gallery: dict[str, list[int]] = defaultdict(list)
+    probes, distractors = [], []
+    for rel, identity, role in folder.ident:
+        if rel not in index_of:
+            continue
+        i = index_of[rel]
+        if role == "gallery":
+            gallery[identity].append(i)
+        elif role == "probe":
+            probes.append(i)
+        elif role == "distractor_probe":
+            distractors.append(i)
+    enroll_problems = 0
+    for identity, idxs in gallery.items():
+        rules = {folder.images[i].labelled_face_rule for i in idxs}
+        try:
+            r = service.enroll(
+                identity,
+                [folder.images[i].path for i in idxs],
+                face_choice="center" if rules == {"center"} else "largest",
+            )
+            enroll_problems += len(r.problems)
+        except ImintError:
+            enroll_problems += 1
+    persons = {p["name"]: p["id"] for p in service.list_persons()}
+    # Exact per-person best scores for rank-1 and the FNIR/FPIR curves.
+    index, owner = service.reference_index()
+    ref_ids = index.ids()
+    ref_vecs = (
+        np.stack([index._index.reconstruct(int(fid)) for fid in ref_ids])
+        if len(ref_ids)
+        else np.zeros((0, emb.shape[1]))
+    )
+    ref_person = np.array([owner[int(f)] for f in ref_ids])
+    person_ids = np.array(sorted(set(ref_person.tolist())))
+
+    def best_per_person(rows: list[int]) -> np.ndarray:
+        out = np.full((len(rows), len(person_ids)), -np.inf)
+        if not rows or not len(person_ids):
+            return out
+        s = emb[rows] @ ref_vecs.T
+        for j, pid in enumerate(person_ids):
+            out[:, j] = s[:, ref_person == pid].max(1)
+        usable = np.array([found[i] and not is_poor(reasons[i]) for i in rows])
+        out[~usable] = -np.inf  # no face, or a flagged face: never matched automatically
+        return out
+
+    probe_scores = best_per_person(probes)
+    distractor_scores = best_per_person(distractors)
+    identity_of = np.array([folder.images[i].identity for i in probes])
+    true_col = np.array([np.searchsorted(person_ids, persons.get(name, -1)) for name in identity_of])
+    true_col = np.where(
+        np.array([persons.get(name, -1) in set(person_ids.tolist()) for name in identity_of]), true_col, -1
+    )
+    rank1 = (
+        float(
+            np.mean(
+                [
+                    true_col[k] >= 0
+                    and np.isfinite(probe_scores[k]).any()
+                    and probe_scores[k].argmax() == true_col[k]
+                    for k in range(len(probes))
+                ]
+            )
+        )
+        if probes
+        else None
+    )
+    true_score = np.array(
+        [probe_scores[k, true_col[k]] if true_col[k] >= 0 else -np.inf for k in range(len(probes))]
+    )
+    d_max = np.sort(distractor_scores.max(1) if len(person_ids) else np.full(len(distractors), -np.inf))[::-1]
+    fnir = {}
+    for f in FPIRS:
+        if len(d_max) * f < 1:
+            fnir[str(f)] = None
+            continue
+        threshold = d_max[int(f * len(d_max))]
+        fnir[str(f)] = round(float(1 - np.mean(true_score > threshold)), 4)
+
+    # The engine's own default operating point, through the product's matcher.
+    def decisions(rows: list[int]) -> list[str | None]:
+        usable_rows = [i for i in rows if found[i]]
+        cands = service.match_faces(
+            emb[usable_rows], quality[usable_rows], [reasons[i] for i in usable_rows], fpir=DEFAULT_FPIR, k=1
+        )
+        got: dict[int, str | None] = {i: None for i in rows}
+        for i, c in zip(usable_rows, cands, strict=True):
+            got[i] = c[0].person_name if c and c[0].above_threshold else None
+        return [got[i] for i in rows]
+
+    probe_hits = decisions(probes)
+    distractor_hits = decisions(distractors)
+    fnir_default = float(
+        np.mean([h != folder.images[i].identity for i, h in zip(probes, probe_hits, strict=True)])
+    )
+    heldout = [k for k, i in enumerate(distractors) if not in_fit_half(folder.images[i].identity)]
+    fpir_all = float(np.mean([h is not None for h in distractor_hits])) if distractors else None
+    fpir_heldout = float(np.mean([distractor_hits[k] is not None for k in heldout])) if heldout else None
+    return {
+        "enrolled_persons": len(person_ids),
+        "gallery_images": int(sum(len(v) for v in gallery.values())),
+        "reference_faces": int(len(ref_ids)),
+        "enroll_problems": enroll_problems,
+        "probes": len(probes),
+        "distractor_probes": len(distractors),
+        "rank1": _round(rank1),
+        "fnir_at_fpir": fnir,
+        "default_operating_point": f"fpir={DEFAULT_FPIR:g}",
+        "fpir_at_default": _round(fpir_heldout if fpir_heldout is not None else fpir_all),
+        "fpir_at_default_scope": "distractor identities held out of the calibration fit"
+        if fpir_heldout is not None
+        else "all distractors",
+        "fpir_at_default_heldout_probes": len(heldout),
+        "fpir_at_default_all_distractors": _round(fpir_all),
+        "fnir_at_default": round(fnir_default, 4),
+    }
+
+
+def _clustering(service, emb, quality, reasons, found, identities) -> dict[str, Any]:  # noqa: ANN001
+    use = np.array([f and not is_poor(r) for f, r in zip(found, reasons, strict=True)])
+    idx = np.flatnonzero(use)
+    labels = cluster_embeddings(emb[idx], quality[idx], service.engine.calibration, fmr=DEFAULT_CLUSTER_FMR)
+    truth = identities[idx]
+    iu = np.triu_indices(len(idx), 1)
+    same_pred = (labels[:, None] == labels[None, :])[iu]
+    same_true = (truth[:, None] == truth[None, :])[iu]
+    tp = int(np.sum(same_pred & same_true))
+    return {
+        "faces_clustered": int(len(idx)),
+        "clusters": int(labels.max() + 1) if len(labels) else 0,
+        "identities": int(len(set(truth.tolist()))),
+        "operating_point": f"fmr={DEFAULT_CLUSTER_FMR:g}",
+        "pairwise_precision": round(tp / max(int(same_pred.sum()), 1), 4),
+        "pairwise_recall": round(tp / max(int(same_true.sum()), 1), 4),
+    }
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"Face evaluation: {report['dataset']} ({report['model']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+
+    def row(name: str, value: Any) -> None:
+        table.add_row(
+            name, "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+        )
+
+    row("images", report["images"])
+    row("faces found (labelled)", report["faces_found"])
+    v = report["verification"]
+    row("verification pairs (genuine / impostor)", f"{v['genuine_pairs']} / {v['impostor_pairs']}")
+    row("AUC", v["auc"])
+    for far, tar in v["tar_at_far"].items():
+        row(f"TAR at FAR {far}", tar)
+    if "identification" in report:
+        i = report["identification"]
+        row("enrolled persons / reference faces", f"{i['enrolled_persons']} / {i['reference_faces']}")
+        row("rank-1 (closed set)", i["rank1"])
+        for fpir, fnir in i["fnir_at_fpir"].items():
+            row(f"FNIR at FPIR {fpir}", fnir)
+        row(f"FPIR at default ({i['default_operating_point']})", i["fpir_at_default"])
+        row("FNIR at default", i["fnir_at_default"])
+    c = report["clustering"]
+    row("clustering pairwise precision", c["pairwise_precision"])
+    row("clustering pairwise recall", c["pairwise_recall"])
+    row("seconds", report["seconds"])
+    row("faces per second", report["faces_per_second"])
+    console.print(table)
