@@ -44,7 +44,13 @@ def test_demo_builds_the_sample_case_and_is_rerunnable(tmp_path):
     assert {"Vladivostok", "Ussuriysk", "Khabarovsk", "Blagoveshchensk", "Donetsk"} <= set(places)
     assert places["Donetsk"].country_code == "UA" and places["Blagoveshchensk"].lon > 120
 
+    # Face search ran on the stand-in photos: Grace Hopper is a candidate, never an identification.
+    officers = next(c for c in claims.values() if "Donetsk" in c.text)
+    assert {link.record_type for link in officers.links} == {"match", "face"}
+    assert all(link.relation == "context" for link in officers.links)
+
     html = first.html.read_text()
+    assert "Grace Hopper" in html and "Not reviewed by a person" in html
     assert "Stand-in photo" in html and "public domain" in html
     assert "matching their SHA-256" in " ".join(html.split())
     ws.close()
