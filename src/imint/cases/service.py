@@ -443,6 +443,12 @@ def _match_evidence(s: Session, record_id: int) -> str | None:
 
 
 RECORD_TYPES: dict[str, RecordResolver] = {"face": _face_evidence, "match": _match_evidence}
+try:  # the sites part's records: scenes and the changes between them
+    from imint.cases.site_records import RECORD_TYPES as _SITE_RECORD_TYPES
+
+    RECORD_TYPES.update(_SITE_RECORD_TYPES)
+except ImportError:  # a build without the sites part
+    pass
 
 
 def register_record_type(name: str, resolver: RecordResolver) -> None:

@@ -53,6 +53,7 @@ class Card:
     machine: list[str] = field(default_factory=list)  # what an algorithm found
     person: list[str] = field(default_factory=list)  # what a person decided
     method: list[str] = field(default_factory=list)  # models / operating points behind ``machine``
+    extra_images: list[tuple[str, str]] = field(default_factory=list)  # (data URI, caption): charts
     simulated: bool = False
     relation: str = ""
     note: str = ""
@@ -207,6 +208,12 @@ def _face_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Card:
 
 
 CARD_RENDERERS.update({"": _evidence_card, "match": _match_card, "face": _face_card})
+try:  # ship quicklooks and change maps of the sites part
+    from imint.report.site_cards import RENDERERS as _SITE_RENDERERS
+
+    CARD_RENDERERS.update(_SITE_RENDERERS)
+except ImportError:  # a build without the sites part
+    pass
 
 
 def format_fmr(fmr: float | None) -> str:
@@ -245,6 +252,7 @@ def _capture_day(evidence: Evidence) -> str | None:
     tags = meta.get("tags") or {}
     for value in (
         tags.get("ACQUISITION_TIME"),
+        tags.get("ACQUISITION_DATE"),
         tags.get("acquisition_time"),
         tags.get("TIFFTAG_DATETIME"),
         meta.get("exif_DateTimeOriginal"),

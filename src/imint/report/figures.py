@@ -191,6 +191,8 @@ def places_map(points: Sequence[MapPoint]) -> str | None:
         ax.scatter(cities[:, 1], cities[:, 0], s=1.2, color="#ced4da", linewidths=0, zorder=1)
     style = {"place": ("o", "#c92a2a"), "site": ("s", "#1971c2"), "scene": ("s", "#1971c2")}
     seen: set[tuple[str, float, float]] = set()
+    labelled: list[tuple[float, float]] = []
+    near = 0.025 * max(east - west, (north - south) * aspect)  # labels closer than this would overlap
     for p in points:
         key = (p.label, round(p.lat, 3), round(p.lon, 3))
         if key in seen:
@@ -198,7 +200,20 @@ def places_map(points: Sequence[MapPoint]) -> str | None:
         seen.add(key)
         marker, colour = style.get(p.kind, ("o", "#495057"))
         ax.scatter([p.lon], [p.lat], marker=marker, s=34, color=colour, edgecolor="white", zorder=3)
-        ax.annotate(p.label, (p.lon, p.lat), xytext=(4, 3), textcoords="offset points", fontsize=8, zorder=4)
+        # Stack labels of points that sit close together (Vladivostok, Ussuriysk, the port scenes).
+        stacked = sum(
+            1 for lon, lat in labelled if abs(lon - p.lon) < near and abs(lat - p.lat) * aspect < near
+        )
+        labelled.append((p.lon, p.lat))
+        ax.annotate(
+            p.label,
+            (p.lon, p.lat),
+            xytext=(5, 3 - 10 * stacked),
+            textcoords="offset points",
+            fontsize=7.5,
+            zorder=4,
+            arrowprops={"arrowstyle": "-", "color": "#868e96", "lw": 0.5} if stacked else None,
+        )
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
     ax.set_aspect(aspect)
