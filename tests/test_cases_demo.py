@@ -1,12 +1,18 @@
-"""The sample case that `make run` builds: complete, labelled, and safe to build twice."""
+"""The sample case that `make run` builds: complete, labelled, safe to build twice, and it opens cleanly."""
 
+import os
+import shutil
 import sqlite3
+import subprocess
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from imint import cases
 from imint.demo import run_demo
 from imint.demo.claims import CASE_NAME, CLAIMS
+from imint.report.browser import Chromium
 from imint.workspace import Workspace
 
 TABLES = ("claims", "claim_places", "claim_links", "case_evidence", "evidence", "persons", "matches", "faces")
@@ -20,10 +26,23 @@ def counts(path):
         con.close()
 
 
+def need(tool):
+    if shutil.which(tool) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is missing: `make install` installs it")
+        pytest.skip(f"{tool} not installed (run `make install`)")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    ws_dir = tmp_path_factory.mktemp("demo") / "imint-demo"
+    first = run_demo(ws_dir, pdf=shutil.which("chromium") is not None)
+    return ws_dir, first
+
+
 @pytest.mark.slow
-def test_demo_builds_the_sample_case_and_is_rerunnable(tmp_path):
-    ws_dir = tmp_path / "imint-demo"
-    first = run_demo(ws_dir, pdf=False)
+def test_demo_builds_the_sample_case_and_is_rerunnable(demo):
+    ws_dir, first = demo
     assert first.html == ws_dir.resolve() / "report.html" and first.html.exists()
     before = counts(ws_dir)
     second = run_demo(ws_dir, pdf=False)
@@ -50,7 +69,27 @@ def test_demo_builds_the_sample_case_and_is_rerunnable(tmp_path):
     assert all(link.relation == "context" for link in officers.links)
 
     html = first.html.read_text()
-    assert "Grace Hopper" in html and "Not reviewed by a person" in html
     assert "Stand-in photo" in html and "public domain" in html
+    assert "Grace Hopper" in html and "Not reviewed by a person" in html
     assert "matching their SHA-256" in " ".join(html.split())
     ws.close()
+
+
+@pytest.mark.slow
+def test_demo_report_opens_in_chromium_and_its_pdf_renders(demo, tmp_path):
+    need("chromium")
+    need("pdftoppm")
+    _ws_dir, first = demo
+    with Chromium() as browser:
+        result = browser.open(first.html)
+        shot = browser.screenshot(tmp_path / "demo-report.png")
+    assert result.errors == []
+    assert np.asarray(Image.open(shot).convert("L")).std() > 20
+
+    assert first.pdf is not None and first.pdf.read_bytes().startswith(b"%PDF")
+    subprocess.run(["pdftoppm", "-r", "30", "-png", str(first.pdf), str(tmp_path / "p")], check=True)
+    pages = sorted(tmp_path.glob("p-*.png"))
+    assert len(pages) >= 5
+    assert all(
+        (np.asarray(Image.open(p).convert("L")) < 200).mean() > 0.005 for p in pages[:-1]
+    )  # no blank page
