@@ -25,6 +25,7 @@ from imint import cases
 from imint.cli_common import console, err_console
 from imint.demo.claims import CASE_NAME, CASE_SUMMARY, CASE_TITLE, CLAIMS
 from imint.errors import ImintError
+from imint.report.browser import BrowserError
 from imint.workspace import Workspace
 
 STAND_IN_NOTE = (
@@ -255,7 +256,11 @@ def run_demo(workspace: str | Path = "imint-demo", *, pdf: bool = True) -> DemoR
 
     start = time.perf_counter()
     html, pdf_path = ws.path / "report.html", ws.path / "report.pdf"
-    paths = cases_report(ws, html, pdf_path if pdf else None)
+    try:
+        paths = cases_report(ws, html, pdf_path if pdf else None)
+    except BrowserError as exc:  # no Chromium here: still give the HTML report, and say why no PDF
+        run.skipped.append(f"PDF report: {exc}")
+        paths = cases_report(ws, html, None)
     run.html, run.pdf = paths.html, paths.pdf
     run.timings["report"] = time.perf_counter() - start
     for err in paths.console_errors:

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -246,12 +247,21 @@ class Chromium:
         data = self.call("Page.captureScreenshot", params, session=True)["data"]
         return _write_atomic(Path(path), base64.b64decode(data))
 
-    def print_pdf(self, path: str | Path) -> Path:
-        data = self.call(
-            "Page.printToPDF",
-            {"printBackground": True, "preferCSSPageSize": True, "displayHeaderFooter": False},
-            session=True,
-        )["data"]
+    def print_pdf(self, path: str | Path, *, footer: str | None = None) -> Path:
+        """Print the open page; ``footer`` (plain text) goes left of 'page N of M' on every page."""
+        params: dict[str, Any] = {"printBackground": True, "preferCSSPageSize": True}
+        if footer is not None:
+            text = html_escape(footer)
+            params.update(
+                displayHeaderFooter=True,
+                headerTemplate="<span></span>",
+                footerTemplate=(
+                    '<div style="font-size:7px;width:100%;margin:0 12mm;color:#6c757d;display:flex;'
+                    f'justify-content:space-between"><span>{text}</span><span>page '
+                    '<span class="pageNumber"></span> of <span class="totalPages"></span></span></div>'
+                ),
+            )
+        data = self.call("Page.printToPDF", params, session=True)["data"]
         return _write_atomic(Path(path), base64.b64decode(data))
 
     def close(self) -> None:
@@ -288,9 +298,9 @@ def _write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
-def html_to_pdf(html_path: str | Path, pdf_path: str | Path) -> PageResult:
+def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, footer: str | None = None) -> PageResult:
     """Print an HTML file to PDF with headless Chromium; returns what the page reported."""
     with Chromium() as browser:
         result = browser.open(html_path)
-        browser.print_pdf(pdf_path)
+        browser.print_pdf(pdf_path, footer=footer)
     return result

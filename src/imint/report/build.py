@@ -431,7 +431,8 @@ def build_report(
         if pdf:
             from imint.report.browser import html_to_pdf
 
-            console_errors = html_to_pdf(target_html, pdf_out).errors
+            footer = f"imint case report · {info.name} · generated {data['generated_at']}"
+            console_errors = html_to_pdf(target_html, pdf_out, footer=footer).errors
             written_pdf = pdf_out
     finally:
         if not html:
