@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from imint.media.ingest import sha256_file
 from imint.records import Evidence
-from imint.store.models import CustodyEntry, EvidenceRow
+from imint.store.models import CustodyEntry
 from imint.workspace import Workspace
 
 
@@ -92,12 +91,3 @@ def show_evidence(
     if log_view:
         ws.log_custody(evidence.sha256, "viewed", via="imint evidence show")
     return evidence, custody_log(ws, [evidence.sha256])
-
-
-def evidence_exists(ws: Workspace, sha256: str) -> bool:
-    with ws.session() as s:
-        return s.get(EvidenceRow, sha256) is not None
-
-
-def stored_path(ws: Workspace, sha256: str) -> Path:
-    return ws.object_path(sha256)

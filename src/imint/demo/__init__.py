@@ -14,7 +14,6 @@ matched by text, links and enrolments are idempotent.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -287,7 +286,3 @@ def cases_report(ws: Workspace, html: Path, pdf: Path | None):  # noqa: ANN201 -
 def _shell_path(path: str | Path) -> str:
     text = str(path)
     return text if text.startswith(("/", ".", "~")) else f"./{text}"
-
-
-def clean_material(workspace: Path) -> None:
-    shutil.rmtree(Path(workspace) / "material", ignore_errors=True)

@@ -132,12 +132,12 @@ def _evidence_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Card:
     )
 
 
-def _face_box(ws: Workspace, face_id: int) -> tuple[FaceRow | None, Any]:
+def _face_row(ws: Workspace, face_id: int) -> FaceRow | None:
     with ws.session() as s:
         face = s.get(FaceRow, face_id)
         if face is not None:
             s.expunge(face)
-        return face, None
+        return face
 
 
 def _face_crop(ws: Workspace, evidence: Evidence, face: FaceRow) -> str | None:
@@ -191,7 +191,7 @@ def _match_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Card:
 
 
 def _face_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Card:
-    face, _ = _face_box(ws, link.record_id)
+    face = _face_row(ws, link.record_id)
     card = Card(title=f"Face on {evidence.original_name}", sha256=evidence.sha256)
     if face is None:
         card.machine.append(f"face {link.record_id} no longer exists")
