@@ -237,6 +237,7 @@ def _step(run: DemoRun, name: str, fn: Callable[[], None]) -> None:
 
 def run_demo(workspace: str | Path = "imint-demo", *, pdf: bool = True) -> DemoRun:
     """Build (or bring up to date) the sample case and its report in ``workspace``."""
+    started = time.perf_counter()
     ws = Workspace(workspace)
     run = DemoRun(ws.path)
     console.print(f"Building the sample case in [bold]{ws.path}[/]")
@@ -272,6 +273,8 @@ def run_demo(workspace: str | Path = "imint-demo", *, pdf: bool = True) -> DemoR
     console.print(
         f"Web UI:        imint serve --workspace {_shell_path(workspace)}   (then open the address it prints)"
     )
+    steps = ", ".join(f"{name.split(' (')[0]} {seconds:.1f} s" for name, seconds in run.timings.items())
+    console.print(f"Built in {time.perf_counter() - started:.0f} s ({steps}).")
     if run.skipped:
         console.print("[yellow]Steps that did not run:[/] " + "; ".join(run.skipped))
     return run
