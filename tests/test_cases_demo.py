@@ -15,7 +15,10 @@ from imint.demo.claims import CASE_NAME, CLAIMS
 from imint.report.browser import Chromium
 from imint.workspace import Workspace
 
-TABLES = ("claims", "claim_places", "claim_links", "case_evidence", "evidence", "persons", "matches", "faces")
+TABLES = (
+    "claims", "claim_places", "claim_links", "case_evidence", "evidence", "persons", "matches", "faces",
+    "sites", "scenes", "ship_detections",
+)  # fmt: skip
 
 
 def counts(path):
@@ -68,8 +71,17 @@ def test_demo_builds_the_sample_case_and_is_rerunnable(demo):
     assert {link.record_type for link in officers.links} == {"match", "face"}
     assert all(link.relation == "context" for link in officers.links)
 
+    # Ship and change detection ran on the SIMULATED port scenes, linked with notes that say so.
+    shipped = next(c for c in claims.values() if "1,500" in c.text)
+    (change,) = [link for link in shipped.links if link.record_type == "change"]
+    assert change.relation == "supports" and change.note.startswith("SIMULATED")
+    imagery = next(c for c in claims.values() if "released satellite" in c.text)
+    assert [link.record_type for link in imagery.links] == ["scene", "scene"]
+
     html = first.html.read_text()
     assert "Stand-in photo" in html and "public domain" in html
+    assert "Changes at vladivostok-port-SIMULATED, 2024-10-07 → 2024-10-14" in html
+    assert html.count('class="badge sim">SIMULATED') >= 5  # banner, scene cards, change card, register
     assert "Grace Hopper" in html and "Not reviewed by a person" in html
     assert "matching their SHA-256" in " ".join(html.split())
     ws.close()

@@ -23,6 +23,7 @@ from imint.cases.grading import (
     parse_reliability,
     parse_status,
 )
+from imint.cases.site_records import RECORD_TYPES as SITE_RECORD_TYPES
 from imint.cases.values import format_date_range, format_figure, parse_date, parse_date_range, parse_figure
 from imint.errors import ConflictError, NotFoundError, ValidationError
 from imint.media.ingest import log_custody
@@ -442,13 +443,11 @@ def _match_evidence(s: Session, record_id: int) -> str | None:
     return face.evidence_sha256 if face else None
 
 
-RECORD_TYPES: dict[str, RecordResolver] = {"face": _face_evidence, "match": _match_evidence}
-try:  # the sites part's records: scenes and the changes between them
-    from imint.cases.site_records import RECORD_TYPES as _SITE_RECORD_TYPES
-
-    RECORD_TYPES.update(_SITE_RECORD_TYPES)
-except ImportError:  # a build without the sites part
-    pass
+RECORD_TYPES: dict[str, RecordResolver] = {
+    "face": _face_evidence,
+    "match": _match_evidence,
+    **SITE_RECORD_TYPES,  # scene:ID and change:ID of the sites part
+}
 
 
 def register_record_type(name: str, resolver: RecordResolver) -> None:

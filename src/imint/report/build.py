@@ -208,12 +208,10 @@ def _face_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Card:
 
 
 CARD_RENDERERS.update({"": _evidence_card, "match": _match_card, "face": _face_card})
-try:  # ship quicklooks and change maps of the sites part
-    from imint.report.site_cards import RENDERERS as _SITE_RENDERERS
+# Ship quicklooks and change maps of the sites part (imported here, below Card, which they build).
+from imint.report.site_cards import RENDERERS as SITE_RENDERERS  # noqa: E402
 
-    CARD_RENDERERS.update(_SITE_RENDERERS)
-except ImportError:  # a build without the sites part
-    pass
+CARD_RENDERERS.update(SITE_RENDERERS)
 
 
 def format_fmr(fmr: float | None) -> str:

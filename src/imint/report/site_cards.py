@@ -53,7 +53,7 @@ def _scene_facts(scene: Any, evidence: Evidence) -> list[tuple[str, str]]:
 
 
 def scene_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Any:
-    from imint.report.build import Card
+    from imint.report.build import Card  # build imports this module: a late import avoids the cycle
     from imint.sites import stored_detections
 
     scene = _scene(ws, link.record_id)
