@@ -281,3 +281,22 @@ def timeline(items: Sequence[TimelineItem]) -> str | None:
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     return _svg_uri(fig)
+
+
+def ships_per_date_chart(dates: Sequence[str], counts: Sequence[int], arrivals: Sequence[int],
+                         departures: Sequence[int]) -> str:  # fmt: skip
+    """Ships detected per date (bars), arrivals and departures between consecutive dates (markers)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    x = np.arange(len(dates))
+    ax.bar(x, counts, color="#4c6ef5", width=0.6, label="ships detected")
+    if len(dates) > 1:
+        mid = x[1:] - 0.5
+        ax.plot(mid, arrivals, "^", color="#2f9e44", ms=9, label="arrivals")
+        ax.plot(mid, departures, "v", color="#e03131", ms=9, label="departures")
+    ax.set_xticks(x, list(dates))
+    ax.set_ylabel("count")
+    ax.grid(axis="y", color="#e9ecef", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7.5, frameon=False)
+    return _svg_uri(fig)

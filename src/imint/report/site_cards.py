@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -114,11 +112,14 @@ def change_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Any:
         + ("red = departed (position on the earlier date), " if same_grid else "")
         + "grey = stayed."
     )
-    with tempfile.TemporaryDirectory(prefix="imint-report-") as tmp:
-        chart = report.chart_png(Path(tmp) / "chart.png")
-        card.extra_images.append(
-            (figures.image_uri(Image.open(chart), max_px=720, fmt="PNG"), "Ships per date")
-        )
+    chart = figures.ships_per_date_chart(
+        report.dates,
+        [report.counts[d] for d in report.dates],
+        [len(p.arrivals) for p in report.pairs],
+        [len(p.departures) for p in report.pairs],
+    )
+    caption = f"Ships per date at {scene.site} (matched within {report.match_distance_m:g} {report.units})"
+    card.extra_images.append((chart, caption))
     card.facts[:0] = [
         ("arrivals", str(len(pair.arrivals))),
         ("departures", str(len(pair.departures))),
