@@ -95,6 +95,7 @@ def test_html_report_is_self_contained_and_complete(report_ws, tmp_path):
     assert "Eileen Collins" in html and "1.0e-04 (about 1 in 10,000)" in html
     assert "Not reviewed by a person" in html
     assert "corroborated" in html  # the machine's proposal for the claim with supporting evidence
+    assert "1 supporting link(s), none contradicting; the supporting evidence is SIMULATED" in html
     assert "2 of 2 stored originals re-hashed and matching" in " ".join(html.split())
 
 

@@ -298,6 +298,10 @@ def collect(ws: Workspace, case: str | int, *, verify: bool = True) -> dict[str,
             cards.append(card)
             methods.extend(m for m in card.method if m not in methods)
         proposed, reason = propose_status(claim)
+        adjective = {"supports": "supporting", "contradicts": "contradicting"}
+        simulated = sorted({adjective[c.relation] for c in cards if c.simulated and c.relation in adjective})
+        if simulated:  # a proposal resting on simulated imagery must say so wherever it is shown
+            reason += f"; the {' and '.join(simulated)} evidence is SIMULATED"
         claim_sections.append(
             {"claim": claim, "cards": cards, "proposed": proposed, "proposed_reason": reason}
         )
