@@ -4,14 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean eval-faces bench-faces vendor-web
+.PHONY: install system-deps run test lint clean eval-faces bench-faces vendor-web
 
-install: $(STAMP)
+install: $(STAMP) system-deps
+
+# Debian packages: headless Chromium prints the case report to PDF (and the tests open the report
+# in it); poppler-utils' pdftoppm renders PDF pages to PNG; chromium-driver lets the web UI's browser
+# tests (tests/browser, Selenium) drive Chromium. Skipped when already there.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1 \
+		|| ! command -v chromedriver >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null 2>&1; then \
+			SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+			$$SUDO apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+				chromium chromium-driver poppler-utils fonts-dejavu-core; \
+		else \
+			echo "warning: install chromium, chromium-driver and poppler-utils (pdftoppm)" >&2; \
+		fi; \
+	fi
 
 $(STAMP): pyproject.toml
-	@# Headless Chromium + driver for the browser tests of the web UI (Debian packages, no browser download).
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -41,6 +41,7 @@ def _register_parts() -> None:
 
     faces_cli.register(app, eval_app)
     sites_cli.register(app, eval_app)
+    __import__("imint.cases.cli", fromlist=["register"]).register(app, eval_app)
     __import__("imint.api.cli", fromlist=["register"]).register(app, eval_app)
 
 
