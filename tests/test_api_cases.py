@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from imint.api.app import available_parts
@@ -75,3 +77,19 @@ def test_bad_case_values_are_named(site):  # noqa: F811
         f"/cases/{case_id}/claims", data={"text": "x", "reliability": "Z"}, headers=site.auth("analyst")
     )
     assert r.status_code == 422 and "reliab" in r.json()["detail"].lower()
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="chromium (which prints the PDF) is not installed")
+def test_the_pdf_report_is_built_as_a_job_and_downloaded(site):  # noqa: F811
+    case_id = site.client.post(
+        "/cases", data={"name": "pdf-case", "title": "PDF"}, headers=site.auth("analyst")
+    ).json()["id"]
+    r = site.client.post(f"/cases/{case_id}/report", data={"pdf": "true"}, headers=site.auth("analyst"))
+    assert r.status_code == 202, r.text
+    assert site.app.state.jobs.wait_idle(300)
+    job = site.client.get(r.json()["job"], headers=site.auth("viewer")).json()["job"]
+    assert job["status"] == "done", job
+    assert job["result"]["pdf"] == "pdf-case-report.pdf"
+    pdf = site.client.get(f"/cases/{case_id}/report/pdf", headers=site.auth("viewer"))
+    assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+    assert pdf.headers["content-disposition"].startswith("attachment")
