@@ -6,10 +6,7 @@ import shutil
 
 import pytest
 
-from imint.api.app import available_parts
 from tests.api_support import astronaut_jpeg, site  # noqa: F401 - pytest fixture
-
-pytestmark = pytest.mark.skipif(not available_parts()["cases"], reason="the cases part is not in this build")
 
 
 def test_case_claim_evidence_link_status_and_report(site):  # noqa: F811

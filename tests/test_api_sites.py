@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from imint.api.app import available_parts
 from tests.api_support import site  # noqa: F401 - pytest fixture
-
-pytestmark = pytest.mark.skipif(not available_parts()["sites"], reason="the sites part is not in this build")
 
 
 def _scene(tmp_path, name: str, date: str, seed: int) -> bytes:  # noqa: ANN001

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from imint.api.app import available_parts
 from tests.api_support import PASSWORD, astronaut_jpeg, make_users
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -180,24 +179,22 @@ def test_log_in_enroll_search_confirm_and_open_report(server, browser, tmp_path)
     assert "Eileen Collins" in browser.find_element(By.TAG_NAME, "main").text
     shots.take("review-confirmed")
 
-    # Open a case report (when the cases part is in this build).
-    if available_parts()["cases"]:
-        browser.get(base + "/cases")
-        browser.find_element(By.ID, "case-name").send_keys("sts-93")
-        browser.find_element(By.ID, "case-title").send_keys("Who commanded STS-93?")
-        browser.find_element(By.ID, "case-create").click()
-        _wait(browser, ec.text_to_be_present_in_element((By.ID, "case-heading"), "Who commanded STS-93?"))
-        shots.take("case")
-        browser.find_element(By.ID, "open-report").click()
-        _wait(browser, lambda d: "Who commanded STS-93?" in d.page_source and "/report" in d.current_url)
-        shots.take("case-report")
+    # Open a case report.
+    browser.get(base + "/cases")
+    browser.find_element(By.ID, "case-name").send_keys("sts-93")
+    browser.find_element(By.ID, "case-title").send_keys("Who commanded STS-93?")
+    browser.find_element(By.ID, "case-create").click()
+    _wait(browser, ec.text_to_be_present_in_element((By.ID, "case-heading"), "Who commanded STS-93?"))
+    shots.take("case")
+    browser.find_element(By.ID, "open-report").click()
+    _wait(browser, lambda d: "Who commanded STS-93?" in d.page_source and "/report" in d.current_url)
+    shots.take("case-report")
 
     # The page ran without script errors or Content-Security-Policy violations.
     severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert [m for m in severe if "/persons - " not in m or "401" not in m] == [], severe
 
 
-@pytest.mark.skipif(not available_parts()["sites"], reason="the sites part is not in this build")
 def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa: ANN001
     import httpx
     from selenium.webdriver.common.by import By

@@ -177,18 +177,9 @@ def _error_response(
             "detail": detail,
             "me": p,
             "csrf_token": p.csrf_token if p else "",
-            "parts": getattr(request.app.state, "parts", {}),
         },
         status_code=status,
     )
-
-
-def available_parts() -> dict[str, bool]:
-    """Which optional parts this build has (their pages and routes are served only then)."""
-    import imint.cases
-    import imint.sites
-
-    return {"sites": hasattr(imint.sites, "add_site"), "cases": hasattr(imint.cases, "create_case")}
 
 
 def create_app(
@@ -256,19 +247,10 @@ def create_app(
         ]
         return _error_response(request, 422, "; ".join(problems) or "invalid request", {"errors": problems})
 
-    from imint.api import routes_core, routes_faces
+    from imint.api import routes_cases, routes_core, routes_faces, routes_sites
 
-    app.include_router(routes_core.router)
-    app.include_router(routes_faces.router)
-    app.state.parts = available_parts()
-    if app.state.parts["sites"]:
-        from imint.api import routes_sites
-
-        app.include_router(routes_sites.router)
-    if app.state.parts["cases"]:
-        from imint.api import routes_cases
-
-        app.include_router(routes_cases.router)
+    for part in (routes_core, routes_faces, routes_sites, routes_cases):
+        app.include_router(part.router)
 
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     app.add_middleware(GuardMiddleware, ws=ws, max_body_bytes=max_upload_bytes)

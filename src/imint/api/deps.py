@@ -113,7 +113,6 @@ def render(request: Request, template: str, data: dict[str, Any], status_code: i
         "data": data,
         "me": p,
         "csrf_token": p.csrf_token if p else "",
-        "parts": getattr(request.app.state, "parts", {}),
         **data,
     }
     return templates.TemplateResponse(request, template, context, status_code=status_code)
