@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_support import PASSWORD, astronaut_jpeg, make_users
+from tests.api_support import PASSWORD, astronaut_jpeg, hopper_jpeg, make_users
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -178,6 +178,16 @@ def test_log_in_enroll_search_confirm_and_open_report(server, browser, tmp_path)
     browser.get(base + "/review?status=confirmed")
     assert "Eileen Collins" in browser.find_element(By.TAG_NAME, "main").text
     shots.take("review-confirmed")
+
+    # Two photos at once become a background job; its page follows the progress (htmx polling).
+    hopper = tmp_path / "hopper.jpg"
+    hopper.write_bytes(hopper_jpeg())
+    browser.get(base + "/search")
+    browser.find_element(By.ID, "search-files").send_keys(f"{photo}\n{hopper}")
+    browser.find_element(By.ID, "search-submit").click()
+    _wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#job-progress b.status-done")))
+    assert "collins.jpg" in browser.find_element(By.ID, "job-progress").text
+    shots.take("search-job")
 
     # Open a case report.
     browser.get(base + "/cases")
