@@ -216,3 +216,29 @@ def test_repeated_failed_logins_lock_the_name_for_a_while(site):  # noqa: F811
     denied = site.client.get("/audit.json?action=login", headers=site.auth("admin")).json()["entries"][0]
     assert denied["outcome"] == "denied" and denied["details"]["reason"] == "too many failures"
     assert site.client.get("/", headers=site.auth("analyst")).status_code == 200  # tokens still work
+
+
+def test_changing_your_password_needs_the_current_one_and_logs_you_out(site):  # noqa: F811
+    csrf = login(site.client, "viewer")
+    headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+    wrong = site.client.post(
+        "/account/password",
+        data={"current_password": "nope", "new_password": "a new long one"},
+        headers=headers,
+    )
+    assert wrong.status_code == 403
+    r = site.client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "new_password": "a new long one"},
+        headers=headers,
+    )
+    assert r.status_code == 200 and r.json()["password_changed"] is True
+    assert site.client.get("/", headers={"Accept": "application/json"}).status_code == 401
+    login(site.client, "viewer", "a new long one")
+    outcomes = [
+        e["outcome"]
+        for e in site.client.get("/audit.json?action=password-change", headers=site.auth("admin")).json()[
+            "entries"
+        ]
+    ]
+    assert outcomes == ["ok", "failed"]

@@ -64,3 +64,16 @@ def test_bad_values_are_named_and_exit_non_zero(tmp_path):  # noqa: ANN001
     assert r.exit_code == 2 and "differ" in r.output
     r = _run("tokens", "create", "--user", "nobody", "-w", ws)
     assert r.exit_code == 3 and "nobody" in r.output
+
+
+def test_an_admin_resets_a_password_from_the_command_line(tmp_path):  # noqa: ANN001
+    from imint.api import security
+    from imint.workspace import Workspace
+
+    ws = str(tmp_path / "ws")
+    _run("users", "add", "dave", "--password-stdin", "-w", ws, stdin="first password\n")
+    r = _run("users", "passwd", "dave", "--password-stdin", "-w", ws, stdin="second password\n")
+    assert r.exit_code == 0, r.output
+    with Workspace(ws) as w, w.session() as s:
+        assert security.check_password(s, "dave", "second password") is not None
+        assert security.check_password(s, "dave", "first password") is None

@@ -89,6 +89,26 @@ def users_list(workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     console.print(table)
 
 
+@users_app.command("passwd")
+@handle_errors
+def users_passwd(
+    name: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Set a user's password (their login sessions end; API tokens stay)."""
+    from imint.api import security
+
+    password = _read_password(password_stdin)
+    with _workspace(workspace) as ws:
+        with ws.session() as s:
+            security.set_password(s, name, password)
+        _cli_audit(ws, "password-change", name)
+    console.print(f"password of {name} changed")
+
+
 @users_app.command("set-role")
 @handle_errors
 def users_set_role(

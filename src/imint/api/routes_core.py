@@ -221,6 +221,29 @@ def revoke_own_token(request: Request, token_id: int) -> Response:
     return done(request, token, "/account")
 
 
+@router.post("/account/password", tags=["account"], **guard("viewer"))
+def change_own_password(
+    request: Request,
+    current_password: Annotated[str, Form(max_length=1024)],
+    new_password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    """Change your password (you need the current one); your login sessions end, so log in again."""
+    me = principal(request)
+    with request.app.state.ws.session() as s:
+        if security.check_password(s, me.name, current_password) is None:
+            ok = False
+        else:
+            security.set_password(s, me.name, new_password)
+            ok = True
+    if not ok:
+        audit_event(request, "password-change", me.name, outcome="failed")
+        raise HTTPException(403, "the current password is wrong")
+    audit_event(request, "password-change", me.name)
+    response = done(request, {"user": me.name, "password_changed": True}, "/login")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
 # -- users (admin) ------------------------------------------------------------------------------
 def _user_dict(u: User) -> dict[str, Any]:
     return {

@@ -84,6 +84,19 @@ def get_user(s: Session, name: str) -> User:
     return user
 
 
+def set_password(s: Session, name: str, password: str) -> User:
+    """A new password; every login session of the user ends (API tokens stay)."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            f"a password needs at least {MIN_PASSWORD_LENGTH} characters", subject="password"
+        )
+    user = get_user(s, name)
+    user.password_hash = _hasher.hash(password)
+    for sess in s.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+        s.delete(sess)
+    return user
+
+
 def set_role(s: Session, name: str, role: str) -> User:
     user = get_user(s, name)
     user.role = _check_role(role)
