@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from imint.cli_common import DEFAULT_WS, WorkspaceOpt, console, err_console, handle_errors
+from imint.cli_common import DEFAULT_WS, WorkspaceOpt, audit, console, err_console, handle_errors
 from imint.errors import ValidationError
 
 users_app = typer.Typer(
@@ -25,13 +25,6 @@ def _workspace(path):  # noqa: ANN001, ANN202
     from imint.workspace import Workspace
 
     return Workspace(path)
-
-
-def _cli_audit(ws, action: str, target: str, **details) -> None:  # noqa: ANN001
-    from imint.api import audit
-
-    with ws.session() as s:
-        audit.record(s, actor=ws.user, action=action, target=target, via="cli", **details)
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -66,7 +59,7 @@ def users_add(
         with ws.session() as s:
             user = security.add_user(s, name, password, role, created_by=f"cli:{ws.user}")
             uid = user.id
-        _cli_audit(ws, "user-add", name, new_role=role)
+        audit(ws, "user-add", name, new_role=role)
     console.print(f"added user [bold]{name}[/] ({role}), id {uid}")
 
 
@@ -105,7 +98,7 @@ def users_passwd(
     with _workspace(workspace) as ws:
         with ws.session() as s:
             security.set_password(s, name, password)
-        _cli_audit(ws, "password-change", name)
+        audit(ws, "password-change", name)
     console.print(f"password of {name} changed")
 
 
@@ -122,7 +115,7 @@ def users_set_role(
     with _workspace(workspace) as ws:
         with ws.session() as s:
             security.set_role(s, name, role)
-        _cli_audit(ws, "user-update", name, new_role=role)
+        audit(ws, "user-update", name, new_role=role)
     console.print(f"{name} is now {role}")
 
 
@@ -139,7 +132,7 @@ def users_disable(
     with _workspace(workspace) as ws:
         with ws.session() as s:
             security.set_disabled(s, name, not enable)
-        _cli_audit(ws, "user-update", name, disabled=not enable)
+        audit(ws, "user-update", name, disabled=not enable)
     console.print(f"{name} {'enabled' if enable else 'disabled'}")
 
 
@@ -157,7 +150,7 @@ def tokens_create(
         with ws.session() as s:
             row, secret = security.create_token(s, security.get_user(s, user), label)
             token_id = row.id
-        _cli_audit(ws, "token-create", user, token_id=token_id, label=label)
+        audit(ws, "token-create", user, token_id=token_id, label=label)
     err_console.print(f"token {token_id} for {user} (shown once; keep it secret):")
     typer.echo(secret)
 
@@ -192,7 +185,7 @@ def tokens_revoke(token_id: int, workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     with _workspace(workspace) as ws:
         with ws.session() as s:
             security.revoke_token(s, token_id)
-        _cli_audit(ws, "token-revoke", str(token_id))
+        audit(ws, "token-revoke", str(token_id))
     console.print(f"token {token_id} revoked")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imint.cli_common import DEFAULT_WS, WorkspaceOpt, console, handle_errors, progress
+from imint.cli_common import DEFAULT_WS, WorkspaceOpt, audit, console, handle_errors, progress
 from imint.errors import ValidationError
 
 case_app = typer.Typer(help="Cases: a question, its claims and its evidence.", no_args_is_help=True)
@@ -353,14 +353,16 @@ def report(
 
     if not html and not pdf:
         raise ValidationError("nothing to write: give --html, --pdf or both", subject="report")
+    ws = _ws(workspace)
     paths = build_report(
-        _ws(workspace),
+        ws,
         case,
         html_path=out,
         pdf_path=out.with_suffix(".pdf") if out else None,
         html=html,
         pdf=pdf,
     )
+    audit(ws, "export", f"report of case {case}", html=str(paths.html or ""), pdf=str(paths.pdf or ""))
     for p in (paths.html, paths.pdf):
         if p:
             console.print(f"wrote {p}")

@@ -11,6 +11,7 @@ from rich.table import Table
 from imint.cli_common import (
     DEFAULT_WS,
     WorkspaceOpt,
+    audit,
     console,
     err_console,
     handle_errors,
@@ -83,6 +84,9 @@ def enroll(
             face_choice=face,
             progress=_bar(prog, "enrolling"),
         )
+    audit(
+        ws, "enroll", result.name, references_added=result.references_added, photos=[str(p) for p in photos]
+    )
     console.print(
         f"[green]enrolled[/] {result.name} (person {result.person_id}): "
         f"{result.references_added} reference face(s) added"
@@ -122,6 +126,7 @@ def search(
             annotate_dir=out_dir,
             progress=_bar(prog, "searching"),
         )
+    audit(ws, "search", ", ".join(map(str, paths)), files=len(results), fpir=fpir, watchlist=watchlist)
     table = Table(title=f"Faces found (operating point FPIR {fpir:g})")
     for col in ("file", "face", "quality", "identity", "score", "FMR", "status"):
         table.add_column(col)
@@ -163,7 +168,9 @@ def verify(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Compare two faces (1:1): score, calibrated FMR and a decision at the chosen FMR."""
-    r = _ws(workspace).verify(a, b, fmr=fmr)
+    ws = _ws(workspace)
+    r = ws.verify(a, b, fmr=fmr)
+    audit(ws, "verify", f"{a} | {b}", score=r.score, fmr=r.fmr)
     verdict = "[green]same person[/]" if r.same_person else "[red]not the same person[/]"
     console.print(
         f"{verdict} at FMR {fmr:g}: score {r.score:.3f} ({format_fmr(r.fmr)}), "
@@ -346,7 +353,9 @@ def confirm(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Confirm a candidate match (records who and when)."""
-    r = _ws(workspace).faces.decide(match_id, "confirmed", note)
+    ws = _ws(workspace)
+    r = ws.faces.decide(match_id, "confirmed", note)
+    audit(ws, "confirm", f"match {match_id}", note=note)
     console.print(f"match {match_id} confirmed by {r['decided_by']} at {r['decided_at']}")
 
 
@@ -357,7 +366,9 @@ def reject(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Reject a candidate match (records who and when)."""
-    r = _ws(workspace).faces.decide(match_id, "rejected", note)
+    ws = _ws(workspace)
+    r = ws.faces.decide(match_id, "rejected", note)
+    audit(ws, "reject", f"match {match_id}", note=note)
     console.print(f"match {match_id} rejected by {r['decided_by']} at {r['decided_at']}")
 
 
