@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,9 +81,9 @@ MAX_LOST_SECONDS = 1.5  # a track not seen for this long is closed
 REID_NEAR_FMR = 1e-2  # embedding match to a nearby track (within a few face widths)
 REID_FAR_FMR = 1e-4  # embedding match to a recently lost track anywhere in the frame
 MIN_TRACK_FRAMES = 2  # shorter tracks are kept as records but not reported (mostly false detections)
-MAX_EMBEDDINGS_PER_TRACK = 8
-EMBED_REFRESH_SECONDS = 2.0
-EMBED_BETTER_BY = 0.05
+MAX_EMBEDDINGS_PER_TRACK = 5
+EMBED_REFRESH_SECONDS = 3.0  # a long track adds a face to its template this often (pose variety)
+EMBED_BETTER_BY = 0.08  # ... or sooner (1 s apart) when a face is clearly better than any before
 MERGE_GAP_SECONDS = 2.0  # tracks of one person this close in time make one appearance
 SCENE_CUT_CORRELATION = 0.7  # colour-histogram correlation of consecutive samples below this: a cut
 DRIFT_FMR = 0.1  # a track's new face this unlike its template (calibrated FMR) starts a new track
@@ -300,6 +300,7 @@ class FaceTracker:
         self.finished: list[_Track] = []
         self.next_no = next_no
         self.embedded_count = 0
+        self.embed_seconds = 0.0
 
     def _new_track(self, face: _PendingFace, rgb: np.ndarray) -> _Track:
         track = _Track(
@@ -312,7 +313,9 @@ class FaceTracker:
     def _embed(self, rgb: np.ndarray, faces: Faces, idx: list[int]) -> dict[int, np.ndarray]:
         if not idx:
             return {}
+        clock = time.perf_counter()
         vecs = embed_faces(self.engine, rgb, faces.select(idx))
+        self.embed_seconds += time.perf_counter() - clock
         self.embedded_count += len(idx)
         return dict(zip(idx, vecs, strict=True))
 
@@ -350,7 +353,10 @@ class FaceTracker:
             unmatched_tracks = [j for j in unmatched_tracks if j not in taken]
         # Confident faces no track claimed: embed, then try to re-identify against open tracks.
         new_faces = [i for i in high if i not in assigned]
-        to_embed = [i for i in new_faces if not is_poor(pend[i].reason)]
+        # Embedding a newcomer is only worth it when there is a lost track it could be; otherwise
+        # it waits for its second frame, so one-frame false detections never cost an embedding.
+        can_reidentify = any(tracks[j].template is not None for j in unmatched_tracks)
+        to_embed = [i for i in new_faces if can_reidentify and not is_poor(pend[i].reason)]
         to_embed += [
             i for i, j in assigned.items() if tracks[j].wants_embedding(t, pend[i].quality, pend[i].reason)
         ]
@@ -523,6 +529,7 @@ class VideoResult:
     seconds: float = 0.0  # analysis time of this call
     annotated_path: str | None = None
     contact_sheet_path: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage of this call's analysis
 
     def to_dict(self) -> dict[str, Any]:
         info = self.info
@@ -543,6 +550,7 @@ class VideoResult:
             "error": self.error,
             "reused_earlier_analysis": self.reused,
             "seconds": round(self.seconds, 2),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "annotated_video": self.annotated_path,
             "contact_sheet": self.contact_sheet_path,
             "appearances": [a.to_dict() for a in self.appearances],
@@ -558,6 +566,7 @@ class VideoSearch:
         self.service = service
         self.ws = service.ws
         self.model_id = service.model_id
+        self.timings: dict[str, float] = {}  # seconds per stage of the last scan (for benchmarks)
 
     # -- scanning (resumable) ----------------------------------------------------------
     def _scan_row(
@@ -760,8 +769,12 @@ class VideoSearch:
         segments_done = 0
         last_time = resume_at
         path = evidence.stored_path
+        timings = self.timings = {"decode": 0.0, "detect": 0.0, "track_and_embed": 0.0, "embed": 0.0}
+        tracker_embed_before = 0.0
+        waited = time.perf_counter()
         try:
             for frame in iter_frames(path, fps=fps, start=resume_at, info=info):
+                timings["decode"] += time.perf_counter() - waited
                 while frame.time >= seg_end - 1e-6:
                     self._commit_segment(
                         scan_id, tracker, evidence.sha256, seg_start, seg_end, frames, faces_n,
@@ -774,13 +787,21 @@ class VideoSearch:
                     frames = faces_n = 0
                     embedded_before = tracker.embedded_count
                     clock = time.perf_counter()
+                t_detect = time.perf_counter()
                 detected = detect_frame(engine, frame.rgb, detect_max_side)
+                t_track = time.perf_counter()
                 tracker.update(frame.time, frame.rgb, detected, scene_cut=cut_detector(frame.rgb))
+                timings["detect"] += t_track - t_detect
+                timings["track_and_embed"] += time.perf_counter() - t_track
+                timings["embed"] += tracker.embed_seconds - tracker_embed_before
+                tracker_embed_before = tracker.embed_seconds
+                timings["embedded_faces"] = tracker.embedded_count
                 frames += 1
                 faces_n += len(detected)
                 last_time = frame.time
                 if progress:
                     progress(min(done_frames + frames, total), total, evidence.original_name)
+                waited = time.perf_counter()
         except TruncatedVideoError as exc:
             tracker.close_all()
             self._commit_segment(
@@ -1087,7 +1108,16 @@ def cluster_tracks(service: FaceService, *, fmr: float = DEFAULT_CLUSTER_FMR) ->
         vecs += [np.frombuffer(f.embedding, np.float32).astype(np.float64) for f in photo_faces]
         emb = np.stack([v / max(np.linalg.norm(v), 1e-12) for v in vecs]).astype(np.float32)
         quality = np.array([t.best_quality for t in tracks] + [f.quality for f in photo_faces])
-        labels = cluster_embeddings(emb, quality, cal, fmr=fmr)
+        # Two tracks seen at the same time in one video are two people.
+        cannot_link = [
+            (i, j)
+            for i in range(len(tracks))
+            for j in range(i + 1, len(tracks))
+            if tracks[i].scan_id == tracks[j].scan_id
+            and tracks[i].start <= tracks[j].end
+            and tracks[j].start <= tracks[i].end
+        ]
+        labels = cluster_embeddings(emb, quality, cal, fmr=fmr, cannot_link=cannot_link)
         old = [t.cluster_id for t in tracks] + [f.cluster_id for f in photo_faces]
         groups = [np.flatnonzero(labels == lab) for lab in range(labels.max() + 1)]
         taken: set[int] = set()
@@ -1181,6 +1211,7 @@ def search_video(
         progress=progress,
     )
     result.reused = reused
+    result.timings = dict(search.timings) if not reused else {}
     tracks = search.match_tracks(scan_id, fpir=fpir, k=k, watchlist=watchlist)
     if cluster:
         clusters = cluster_tracks(service, fmr=cluster_fmr)
@@ -1214,6 +1245,32 @@ def search_video(
     return result
 
 
+def split_media(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
+    """Split files and folders (searched recursively) into photos and videos.
+
+    A file named on the command line is judged by its first bytes (a clip named .bin is
+    still a video); files inside folders by their suffix. Anything not a video goes to
+    the photo path, which reports what it cannot read.
+    """
+    from imint.media.images import IMAGE_SUFFIXES
+    from imint.media.metadata import VIDEO_SUFFIXES
+
+    photos: list[Path] = []
+    videos: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            for q in sorted(p.rglob("*")):
+                if q.is_file() and q.suffix.lower() in VIDEO_SUFFIXES:
+                    videos.append(q)
+                elif q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES:
+                    photos.append(q)
+        elif p.is_file() and p.stat().st_size > 0 and is_video_file(p):
+            videos.append(p)
+        else:
+            photos.append(p)
+    return photos, videos
+
+
 def is_video_file(path: Path) -> bool:
     """True for files that are videos by their first bytes (or, failing that, their suffix)."""
     from imint.media.metadata import VIDEO_SUFFIXES, sniff_kind
@@ -1234,4 +1291,5 @@ __all__ = [
     "detect_frame",
     "embed_faces",
     "search_video",
+    "split_media",
 ]

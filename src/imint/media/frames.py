@@ -66,6 +66,19 @@ class Frame:
     rgb: np.ndarray  # (h, w, 3) uint8, upright
 
 
+def _has_video_signature(path: Path) -> bool:
+    """MP4/MOV, Matroska/WebM or AVI by the first bytes (not by the name)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide") or head[:4] in (
+        b"\x1a\x45\xdf\xa3",
+        b"RIFF",
+    )
+
+
 def _open(path: Path):  # noqa: ANN202 - an av container
     import av
 
@@ -74,9 +87,13 @@ def _open(path: Path):  # noqa: ANN202 - an av container
     except FileNotFoundError:
         raise BadInputError("no such file", subject=path) from None
     except av.error.FFmpegError as exc:
-        reason = str(exc).split(":", 1)[-1].strip() or type(exc).__name__
-        if "moov atom not found" in str(exc):
-            reason = "truncated or incomplete MP4 (its index, the 'moov' atom, is missing)"
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        if _has_video_signature(path):
+            # Video by its first bytes but unreadable: typically an MP4 cut short, whose
+            # index (the 'moov' atom, written last) never made it to disk.
+            raise BadInputError(
+                f"truncated or corrupt video, FFmpeg cannot open it ({reason})", subject=path
+            ) from None
         raise BadInputError(f"not a video FFmpeg can read ({reason})", subject=path) from None
 
 
@@ -88,7 +105,9 @@ def probe_video(path: str | Path, *, max_pixels: int = MAX_VIDEO_PIXELS) -> Vide
     with _open(path) as container:
         streams = [s for s in container.streams if s.type == "video"]
         if not streams:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+            kinds = sorted({s.type for s in container.streams})
+            if not kinds:
+                raise BadInputError("zero-length video: the file holds no streams", subject=path)
             raise BadInputError(f"no video stream (only {', '.join(kinds)})", subject=path)
         stream = streams[0]
         ctx = stream.codec_context
@@ -101,11 +120,12 @@ def probe_video(path: str | Path, *, max_pixels: int = MAX_VIDEO_PIXELS) -> Vide
             raise BadInputError(
                 f"resolution {width} x {height} is too large (limit {max_pixels / 1e6:.0f} Mpx)", subject=path
             )
+        # The video stream's own duration: the container's also counts a longer audio track.
         duration = 0.0
-        if container.duration:
-            duration = container.duration / 1e6
-        elif stream.duration and stream.time_base:
+        if stream.duration and stream.time_base:
             duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / 1e6
         frames = int(stream.frames) if stream.frames else None
         if frames == 0 and duration <= 0:
             raise BadInputError("zero-length video (no frames)", subject=path)
