@@ -811,6 +811,8 @@ class VideoSearch:
             )  # fmt: skip
             return scan_id, False
         tracker.close_all()
+        if progress:
+            progress(done_frames + frames, done_frames + frames, evidence.original_name)
         end = max(info.duration, last_time)
         self._commit_segment(
             scan_id, tracker, evidence.sha256, seg_start, min(end, seg_end), frames, faces_n,

@@ -53,7 +53,7 @@ class VideoInfo:
 
     def expected_samples(self, fps: float) -> int:
         """About how many frames ``iter_frames`` yields at ``fps`` (for progress bars)."""
-        n = math.floor(self.duration * fps + 1e-6) + 1
+        n = math.ceil(self.duration * fps - 1e-6)
         if self.fps:
             n = min(n, self.frames or n)
         return max(1, n)
@@ -187,7 +187,7 @@ def iter_frames(
     info = info or probe_video(path)
     step = 1.0 / fps
     # Half a source frame of slack, so a 29.97 fps frame at 0.2002 s counts for the 0.2 s slot.
-    slack = 0.5 / info.fps if info.fps else 1e-3
+    slack = min(0.5 / info.fps if info.fps else 1e-3, 0.25 * step)
     next_slot = math.ceil(start * fps - 1e-6)
     last_time = None
     with _open(path) as container:
