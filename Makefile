@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean eval-faces
+.PHONY: install run test lint clean eval-faces bench-faces
 
 install: $(STAMP)
 
@@ -31,3 +31,7 @@ eval-faces: install
 
 clean:
 	rm -rf $(VENV) imint-data imint-demo .pytest_cache
+
+bench-faces: install
+	$(BIN)/pip install -q --no-deps face_recognition==1.3.0
+	$(BIN)/python benchmarks/faces.py --data ../shared/data/faces --json benchmarks/results/faces.json

@@ -585,6 +585,7 @@ class FaceService:
                     fmr=c.fmr,
                     rank=c.rank,
                     operating_point=c.operating_point,
+                    status="candidate",
                 )
                 s.add(m)
             status = m.status if m is not None else "candidate"
