@@ -8,12 +8,14 @@ The pipeline, per video:
 3. **Track** them, ByteTrack-like: confident detections are matched to tracks by IoU with the
    track's box moved along its velocity, then weaker detections to the tracks left. A
    confident detection no track claims is embedded and compared with the templates of
-   tracks nearby or recently lost (calibrated FMR), so a face that jumped or was hidden
-   for a moment keeps its track; otherwise it starts a new one.
-4. **Embed** only what changes a track's identity evidence: its first usable face, a face
-   clearly better than any embedded before, and a refresher every couple of seconds (up
-   to ``MAX_EMBEDDINGS_PER_TRACK``). Every detected face is tracked and stored; poor faces
-   are never embedded for matching, as in photo search.
+   tracks lost nearby (calibrated FMR), so a face that jumped or was hidden for a moment
+   keeps its track; otherwise it starts a new one. A scene cut (colour histograms) ends
+   every track, and a face unlike its track's template is kept out of the template.
+4. **Embed** only a track's best face per window: the better of its first two frames (early,
+   for re-identification), then the best of every further 3 s, and at its end the last
+   candidate if clearly better (at most ``MAX_EMBEDDINGS_PER_TRACK``). Only the candidate's
+   crop stays in memory. Every detected face is tracked and stored; poor faces are never
+   embedded for matching, as in photo search.
 5. **Template** per track: the quality-weighted mean of its embedded faces. **Search** each
    track's template 1:N at the calibrated operating point (``FaceService.match_faces``),
    **cluster** unknown tracks with the unknown faces of photos, and **merge** a person's (or
@@ -77,16 +79,17 @@ DEFAULT_DETECT_MAX_SIDE = 960  # YuNet at 960 px finds 24 px faces of a 1080p fr
 HIGH_SCORE = 0.8  # ByteTrack's split between confident and weak detections
 IOU_MATCH = 0.25  # confident detection <-> predicted track box
 IOU_MATCH_WEAK = 0.45
+CENTRE_MATCH = 1.0  # unclaimed confident face <-> track predicted within this many face widths
 MAX_LOST_SECONDS = 1.5  # a track not seen for this long is closed
-REID_NEAR_FMR = 1e-2  # embedding match to a nearby track (within a few face widths)
-REID_FAR_FMR = 1e-4  # embedding match to a recently lost track anywhere in the frame
+REID_FMR = 1e-2  # embedding match of a newcomer to a lost track nearby (within a few face widths)
+REID_DISTANCE = 3.0  # "nearby", in face widths between box centres
 MIN_TRACK_FRAMES = 2  # shorter tracks are kept as records but not reported (mostly false detections)
 MAX_EMBEDDINGS_PER_TRACK = 5
-EMBED_REFRESH_SECONDS = 3.0  # a long track adds a face to its template this often (pose variety)
-EMBED_BETTER_BY = 0.08  # ... or sooner (1 s apart) when a face is clearly better than any before
+EMBED_REFRESH_SECONDS = 3.0  # a track embeds its best face of every 3 s (pose variety, better faces)
+EMBED_BETTER_BY = 0.08  # at its end, a track embeds its last candidate only if this much better
+DRIFT_FMR = 0.1  # a face this unlike its track's template (calibrated FMR) stays out of the template
 MERGE_GAP_SECONDS = 2.0  # tracks of one person this close in time make one appearance
 SCENE_CUT_CORRELATION = 0.7  # colour-histogram correlation of consecutive samples below this: a cut
-DRIFT_FMR = 0.1  # a track's new face this unlike its template (calibrated FMR) starts a new track
 
 
 # -- per-frame analysis ---------------------------------------------------------------
@@ -132,21 +135,26 @@ def _faces_from_yunet_rows(rows: np.ndarray, shape: tuple[int, int]) -> Faces:
     )
 
 
+def face_crop(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The region around a face that embedding needs (75 % margin), and its top-left corner."""
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = box
+    margin = 0.75 * max(x2 - x1, y2 - y1)
+    cx1, cy1 = int(max(0, x1 - margin)), int(max(0, y1 - margin))
+    cx2, cy2 = int(min(w, x2 + margin)), int(min(h, y2 + margin))
+    return np.ascontiguousarray(rgb[cy1:cy2, cx1:cx2]), np.array([cx1, cy1], np.float32)
+
+
 def embed_faces(engine: FaceEngine, rgb: np.ndarray, faces: Faces) -> np.ndarray:
     """Embed faces one crop at a time: the embedders upsample whole images for small faces,
-    which on a 1080p frame costs seconds; a crop with a wide margin gives the same vector."""
+    which on a 1080p frame costs seconds; a crop with a wide margin gives the same vector
+    (cosine 0.997-0.9999 to the whole-frame vector on the DEV clips)."""
     out = np.zeros((len(faces), engine.embedder.dim), np.float32)
-    h, w = rgb.shape[:2]
     for i in range(len(faces)):
-        x1, y1, x2, y2 = faces.boxes[i]
-        margin = 0.75 * max(x2 - x1, y2 - y1)
-        cx1, cy1 = int(max(0, x1 - margin)), int(max(0, y1 - margin))
-        cx2, cy2 = int(min(w, x2 + margin)), int(min(h, y2 + margin))
+        crop, offset = face_crop(rgb, faces.boxes[i])
         one = faces.select([i])
-        offset = np.array([cx1, cy1], np.float32)
         one.boxes = one.boxes - np.tile(offset, 2)
         one.landmarks = one.landmarks - offset
-        crop = np.ascontiguousarray(rgb[cy1:cy2, cx1:cx2])
         out[i] = engine.embed(crop, one).embeddings[0]
     return out
 
@@ -216,6 +224,19 @@ class _PendingFace:
     reason: str
     embedding: np.ndarray | None = None
     row: FaceRow | None = None
+    crop: np.ndarray | None = None  # kept while the face is its track's embedding candidate
+    crop_offset: np.ndarray | None = None
+
+    def as_faces(self) -> Faces:
+        """This face as a one-row ``Faces`` in the coordinates of its crop."""
+        offset = self.crop_offset if self.crop_offset is not None else np.zeros(2, np.float32)
+        return Faces(
+            boxes=(self.box - np.tile(offset, 2))[None],
+            landmarks=(self.landmarks - offset)[None],
+            scores=np.array([self.score], np.float32),
+            quality=np.array([self.quality], np.float32),
+            quality_reason=[self.reason],
+        )
 
 
 @dataclass
@@ -241,6 +262,7 @@ class _Track:
     status: str = "open"
     row_id: int | None = None
     pending: list[_PendingFace] = field(default_factory=list)
+    candidate: _PendingFace | None = None  # the best usable face since the last embedding
 
     def predicted(self, t: float) -> np.ndarray:
         return self.box + self.velocity * min(t - self.end, 0.6)
@@ -251,16 +273,20 @@ class _Track:
             return None
         return self.template_sum / max(np.linalg.norm(self.template_sum), 1e-12)
 
-    def wants_embedding(self, t: float, quality: float, reason: str) -> bool:
-        if is_poor(reason) or self.n_embedded >= MAX_EMBEDDINGS_PER_TRACK:
+    def embedding_due(self, t: float) -> bool:
+        """Time to embed the candidate: the track is a second old, or the last embedding is old."""
+        if self.candidate is None or self.n_embedded >= MAX_EMBEDDINGS_PER_TRACK:
             return False
         if self.n_embedded == 0:
-            return True
-        since = t - (self.last_embed_time or -1e9)
-        best_embedded_q = self.best_quality if self.best_embedded else 0.0
-        return (
-            quality > best_embedded_q + EMBED_BETTER_BY and since >= 0.4
-        ) or since >= EMBED_REFRESH_SECONDS
+            # Early, so that re-identification and the template check have something to use.
+            return self.n_frames >= MIN_TRACK_FRAMES
+        return t - (self.last_embed_time or -1e9) >= EMBED_REFRESH_SECONDS
+
+    def embedding_worthwhile(self) -> bool:
+        """At a track's end (or a commit): embed the candidate if it adds real evidence."""
+        if self.candidate is None or self.n_embedded >= MAX_EMBEDDINGS_PER_TRACK:
+            return False
+        return self.n_embedded == 0 or self.candidate.quality > self.best_quality + EMBED_BETTER_BY
 
     def add(self, face: _PendingFace, rgb: np.ndarray) -> None:
         dt = face.time - self.end
@@ -271,23 +297,58 @@ class _Track:
         self.end = face.time
         self.n_frames += 1
         self.pending.append(face)
-        if face.embedding is not None:
-            w = max(face.quality, 0.05)
-            e = face.embedding.astype(np.float64)
-            self.template_sum = w * e if self.template_sum is None else self.template_sum + w * e
-            self.template_weight += w
-            self.n_embedded += 1
-            self.last_embed_time = face.time
-        # Best shot: prefer embedded faces (their record carries the match), then quality.
-        better = (face.embedding is not None, face.quality) > (self.best_embedded, self.best_quality)
-        if better:
-            self.best_quality = face.quality
-            self.best_embedded = face.embedding is not None
-            self.best_time = face.time
-            self.best_reason = face.reason
-            self.best_box = face.box
-            self.best_crop = _crop_jpeg(rgb, face.box)
-            self.best_pending = face
+        if face.embedding is None and not is_poor(face.reason):
+            if self.candidate is None or face.quality > self.candidate.quality:
+                if self.candidate is not None:
+                    self.candidate.crop = None  # only one crop per track stays in memory
+                face.crop, face.crop_offset = face_crop(rgb, face.box)
+                self.candidate = face
+        if not self.best_embedded and face.quality > self.best_quality:
+            # Until a face is embedded, the best shot is simply the best face seen.
+            self._set_best(face, _crop_jpeg(rgb, face.box), embedded=False)
+
+    def absorb(self, face: _PendingFace, embedding: np.ndarray) -> None:
+        """Add an embedded face to the template; the best embedded face is the best shot."""
+        face.embedding = embedding
+        w = max(face.quality, 0.05)
+        e = embedding.astype(np.float64)
+        self.template_sum = w * e if self.template_sum is None else self.template_sum + w * e
+        self.template_weight += w
+        self.n_embedded += 1
+        self.last_embed_time = face.time
+        if not self.best_embedded or face.quality > self.best_quality:
+            if face.crop is not None:
+                jpeg = _crop_jpeg(face.crop, face.box - np.tile(face.crop_offset, 2))
+            else:
+                jpeg = self.best_crop
+            self._set_best(face, jpeg, embedded=True)
+        if self.candidate is face:
+            self.candidate = None
+        face.crop = None
+
+    def _set_best(self, face: _PendingFace, jpeg: bytes | None, *, embedded: bool) -> None:
+        self.best_quality = face.quality
+        self.best_embedded = embedded
+        self.best_time = face.time
+        self.best_reason = face.reason
+        self.best_box = face.box
+        self.best_crop = jpeg
+        self.best_pending = face
+
+
+def _centre_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance of two boxes' centres in face widths; 1e6 when their sizes differ a lot."""
+    wa, wb = max(a[2] - a[0], 1.0), max(b[2] - b[0], 1.0)
+    if not 0.67 <= wa / wb <= 1.5:
+        return 1e6
+    return float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / max(wa, wb))
+
+
+def _near(a: np.ndarray, b: np.ndarray) -> bool:
+    """Box centres within ``REID_DISTANCE`` face widths: a lost track this face could continue."""
+    size = max(a[2] - a[0], b[2] - b[0], 1.0)
+    gap = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+    return bool(gap <= REID_DISTANCE * size)
 
 
 class FaceTracker:
@@ -307,8 +368,33 @@ class FaceTracker:
             no=self.next_no, start=face.time, end=face.time, box=face.box, velocity=np.zeros(4, np.float32)
         )
         self.next_no += 1
-        track.add(face, rgb)
+        self._add(track, face, rgb)
         return track
+
+    def _add(self, track: _Track, face: _PendingFace, rgb: np.ndarray) -> None:
+        embedding, face.embedding = face.embedding, None
+        track.add(face, rgb)
+        if embedding is not None and not self._drifted(track, embedding, face.quality):
+            track.absorb(face, embedding)
+
+    def _embed_candidate(self, track: _Track) -> None:
+        face = track.candidate
+        if face is None or face.crop is None:
+            track.candidate = None
+            return
+        embedding = self._embed(face.crop, face.as_faces(), [0])[0]
+        if self._drifted(track, embedding, face.quality):
+            # Unlike the rest of the track (the box slid onto someone else): keep it out of the
+            # template, so the track's identity rests on the faces that agree.
+            track.candidate, face.crop = None, None
+            return
+        track.absorb(face, embedding)
+
+    def embed_pending_candidates(self) -> None:
+        """Before a commit: embed candidates that add real evidence, so the stored state is whole."""
+        for track in self.active:
+            if track.embedding_worthwhile():
+                self._embed_candidate(track)
 
     def _embed(self, rgb: np.ndarray, faces: Faces, idx: list[int]) -> dict[int, np.ndarray]:
         if not idx:
@@ -351,36 +437,52 @@ class FaceTracker:
                     assigned[dets[r]] = unmatched_tracks[c]
                     taken.add(unmatched_tracks[c])
             unmatched_tracks = [j for j in unmatched_tracks if j not in taken]
-        # Confident faces no track claimed: embed, then try to re-identify against open tracks.
+        # Confident faces no box overlap claimed: a track whose predicted box is within a face
+        # width, at a similar size, takes them (fast movers at 5 frames/s, detector misses).
         new_faces = [i for i in high if i not in assigned]
-        # Embedding a newcomer is only worth it when there is a lost track it could be; otherwise
-        # it waits for its second frame, so one-frame false detections never cost an embedding.
-        can_reidentify = any(tracks[j].template is not None for j in unmatched_tracks)
-        to_embed = [i for i in new_faces if can_reidentify and not is_poor(pend[i].reason)]
-        to_embed += [
-            i for i, j in assigned.items() if tracks[j].wants_embedding(t, pend[i].quality, pend[i].reason)
+        if new_faces and unmatched_tracks:
+            gap = np.array(
+                [
+                    [_centre_gap(tracks[j].predicted(t), pend[i].box) for j in unmatched_tracks]
+                    for i in new_faces
+                ]
+            )
+            rows, cols = linear_sum_assignment(gap)
+            taken = set()
+            for r, c in zip(rows, cols, strict=True):
+                if gap[r, c] <= CENTRE_MATCH:
+                    assigned[new_faces[r]] = unmatched_tracks[c]
+                    taken.add(unmatched_tracks[c])
+            unmatched_tracks = [j for j in unmatched_tracks if j not in taken]
+            new_faces = [i for i in new_faces if i not in assigned]
+        # Still unclaimed: embed, then try to re-identify against tracks lost nearby.
+        # Embedding a newcomer is only worth it when there is a lost track nearby it could be;
+        # otherwise it waits like any face, so one-frame false detections cost no embedding.
+        lost = [tracks[j] for j in unmatched_tracks if tracks[j].template is not None]
+        to_embed = [
+            i
+            for i in new_faces
+            if not is_poor(pend[i].reason) and any(_near(tr.predicted(t), pend[i].box) for tr in lost)
         ]
-        vectors = self._embed(rgb, faces, sorted(set(to_embed)))
-        for i, v in vectors.items():
-            pend[i].embedding = v
+        vectors = self._embed(rgb, faces, to_embed)
         for i in new_faces:
+            if i not in vectors:
+                continue
+            pend[i].embedding = vectors[i]
             j = self._reidentify(pend[i], [tracks[j] for j in unmatched_tracks], t)
             if j is not None:
                 track_index = unmatched_tracks[j]
                 assigned[i] = track_index
                 unmatched_tracks.remove(track_index)
-        for i, j in list(assigned.items()):
-            if self._drifted(tracks[j], pend[i]):
-                # The box followed someone else (people crossing): end the track, start anew.
-                self._close(tracks[j])
-                tracks[j] = self._new_track(pend[i], rgb)
-                del assigned[i]
-                continue
-            tracks[j].add(pend[i], rgb)
-        self.active = [tr for tr in tracks if tr.status == "open"]
+        for i, j in assigned.items():
+            self._add(tracks[j], pend[i], rgb)
         for i in new_faces:
             if i not in assigned:
                 self.active.append(self._new_track(pend[i], rgb))
+        # Each track embeds the best face of its window, not every face.
+        for track in self.active:
+            if track.embedding_due(t):
+                self._embed_candidate(track)
         # Close tracks lost for too long.
         still = []
         for track in self.active:
@@ -390,12 +492,12 @@ class FaceTracker:
                 still.append(track)
         self.active = still
 
-    def _drifted(self, track: _Track, face: _PendingFace) -> bool:
+    def _drifted(self, track: _Track, embedding: np.ndarray, quality: float) -> bool:
         template = track.template
-        if template is None or face.embedding is None:
+        if template is None:
             return False
-        score = float(np.dot(template, face.embedding))
-        return self.calibration.fmr(score, face.quality, track.best_quality) > DRIFT_FMR
+        score = float(np.dot(template, embedding))
+        return self.calibration.fmr(score, quality, track.best_quality) > DRIFT_FMR
 
     def _reidentify(self, face: _PendingFace, candidates: list[_Track], t: float) -> int | None:
         if face.embedding is None or not candidates:
@@ -407,18 +509,14 @@ class FaceTracker:
                 continue
             score = float(np.dot(template, face.embedding))
             fmr = self.calibration.fmr(score, face.quality, track.best_quality)
-            pred = track.predicted(t)
-            size = max(pred[2] - pred[0], face.box[2] - face.box[0], 1.0)
-            centre_gap = np.hypot(
-                (pred[0] + pred[2] - face.box[0] - face.box[2]) / 2,
-                (pred[1] + pred[3] - face.box[1] - face.box[3]) / 2,
-            )
-            limit = REID_NEAR_FMR if centre_gap <= 3 * size else REID_FAR_FMR
-            if fmr <= limit and fmr < best_fmr:
+            if _near(track.predicted(t), face.box) and fmr <= REID_FMR and fmr < best_fmr:
                 best, best_fmr = j, fmr
         return best
 
     def _close(self, track: _Track) -> None:
+        if track.n_frames >= MIN_TRACK_FRAMES and track.embedding_worthwhile():
+            self._embed_candidate(track)
+        track.candidate = None
         track.status = "closed" if track.n_frames >= MIN_TRACK_FRAMES else "dropped"
         self.finished.append(track)
 
@@ -776,6 +874,7 @@ class VideoSearch:
             for frame in iter_frames(path, fps=fps, start=resume_at, info=info):
                 timings["decode"] += time.perf_counter() - waited
                 while frame.time >= seg_end - 1e-6:
+                    tracker.embed_pending_candidates()
                     self._commit_segment(
                         scan_id, tracker, evidence.sha256, seg_start, seg_end, frames, faces_n,
                         tracker.embedded_count - embedded_before, time.perf_counter() - clock,
