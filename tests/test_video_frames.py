@@ -1,12 +1,13 @@
 """Video decoding: sampling by timestamps, rotation, and clear refusals of bad files."""
 
+import threading
 
 import av
 import numpy as np
 import pytest
 
 from imint.errors import BadInputError
-from imint.media.frames import TruncatedVideoError, iter_frames, probe_video
+from imint.media.frames import TruncatedVideoError, iter_frames, prefetched, probe_video
 from tests.video_clips import truncate, write_clip
 
 
@@ -129,3 +130,23 @@ def test_huge_resolution_is_refused_before_decoding(tmp_path):
     clip = write_clip(tmp_path / "c.mp4", _gradient_frames(2), fps=10)
     with pytest.raises(BadInputError, match="96 x 64 is too large"):
         probe_video(clip, max_pixels=5000)
+
+
+def test_prefetched_frames_come_in_order_and_errors_after_good_frames(tmp_path):
+    clip = write_clip(tmp_path / "c.mp4", _gradient_frames(50), fps=10, faststart=True)
+    plain = [f.time for f in iter_frames(clip, fps=5)]
+    assert [f.time for f in prefetched(iter_frames(clip, fps=5))] == plain
+    cut = truncate(clip, tmp_path / "cut.mp4", 0.5)
+    got = []
+    with pytest.raises(TruncatedVideoError):
+        for frame in prefetched(iter_frames(cut, fps=5)):
+            got.append(frame.time)
+    assert got == [t for t in plain if t <= got[-1]] and got[-1] < 4.0
+
+
+def test_leaving_a_prefetched_loop_early_stops_the_decoder(tmp_path):
+    clip = write_clip(tmp_path / "c.mp4", _gradient_frames(50), fps=10)
+    for frame in prefetched(iter_frames(clip, fps=5)):
+        if frame.time >= 1.0:
+            break
+    assert not [t for t in threading.enumerate() if t.name == "imint-decode"]

@@ -54,6 +54,7 @@ from imint.media.frames import (
     TruncatedVideoError,
     VideoInfo,
     iter_frames,
+    prefetched,
     probe_video,
 )
 from imint.media.ingest import ingest_file, log_custody
@@ -871,7 +872,7 @@ class VideoSearch:
         tracker_embed_before = 0.0
         waited = time.perf_counter()
         try:
-            for frame in iter_frames(path, fps=fps, start=resume_at, info=info):
+            for frame in prefetched(iter_frames(path, fps=fps, start=resume_at, info=info)):
                 timings["decode"] += time.perf_counter() - waited
                 while frame.time >= seg_end - 1e-6:
                     tracker.embed_pending_candidates()

@@ -228,3 +228,53 @@ def iter_frames(
             )
     if last_time is None and start == 0:
         raise BadInputError("zero-length video (no frames could be decoded)", subject=path)
+
+
+def prefetched(frames: Iterator[Frame], depth: int = 2) -> Iterator[Frame]:
+    """Decode ahead in a thread (FFmpeg releases the GIL) while the caller analyses a frame.
+
+    At most ``depth`` frames wait in memory. Errors of the decoder (a truncated stream) are
+    raised in the caller, after the frames before them; leaving the loop early stops the thread.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+        finally:
+            close = getattr(frames, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+
+    thread = threading.Thread(target=work, name="imint-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
