@@ -33,8 +33,10 @@ def search_videos(
     with progress() as prog:
         for path in videos:
             task = prog.add_task(f"video {path.name[:40]}", total=None)
+            seen = {"total": 1}
 
-            def update(done: int, total: int, _item: str, task: Any = task) -> None:
+            def update(done: int, total: int, _item: str, task: Any = task, seen: dict = seen) -> None:
+                seen["total"] = max(total, 1)
                 prog.update(task, completed=done, total=total)
 
             try:
@@ -52,7 +54,7 @@ def search_videos(
                 )
             except ImintError as exc:
                 failed.append({"media": {"path": str(path)}, "error": str(exc), "appearances": []})
-            prog.update(task, completed=prog.tasks[task].total or 1, total=prog.tasks[task].total or 1)
+            prog.update(task, completed=seen["total"], total=seen["total"])
     table = Table(title=f"Appearances in video (operating point FPIR {fpir:g}, {fps:g} frames/s analysed)")
     for col in ("file", "from", "to", "who", "FMR", "best shot", "tracks", "quality"):
         table.add_column(col)
