@@ -210,3 +210,19 @@ def test_split_media_sorts_photos_and_videos(tmp_path, clips):
     photos, videos = split_media([folder, renamed, clips["astronaut"]])
     assert photos == [folder / "photo.png", clips["astronaut"]]
     assert videos == [folder / "sub" / "clip.mp4", renamed]
+
+
+def test_cli_folder_with_photos_and_videos_gives_both_in_one_json(ws, clips, tmp_path, first_search):
+    folder = tmp_path / "case"
+    folder.mkdir()
+    (folder / "clip.mp4").write_bytes(Path(clips["faces"]).read_bytes())
+    (folder / "hopper.png").write_bytes(Path(clips["hopper"]).read_bytes())
+    out = tmp_path / "out.json"
+    res = CliRunner().invoke(
+        app, ["search", str(folder), "--json", str(out), "-w", str(ws.path), "--no-annotate"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert [Path(m["path"]).name for m in data["media"]] == ["hopper.png"]
+    assert [Path(v["media"]["path"]).name for v in data["videos"]] == ["clip.mp4"]
+    assert data["videos"][0]["annotated_video"] is None
