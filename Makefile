@@ -4,9 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean eval-faces bench-faces
+.PHONY: install system-deps run test lint clean eval-faces bench-faces
 
-install: $(STAMP)
+install: $(STAMP) system-deps
+
+# Debian packages: headless Chromium prints the case report to PDF (and the tests open the report
+# in it); poppler-utils' pdftoppm renders PDF pages to PNG. Skipped when already there.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null 2>&1; then \
+			SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+			$$SUDO apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+				chromium poppler-utils fonts-dejavu-core; \
+		else \
+			echo "warning: install chromium and poppler-utils (pdftoppm) for PDF reports" >&2; \
+		fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -37,8 +37,11 @@ def _root(
 
 def _register_parts() -> None:
     from imint.faces import cli as faces_cli
+    from imint.sites import cli as sites_cli
 
     faces_cli.register(app, eval_app)
+    sites_cli.register(app, eval_app)
+    __import__("imint.cases.cli", fromlist=["register"]).register(app, eval_app)
 
 
 _register_parts()
