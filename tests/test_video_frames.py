@@ -119,6 +119,16 @@ def test_zero_length_videos_are_refused(tmp_path):
         probe_video(no_frames)
 
 
+def test_unknown_codec_is_refused(tmp_path):
+    mkv = write_clip(tmp_path / "c.mkv", _gradient_frames(5), fps=10)
+    data = mkv.read_bytes()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1  # Matroska's codec id of H.264
+    odd = tmp_path / "odd.mkv"
+    odd.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_XXXXX/XXX/XXX"))
+    with pytest.raises(BadInputError, match="odd.mkv: video codec unknown to this FFmpeg build"):
+        probe_video(odd)
+
+
 def test_text_named_mp4_is_not_a_video(tmp_path):
     fake = tmp_path / "fake.mp4"
     fake.write_text("this is a note, not a video")

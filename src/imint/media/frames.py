@@ -110,9 +110,13 @@ def probe_video(path: str | Path, *, max_pixels: int = MAX_VIDEO_PIXELS) -> Vide
                 raise BadInputError("zero-length video: the file holds no streams", subject=path)
             raise BadInputError(f"no video stream (only {', '.join(kinds)})", subject=path)
         stream = streams[0]
-        ctx = stream.codec_context
-        if ctx is None or not getattr(ctx, "codec", None) or not ctx.codec.is_decoder:
-            raise BadInputError("video codec not supported by this FFmpeg build", subject=path)
+        try:
+            ctx = stream.codec_context
+            decodable = ctx is not None and ctx.codec is not None and ctx.codec.is_decoder
+        except Exception:  # noqa: BLE001 - PyAV raises on streams whose codec FFmpeg does not know
+            ctx, decodable = None, False
+        if not decodable:
+            raise BadInputError("video codec unknown to this FFmpeg build: cannot decode", subject=path)
         width, height = int(ctx.width or 0), int(ctx.height or 0)
         if width <= 0 or height <= 0:
             raise BadInputError("video stream has no picture size (corrupt header?)", subject=path)
