@@ -97,7 +97,7 @@ def enroll(
 
 @handle_errors
 def search(
-    paths: Annotated[list[Path], typer.Argument(help="Photos, or folders searched recursively.")],
+    paths: Annotated[list[Path], typer.Argument(help="Photos, videos, or folders searched recursively.")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     fpir: Annotated[
         float, typer.Option(help="Operating point: share of strangers allowed to return anyone.")
@@ -110,16 +110,37 @@ def search(
     no_annotate: Annotated[
         bool, typer.Option("--no-annotate", help="Do not write annotated images.")
     ] = False,
+    fps: Annotated[
+        float, typer.Option(help="Videos: frames analysed per second of video (by timestamp).")
+    ] = 5.0,
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """Find enrolled people in photos: candidates with calibrated FMRs, or 'unknown'."""
+    """Find enrolled people in photos and videos: candidates with calibrated FMRs, or 'unknown'.
+
+    Videos (by content, or by suffix inside folders) give appearances: time spans of
+    face tracks, each searched as a whole, with an annotated MP4 and a contact sheet.
+    """
     if not 0 < fpir < 1:
         raise typer.BadParameter("FPIR must be between 0 and 1", param_hint="--fpir")
+    from imint.faces.video import split_media
+
     ws = _ws(workspace)
     out_dir = None if no_annotate else (annotate_dir or ws.exports_dir / "annotated")
+    photos, videos = split_media(paths)
+    if videos:
+        from imint.faces.video_cli import search_videos
+
+        video_json = search_videos(
+            ws, videos, fpir=fpir, k=top_k, watchlist=watchlist, fps=fps, out_dir=out_dir
+        )
+        if not photos:
+            if json_out:
+                write_json(json_out, video_json[0] if len(video_json) == 1 else video_json)
+                console.print(f"JSON: {json_out}")
+            return
     with progress() as prog:
         results = ws.faces.search(
-            paths,
+            photos,
             fpir=fpir,
             k=top_k,
             watchlist=watchlist,
@@ -155,7 +176,10 @@ def search(
     if out_dir is not None and any(r.annotated_path for r in results):
         console.print(f"annotated images: {out_dir}")
     if json_out:
-        write_json(json_out, {"operating_point": f"fpir={fpir:g}", "media": [r.to_dict() for r in results]})
+        data = {"operating_point": f"fpir={fpir:g}", "media": [r.to_dict() for r in results]}
+        if videos:
+            data["videos"] = video_json
+        write_json(json_out, data)
         console.print(f"JSON: {json_out}")
 
 
