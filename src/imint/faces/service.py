@@ -592,7 +592,7 @@ class FaceService:
         candidates = self.match_faces(embeddings, qualities, reasons, fpir=fpir, k=k, watchlist=watchlist)
         with self.ws.session() as s:
             for row, cands in zip(rows, candidates, strict=True):
-                cands = self._record_matches(s, row.id, cands)
+                cands = self.record_matches(s, row.id, cands)
                 result.faces.append(
                     FaceResult(
                         face_id=row.id,
@@ -607,7 +607,7 @@ class FaceService:
             result.annotated_path = str(self.annotate(result, Path(annotate_dir)))
         return result
 
-    def _record_matches(self, s: Session, face_id: int, cands: list[Candidate]) -> list[Candidate]:
+    def record_matches(self, s: Session, face_id: int, cands: list[Candidate]) -> list[Candidate]:
         """Store candidates above the operating point; keep a person's earlier decision."""
         out = []
         for c in cands:

@@ -48,6 +48,7 @@ from imint.faces.annotate import draw_faces, format_fmr
 from imint.faces.calibration import DEFAULT_FPIR
 from imint.faces.cluster import DEFAULT_CLUSTER_FMR, cluster_embeddings
 from imint.faces.engine import FaceEngine
+from imint.faces.models import YuNetDetector
 from imint.faces.quality import assess, is_poor
 from imint.media.frames import (
     DEFAULT_SAMPLE_FPS,
@@ -104,36 +105,18 @@ def detect_frame(engine: FaceEngine, rgb: np.ndarray, max_side: int = DEFAULT_DE
         else rgb
     )
     detector = engine.detector
-    run = getattr(detector, "_run", None)
-    if run is not None and min(small.shape[:2]) >= getattr(detector, "min_side", 0):
-        # YuNet's public detect() retries an empty result on a padded image, which helps tight
-        # photo crops but costs 4x on every face-less video frame: call the network once.
-        rows = run(cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
-        faces = _faces_from_yunet_rows(rows, small.shape[:2])
-    else:
-        faces = detector.detect(small)
+    # No padded second look at face-less frames (it helps tight photo crops, not video).
+    faces = (
+        detector.detect(small, pad_retry=False)
+        if isinstance(detector, YuNetDetector)
+        else detector.detect(small)
+    )
     if scale < 1 and len(faces):
         faces.boxes = faces.boxes / scale
         faces.landmarks = faces.landmarks / scale
     faces.quality, faces.quality_reason = assess(rgb, faces)
     faces.model_id = engine.model_id
     return faces
-
-
-def _faces_from_yunet_rows(rows: np.ndarray, shape: tuple[int, int]) -> Faces:
-    if len(rows) == 0:
-        return Faces()
-    boxes = rows[:, :4].copy()
-    boxes[:, 2:] += boxes[:, :2]  # x, y, w, h -> x1, y1, x2, y2
-    h, w = shape
-    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-    order = np.argsort(-rows[:, 14])
-    return Faces(
-        boxes=boxes[order].astype(np.float32),
-        landmarks=rows[order, 4:14].reshape(-1, 5, 2).astype(np.float32),
-        scores=rows[order, 14].astype(np.float32),
-    )
 
 
 def face_crop(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -963,7 +946,7 @@ class VideoSearch:
                 if r.best_face_id is not None and cands:
                     # The track's best face carries the match, so the review queue
                     # (imint candidates / confirm / reject) covers video too.
-                    cands = self.service._record_matches(s, r.best_face_id, cands)
+                    cands = self.service.record_matches(s, r.best_face_id, cands)
                 best = next((c for c in cands if c.above_threshold), None)
                 r.person_id = best.person_id if best else None
                 r.score = (best or (cands[0] if cands else None)).score if cands else None
