@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ from sqlalchemy.orm import Session
 from imint.errors import BadInputError, ValidationError
 from imint.faces.annotate import draw_faces, format_fmr
 from imint.faces.calibration import DEFAULT_FPIR
-from imint.faces.cluster import DEFAULT_CLUSTER_FMR, cluster_embeddings
+from imint.faces.cluster import DEFAULT_CLUSTER_FMR, carry_cluster_ids, cluster_embeddings
 from imint.faces.engine import FaceEngine
 from imint.faces.models import YuNetDetector
 from imint.faces.quality import assess, is_poor
@@ -61,7 +60,7 @@ from imint.media.frames import (
 from imint.media.ingest import ingest_file, log_custody
 from imint.records import Candidate, Evidence, Faces
 from imint.store.db import utcnow
-from imint.store.models import Cluster, FaceRow, Match, ReferencePhoto
+from imint.store.models import FaceRow, Match, ReferencePhoto
 from imint.store.models_video import (
     VideoAppearance,
     VideoDetection,
@@ -1204,29 +1203,13 @@ def cluster_tracks(service: FaceService, *, fmr: float = DEFAULT_CLUSTER_FMR) ->
         ]
         labels = cluster_embeddings(emb, quality, cal, fmr=fmr, cannot_link=cannot_link)
         old = [t.cluster_id for t in tracks] + [f.cluster_id for f in photo_faces]
-        groups = [np.flatnonzero(labels == lab) for lab in range(labels.max() + 1)]
-        taken: set[int] = set()
-        cluster_of_label: dict[int, int] = {}
-        for lab in sorted(range(len(groups)), key=lambda g: -len(groups[g])):
-            votes = Counter(old[i] for i in groups[lab] if old[i] is not None)
-            for cid, _ in votes.most_common():
-                if cid not in taken and s.get(Cluster, cid) is not None:
-                    cluster_of_label[lab], _ = cid, taken.add(cid)
-                    break
         out: dict[int, int] = {}
-        for lab, members in enumerate(groups):
-            cid = cluster_of_label.get(lab)
-            if cid is None:
-                cluster = Cluster()
-                s.add(cluster)
-                s.flush()
-                cid = cluster.id
-            for i in members:
-                if i < len(tracks):
-                    tracks[i].cluster_id = cid
-                    out[tracks[i].id] = cid
-                else:
-                    photo_faces[i - len(tracks)].cluster_id = cid
+        for i, cid in enumerate(carry_cluster_ids(s, labels, old)):
+            if i < len(tracks):
+                tracks[i].cluster_id = cid
+                out[tracks[i].id] = cid
+            else:
+                photo_faces[i - len(tracks)].cluster_id = cid
         # A track's stored faces follow its cluster.
         face_ids = {
             d.face_id: out[d.track_id]
