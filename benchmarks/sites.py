@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         info = geo.open_raster(path)
         mpx = info.megapixels
         print(
-            f"scene {args.width} x {args.height} px ({mpx:.0f} Mpx, {len(scene)} ships, "
+            f"scene {info.width} x {info.height} px ({mpx:.0f} Mpx, {len(boxes)} ships, "
             f"{path.stat().st_size / 1e6:.0f} MB GeoTIFF) generated in {gen_s:.0f} s",
             file=sys.stderr,
         )

@@ -284,7 +284,7 @@ def export_onnx(model: nn.Module, path: Path) -> None:
     )
 
 
-def install(out: Path, models_dir: Path, data: Path) -> None:
+def install(out: Path, models_dir: Path, data: Path, *, tta: bool = False) -> None:
     """Copy the exported ONNX into the package with its card (threshold, split, measured accuracy)."""
     import shutil
 
@@ -314,8 +314,36 @@ def install(out: Path, models_dir: Path, data: Path) -> None:
         "onnx_sha256": digest,
         "trained_with": f"torch {torch.__version__}, train.py, 1 CPU thread",
     }
+    card["tta"] = tta
     (models_dir / "shipnet.json").write_text(json.dumps(card, indent=1) + "\n")
-    print(f"installed {models_dir / 'shipnet.onnx'} ({digest[:12]}), threshold {card['threshold']}")
+    # The threshold that ships is re-chosen on the validation split through the deployed path
+    # (imint.sites.cnn on onnxruntime, with or without the mirror-image test-time augmentation).
+    from imint.sites import cnn
+
+    cnn.MODEL_DIR = models_dir
+    cnn.load_model.cache_clear()
+    val = [it for it in load_sar(data) if it["val"]]
+    scores_all, hits_all = [], []
+    for item in val:
+        found = cnn.detect_array(item["image"], score_floor=0.05)
+        scores_all.append(found.scores)
+        hits_all.append(match(found.boxes, found.scores, item["boxes"]))
+    n_truth = sum(len(it["boxes"]) for it in val)
+    f1, precision, recall, threshold = best_f1(np.concatenate(scores_all), np.concatenate(hits_all), n_truth)
+    card["threshold"] = round(threshold, 4)
+    card["validation_onnx"] = {
+        "f1": round(f1, 4),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "images": len(val),
+        "objects": n_truth,
+        "tta": tta,
+    }
+    (models_dir / "shipnet.json").write_text(json.dumps(card, indent=1) + "\n")
+    print(
+        f"installed {models_dir / 'shipnet.onnx'} ({digest[:12]}), tta {tta}, threshold {card['threshold']}, "
+        f"validation F1 {f1:.4f} (P {precision:.3f} R {recall:.3f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -331,6 +359,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--export-only", action="store_true")
+    parser.add_argument(
+        "--tta", action="store_true", help="with --install: mirror-image test-time augmentation"
+    )
     parser.add_argument(
         "--install",
         type=Path,
@@ -351,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model = ShipNet()
     if args.install:
-        install(args.out, args.install, args.data)
+        install(args.out, args.install, args.data, tta=args.tta)
         return
     if args.export_only:
         state = torch.load(args.out / "best.pt", map_location="cpu")
