@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "width": args.width,
         "height": args.height,
         "megapixels": round(mpx, 1),
-        "ships": len(scene),
+        "ships": len(boxes),
         "generate_seconds": round(gen_s, 1),
         "results": rows,
         "peak_rss_gb": round(peak / GB, 2),
