@@ -363,3 +363,37 @@ def test_real_landsat_geotiff_round_trip(ws):
     for f in gj["features"]:
         lon, lat = np.array(f["geometry"]["coordinates"][0]).mean(axis=0)
         assert -79.1 < lon < -76.4 and 23.4 < lat < 25.7
+
+
+def test_cfar_land_mask_from_a_geojson_file(tmp_path):
+    scene = make_sar_scene(tmp_path / "c.tif", width=600, height=600, n_ships=10, seed=12)
+    info = geo.open_raster(scene.path)
+    # Land polygon = the western 40 % of the scene, in lon/lat.
+    cols, rows = np.array([0, 240, 240, 0, 0]), np.array([0, 0, 600, 600, 0])
+    lon, lat = geo.pixel_to_lonlat(info.crs, info.transform, cols, rows)
+    land = tmp_path / "land.geojson"
+    ring = [[float(x), float(y)] for x, y in zip(lon, lat, strict=True)]
+    land.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    }
+                ],
+            }
+        )
+    )
+    found = cfar.detect_raster(info, land_mask=land)
+    centres_x = (found.boxes[:, 0] + found.boxes[:, 2]) / 2
+    assert len(found) and (centres_x >= 240).all()
+    sea_ships = scene.boxes[(scene.boxes[:, 0] + scene.boxes[:, 2]) / 2 >= 245]
+    recall, _ = recall_precision(found.boxes, found.scores, sea_ships)
+    assert recall >= 0.8
+    bad = tmp_path / "bad.geojson"
+    bad.write_text("{not json")
+    with pytest.raises(BadInputError, match="bad.geojson"):
+        cfar.detect_raster(info, land_mask=bad)

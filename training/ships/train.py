@@ -18,6 +18,7 @@ whatever the machine's load; checkpoints are written every epoch and ``--resume`
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python training/ships/train.py \
         --data ../shared/data/ships --out training/ships/runs/main --minutes 75
     .venv/bin/python training/ships/train.py --out training/ships/runs/main --export-only
+    .venv/bin/python training/ships/train.py --out training/ships/runs/main --install src/imint/sites/models
 """
 
 from __future__ import annotations
@@ -283,6 +284,68 @@ def export_onnx(model: nn.Module, path: Path) -> None:
     )
 
 
+def install(out: Path, models_dir: Path, data: Path, *, tta: bool = False) -> None:
+    """Copy the exported ONNX into the package with its card (threshold, split, measured accuracy)."""
+    import shutil
+
+    state = torch.load(out / "best.pt", map_location="cpu")
+    split = json.loads((out / "split.json").read_text())
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "shipnet.onnx", models_dir / "shipnet.onnx")
+    digest = hashlib.sha256((models_dir / "shipnet.onnx").read_bytes()).hexdigest()
+    card = {
+        "name": "shipnet",
+        "version": "v1",
+        "task": "ship detection in SAR amplitude chips (single class)",
+        "architecture": "CenterNet-style: plain conv backbone (strides 2-32), FPN to stride 4, "
+        "heads: centre heat-map, offset, log size",
+        "input": "1 x 1 x H x W float32, 8-bit grey / 255 (H, W padded to a multiple of 32)",
+        "output": "1 x 5 x H/4 x W/4: heat logit, dx, dy, log(w/4), log(h/4)",
+        "stride": STRIDE,
+        "threshold": round(float(state["val"]["threshold"]), 4),
+        "threshold_rule": "F1-optimal score on the held-out validation split",
+        "epoch": state["epoch"],
+        "training_minutes": round(state["spent"] / 60, 1),
+        "validation": {k: round(v, 4) if isinstance(v, float) else v for k, v in state["val"].items()},
+        "validation_rule": f"sha1(scene or image name) % 100 < {VAL_PERCENT}",
+        "validation_images": split["val_images"],
+        "training_data": "SAR chips of ../shared/data/ships (SSDD train split, HRSID mini_test, SAR-Ship-Dataset); "
+        "research use only, see training/ships/MODEL_CARD.md",
+        "onnx_sha256": digest,
+        "trained_with": f"torch {torch.__version__}, train.py, 1 CPU thread",
+    }
+    card["tta"] = tta
+    (models_dir / "shipnet.json").write_text(json.dumps(card, indent=1) + "\n")
+    # The threshold that ships is re-chosen on the validation split through the deployed path
+    # (imint.sites.cnn on onnxruntime, with or without the mirror-image test-time augmentation).
+    from imint.sites import cnn
+
+    cnn.MODEL_DIR = models_dir
+    cnn.load_model.cache_clear()
+    val = [it for it in load_sar(data) if it["val"]]
+    scores_all, hits_all = [], []
+    for item in val:
+        found = cnn.detect_array(item["image"], score_floor=0.05)
+        scores_all.append(found.scores)
+        hits_all.append(match(found.boxes, found.scores, item["boxes"]))
+    n_truth = sum(len(it["boxes"]) for it in val)
+    f1, precision, recall, threshold = best_f1(np.concatenate(scores_all), np.concatenate(hits_all), n_truth)
+    card["threshold"] = round(threshold, 4)
+    card["validation_onnx"] = {
+        "f1": round(f1, 4),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "images": len(val),
+        "objects": n_truth,
+        "tta": tta,
+    }
+    (models_dir / "shipnet.json").write_text(json.dumps(card, indent=1) + "\n")
+    print(
+        f"installed {models_dir / 'shipnet.onnx'} ({digest[:12]}), tta {tta}, threshold {card['threshold']}, "
+        f"validation F1 {f1:.4f} (P {precision:.3f} R {recall:.3f})"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -296,6 +359,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--export-only", action="store_true")
+    parser.add_argument(
+        "--tta", action="store_true", help="with --install: mirror-image test-time augmentation"
+    )
+    parser.add_argument(
+        "--install",
+        type=Path,
+        default=None,
+        help="copy the best model + card into this models folder and stop",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -309,6 +381,9 @@ def main(argv: list[str] | None = None) -> None:
         print(line, file=sys.stderr)
 
     model = ShipNet()
+    if args.install:
+        install(args.out, args.install, args.data, tta=args.tta)
+        return
     if args.export_only:
         state = torch.load(args.out / "best.pt", map_location="cpu")
         model.load_state_dict(state["model"])

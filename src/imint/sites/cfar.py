@@ -222,13 +222,11 @@ def auto_water_mask(overview: np.ndarray, overview_pixel_m: float, *, buffer_m: 
     return valid & ~land
 
 
-def vector_water_mask(info: RasterInfo, land_path: Path, window: tuple[int, int, int, int]) -> np.ndarray:
-    """Water mask of a window from a GeoJSON file of land polygons (EPSG:4326)."""
+def load_land_shapes(info: RasterInfo, land_path: Path) -> list[dict]:
+    """Land polygons of a GeoJSON file (EPSG:4326), reprojected to the scene's CRS."""
     import json
 
     from pyproj import Transformer
-    from rasterio.features import geometry_mask
-    from rasterio.transform import Affine
     from shapely.geometry import mapping, shape
     from shapely.ops import transform as shp_transform
 
@@ -236,15 +234,22 @@ def vector_water_mask(info: RasterInfo, land_path: Path, window: tuple[int, int,
         raise BadInputError("a land-mask file needs a georeferenced scene", subject=info.path)
     try:
         data = json.loads(Path(land_path).read_text())
-    except (OSError, ValueError) as exc:
+        feats = data.get("features", [data]) if isinstance(data, dict) else []
+        to_crs = Transformer.from_crs("EPSG:4326", info.crs, always_xy=True).transform
+        return [mapping(shp_transform(to_crs, shape(f.get("geometry", f)))) for f in feats if f]
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
         raise BadInputError(f"not a readable GeoJSON land mask ({exc})", subject=land_path) from exc
-    feats = data.get("features", [data]) if isinstance(data, dict) else []
-    to_crs = Transformer.from_crs("EPSG:4326", info.crs, always_xy=True).transform
-    shapes = [mapping(shp_transform(to_crs, shape(f.get("geometry", f)))) for f in feats if f]
+
+
+def vector_water_mask(info: RasterInfo, shapes: list[dict], window: tuple[int, int, int, int]) -> np.ndarray:
+    """Water (True) of a window: pixels outside every land polygon."""
+    from rasterio.features import geometry_mask
+    from rasterio.transform import Affine
+
     col0, row0, col1, row1 = window
-    t = Affine(*info.transform) * Affine.translation(col0, row0)
     if not shapes:
         return np.ones((row1 - row0, col1 - col0), bool)
+    t = Affine(*info.transform) * Affine.translation(col0, row0)
     return geometry_mask(shapes, out_shape=(row1 - row0, col1 - col0), transform=t, invert=False)
 
 
@@ -278,6 +283,9 @@ def detect_raster(
         side = int(min(4096, max(64, math.ceil(max(info.width, info.height) * px / 50.0))))
         overview, ov_scale = read_overview(info, max_side=side)
         water_overview = auto_water_mask(overview, px / ov_scale)
+    land_shapes = None
+    if land_mask not in (None, "none", "auto"):
+        land_shapes = load_land_shapes(info, Path(land_mask))
     all_boxes, all_scores = [], []
     tiles = list(iter_tiles(info.width, info.height, params.tile_px, margin))
     for i, (cx0, cy0, cx1, cy1, px0, py0) in enumerate(tiles):
@@ -293,8 +301,8 @@ def detect_raster(
             rows = np.clip(((np.arange(wy0, wy1) + 0.5) * ov_scale).astype(int) - oy0, 0, patch.shape[0] - 1)
             cols = np.clip(((np.arange(wx0, wx1) + 0.5) * ov_scale).astype(int) - ox0, 0, patch.shape[1] - 1)
             water = patch[rows][:, cols] > 0
-        elif land_mask not in (None, "none", "auto"):
-            water = vector_water_mask(info, Path(land_mask), (wx0, wy0, wx1, wy1))
+        elif land_shapes is not None:
+            water = vector_water_mask(info, land_shapes, (wx0, wy0, wx1, wy1))
         found = detect_array(image, params, pixel_size_m=px, water=water)
         if len(found):
             b = found.boxes + np.array([wx0, wy0, wx0, wy0], np.float32)

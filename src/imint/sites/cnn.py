@@ -72,13 +72,25 @@ def decode(maps: np.ndarray, score_floor: float, top_k: int = 1000) -> tuple[np.
 
 
 def _run(image01: np.ndarray) -> np.ndarray:
-    session, _ = load_model()
+    """Network output maps for one image in [0, 1]; with the card's ``tta`` the centre heat-map is the
+    mean of the image's and its mirror image's (the regression maps come from the image itself)."""
+    session, card = load_model()
     h, w = image01.shape
     ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
-    padded = np.zeros((1, 1, ph, pw), np.float32)
+    batch = 2 if card.get("tta") else 1
+    padded = np.zeros((batch, 1, ph, pw), np.float32)
     padded[0, 0, :h, :w] = image01
+    if batch == 2:
+        padded[1, 0] = padded[0, 0, :, ::-1]
     with _lock:  # one onnxruntime session shared by threads
-        return session.run(None, {"image": padded})[0][0]
+        out = session.run(None, {"image": padded})[0]
+    maps = out[0]
+    if batch == 2:
+        p = (1 / (1 + np.exp(-out[0, 0])) + 1 / (1 + np.exp(-out[1, 0, :, ::-1]))) / 2
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        maps = maps.copy()
+        maps[0] = np.log(p / (1 - p))
+    return maps
 
 
 def detect_array(image: np.ndarray, *, score_floor: float | None = None) -> Detections:
