@@ -47,7 +47,7 @@ def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = MAX_PI
             w, h = img.size
             if w * h > max_pixels:
                 raise BadInputError(
-                    f"image is {w} x {h} px ({w * h / 1e6:.0f} MP), over the {max_pixels / 1e6:.0f} MP limit",
+                    f"image too large: {w} x {h} px ({w * h / 1e6:.0f} MP), over the {max_pixels / 1e6:.0f} MP limit",
                     subject=name,
                 )
             img.load()

@@ -1,0 +1,261 @@
+"""What changed at a site between dates: ships matched by distance, counts per date, a chart.
+
+Detections of consecutive dates are paired one-to-one by the Hungarian method on great-circle
+distance; a pair closer than ``match_distance_m`` (xView3 uses 200 m) is a ship that *stayed*, a ship
+left unpaired on the earlier date *departed*, one left unpaired on the later date *arrived*.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from imint.errors import ValidationError
+from imint.sites import geo
+from imint.sites.service import get_site, list_scenes, stored_detections
+
+
+@dataclass
+class ChangePair:
+    """One date pair: arrivals, departures and stayed ships (points are dicts with lon, lat, score)."""
+
+    date_a: str
+    date_b: str
+    arrivals: list[dict[str, Any]] = field(default_factory=list)
+    departures: list[dict[str, Any]] = field(default_factory=list)
+    stayed: list[dict[str, Any]] = field(default_factory=list)  # {"a": point, "b": point, "distance_m": d}
+    new_activity: list[dict[str, Any]] = field(default_factory=list)  # optical change areas (iMAD)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "date_a": self.date_a,
+            "date_b": self.date_b,
+            "arrivals": len(self.arrivals),
+            "departures": len(self.departures),
+            "stayed": len(self.stayed),
+            "new_activity_areas": len(self.new_activity),
+        }
+
+
+@dataclass
+class ChangeReport:
+    site: str
+    match_distance_m: float
+    dates: list[str]
+    counts: dict[str, int]
+    pairs: list[ChangePair]
+    units: str = "m"  # "px" when the site's scenes are in pixel mode
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "match_distance_m": self.match_distance_m,
+            "units": self.units,
+            "dates": self.dates,
+            "counts": self.counts,
+            "pairs": [asdict(p) | {"summary": p.summary()} for p in self.pairs],
+            "notes": self.notes,
+        }
+
+    def to_geojson(self) -> dict[str, Any]:
+        """Arrivals and departures as Points, stayed ships as LineStrings (from, to), EPSG:4326."""
+        features: list[dict[str, Any]] = []
+
+        def point(p: dict[str, Any]) -> dict[str, Any] | None:
+            return None if p.get("lon") is None else {"type": "Point", "coordinates": [p["lon"], p["lat"]]}
+
+        for pair in self.pairs:
+            base = {"site": self.site, "date_a": pair.date_a, "date_b": pair.date_b}
+            for kind, items in (("arrival", pair.arrivals), ("departure", pair.departures)):
+                for p in items:
+                    features.append(
+                        {
+                            "type": "Feature",
+                            "geometry": point(p),
+                            "properties": base
+                            | {"change": kind, "score": p["score"], "detection_id": p["id"]},
+                        }
+                    )
+            for st in pair.stayed:
+                a, b = st["a"], st["b"]
+                geom = None
+                if a.get("lon") is not None:
+                    geom = {"type": "LineString", "coordinates": [[a["lon"], a["lat"]], [b["lon"], b["lat"]]]}
+                features.append(
+                    {
+                        "type": "Feature",
+                        "geometry": geom,
+                        "properties": base | {"change": "stayed", "distance_m": st["distance_m"]},
+                    }
+                )
+            for area in pair.new_activity:
+                features.append(
+                    {
+                        "type": "Feature",
+                        "geometry": area.get("geometry"),
+                        "properties": base
+                        | {"change": "new-activity"}
+                        | {k: v for k, v in area.items() if k != "geometry"},
+                    }
+                )
+        return {"type": "FeatureCollection", "features": features}
+
+    def chart_png(self, path: str | Path) -> Path:
+        """Ships per date (bars) with arrivals and departures between dates (markers)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(self.dates) + 2), 3.6), dpi=120)
+        x = np.arange(len(self.dates))
+        ax.bar(x, [self.counts[d] for d in self.dates], color="#4c72b0", label="ships detected")
+        if self.pairs:
+            mid = x[1:] - 0.5
+            ax.plot(mid, [len(p.arrivals) for p in self.pairs], "^", color="#2ca02c", ms=9, label="arrivals")
+            ax.plot(
+                mid, [len(p.departures) for p in self.pairs], "v", color="#d62728", ms=9, label="departures"
+            )
+        ax.set_xticks(x, self.dates, rotation=30, ha="right")
+        ax.set_ylabel("count")
+        ax.set_title(f"{self.site}: ships per date (match within {self.match_distance_m:g} {self.units})")
+        ax.legend(loc="upper left", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        tmp = out.with_suffix(".tmp.png")
+        fig.savefig(tmp)
+        plt.close(fig)
+        tmp.replace(out)
+        return out
+
+
+def match_points(
+    a: np.ndarray, b: np.ndarray, max_distance: float, *, metric: str = "haversine"
+) -> tuple[list[tuple[int, int, float]], list[int], list[int]]:
+    """One-to-one matches within ``max_distance`` (Hungarian), unmatched of ``a``, unmatched of ``b``.
+
+    ``a`` and ``b`` are (n, 2) arrays of lon, lat (``haversine``, metres) or x, y (``euclidean``).
+    """
+    if not len(a) or not len(b):
+        return [], list(range(len(a))), list(range(len(b)))
+    if metric == "haversine":
+        d = geo.haversine_m(a[:, None, 0], a[:, None, 1], b[None, :, 0], b[None, :, 1])
+    else:
+        d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    cost = np.where(d <= max_distance, d, max_distance * 1e3 + d)
+    rows, cols = linear_sum_assignment(cost)
+    pairs = [
+        (int(i), int(j), float(d[i, j])) for i, j in zip(rows, cols, strict=True) if d[i, j] <= max_distance
+    ]
+    used_a, used_b = {i for i, _, _ in pairs}, {j for _, j, _ in pairs}
+    return pairs, [i for i in range(len(a)) if i not in used_a], [j for j in range(len(b)) if j not in used_b]
+
+
+def site_changes(
+    ws,  # noqa: ANN001
+    site_name: str,
+    *,
+    match_distance_m: float = 200.0,
+    detector: str | None = None,
+    optical_alpha: float = 0.01,
+    optical_min_area_m2: float = 2e4,
+) -> ChangeReport:
+    """Ships per date at a site and what changed between consecutive dates.
+
+    Uses the stored detections of each scene (``detector`` = "cfar"/"cnn", default the newest run).
+    Several scenes on one date are pooled. Pairs of optical scenes on consecutive dates also get
+    iMAD *new activity* areas at significance ``optical_alpha`` (areas under ``optical_min_area_m2``
+    are dropped).
+    """
+    if not (match_distance_m > 0):
+        raise ValidationError(
+            "match distance must be a positive number of metres", subject="match_distance_m"
+        )
+    site = get_site(ws, site_name)
+    scenes = list_scenes(ws, site.name)
+    notes: list[str] = []
+    by_date: dict[str, list[dict[str, Any]]] = {}
+    optical_by_date: dict[str, Any] = {}
+    pixel_mode = False
+    for sc in scenes:
+        if not sc.date:
+            notes.append(f"scene {sc.id} ({sc.original_name}) has no date and is left out")
+            continue
+        day = sc.date[:10]
+        dets = stored_detections(ws, sc, detector)
+        if not sc.georeferenced:
+            pixel_mode = True
+            for d in dets:
+                cx, cy = (d["box"][0] + d["box"][2]) / 2, (d["box"][1] + d["box"][3]) / 2
+                d["x"], d["y"] = cx, cy
+        by_date.setdefault(day, []).extend(dets)
+        if sc.modality == "optical":
+            optical_by_date.setdefault(day, sc)
+    dates = sorted(by_date)
+    units = "px" if pixel_mode else "m"
+    if pixel_mode:
+        notes.append("some scenes are in pixel mode: matched by pixel distance, without map coordinates")
+    counts = {d: len(by_date[d]) for d in dates}
+    pairs: list[ChangePair] = []
+
+    def point(d: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": d["id"],
+            "lon": d["lon"],
+            "lat": d["lat"],
+            "score": round(d["score"], 4),
+            "box": d["box"],
+            "scene_id": d["scene_id"],
+        }
+
+    for da, db in zip(dates, dates[1:], strict=False):
+        a, b = by_date[da], by_date[db]
+        if pixel_mode:
+            pa = np.array([[d["x"], d["y"]] for d in a]).reshape(-1, 2)
+            pb = np.array([[d["x"], d["y"]] for d in b]).reshape(-1, 2)
+            matched, gone, new = match_points(pa, pb, match_distance_m, metric="euclidean")
+        else:
+            pa = np.array([[d["lon"], d["lat"]] for d in a], np.float64).reshape(-1, 2)
+            pb = np.array([[d["lon"], d["lat"]] for d in b], np.float64).reshape(-1, 2)
+            matched, gone, new = match_points(pa, pb, match_distance_m)
+        pair = ChangePair(
+            date_a=da,
+            date_b=db,
+            arrivals=[point(b[j]) for j in new],
+            departures=[point(a[i]) for i in gone],
+            stayed=[
+                {"a": point(a[i]), "b": point(b[j]), "distance_m": round(dist, 1)} for i, j, dist in matched
+            ],
+        )
+        if da in optical_by_date and db in optical_by_date:
+            try:
+                from imint.sites.imad import new_activity
+
+                pair.new_activity = new_activity(
+                    optical_by_date[da],
+                    optical_by_date[db],
+                    alpha=optical_alpha,
+                    min_area_m2=optical_min_area_m2,
+                )
+            except ValidationError as exc:
+                notes.append(f"{da} -> {db}: no optical change map ({exc})")
+        pairs.append(pair)
+    if not dates:
+        warnings.warn(f"site {site.name}: no dated scenes with detections yet", UserWarning, stacklevel=2)
+    return ChangeReport(
+        site=site.name,
+        match_distance_m=match_distance_m,
+        dates=dates,
+        counts=counts,
+        pairs=pairs,
+        units=units,
+        notes=notes,
+    )

@@ -1,0 +1,206 @@
+"""``imint eval ships``: detection quality and speed on a folder laid out like ``../shared/data/ships``.
+
+The folder holds ``images.csv`` (image, width, height, source, sensor, modality, scene, subset,
+n_objects) and ``annotations.csv`` (image, x1, y1, x2, y2, label, difficult). Only ``ship`` boxes are
+truth; ``difficult`` ones are neither required nor counted as false alarms when found. Predictions
+are matched greedily by score at IoU >= 0.5. Precision / recall / F1 are at the detector's operating
+point (CFAR: every detection; CNN: its card's threshold); AP50 is the all-point interpolated area
+under the precision-recall curve of all ranked detections.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from imint.errors import BadInputError, ValidationError
+
+IOU = 0.5
+CNN_SCORE_FLOOR = 0.05
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def match_greedy(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    truth: np.ndarray,
+    ignore: np.ndarray | None = None,
+    iou: float = IOU,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(hit, counted) per prediction: highest score first takes the best unused truth box at IoU >= iou.
+
+    A prediction that only matches an ignored (difficult) box is not counted at all.
+    """
+    n = len(boxes)
+    hit, counted = np.zeros(n, bool), np.ones(n, bool)
+    order = np.argsort(-scores, kind="stable")
+    if len(truth) and n:
+        ious = iou_matrix(boxes, truth)
+        used = np.zeros(len(truth), bool)
+        for i in order:
+            cand = np.where(used, -1.0, ious[i])
+            j = int(np.argmax(cand))
+            if cand[j] >= iou:
+                used[j], hit[i] = True, True
+    if ignore is not None and len(ignore) and n:
+        near_ignored = (iou_matrix(boxes, ignore) >= iou).any(axis=1)
+        counted &= hit | ~near_ignored
+    return hit, counted
+
+
+def summarise(records: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Metrics over per-image records {scores, hits, counted, n_truth}."""
+    n_truth = int(sum(r["n_truth"] for r in records))
+    scores = np.concatenate([r["scores"][r["counted"]] for r in records]) if records else np.zeros(0)
+    hits = np.concatenate([r["hits"][r["counted"]] for r in records]) if records else np.zeros(0, bool)
+    keep = scores >= threshold
+    tp, fp = int(hits[keep].sum()), int((~hits[keep]).sum())
+    fn = n_truth - tp
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / n_truth if n_truth else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    order = np.argsort(-scores, kind="stable")
+    ctp, cfp = np.cumsum(hits[order]), np.cumsum(~hits[order])
+    ap = 0.0
+    if n_truth and len(order):
+        rec = ctp / n_truth
+        prec = ctp / np.maximum(ctp + cfp, 1)
+        prec = np.maximum.accumulate(prec[::-1])[::-1]  # precision envelope
+        ap = float(np.sum(np.diff(np.concatenate([[0.0], rec])) * prec))
+    return {
+        "images": len(records),
+        "objects": n_truth,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "ap50": round(ap, 4),
+    }
+
+
+def read_folder(folder: Path) -> tuple[list[dict[str, str]], dict[str, list[dict[str, str]]]]:
+    images_csv, ann_csv = folder / "images.csv", folder / "annotations.csv"
+    for f in (images_csv, ann_csv):
+        if not f.is_file():
+            raise BadInputError("missing: an eval folder needs images.csv and annotations.csv", subject=f)
+    with open(images_csv, newline="") as fh:
+        images = list(csv.DictReader(fh))
+    if images and not {"image", "modality"} <= set(images[0]):
+        raise BadInputError("images.csv needs at least the columns image and modality", subject=images_csv)
+    boxes: dict[str, list[dict[str, str]]] = {}
+    with open(ann_csv, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames and not {"image", "x1", "y1", "x2", "y2"} <= set(reader.fieldnames):
+            raise BadInputError("annotations.csv needs image,x1,y1,x2,y2[,label,difficult]", subject=ann_csv)
+        for row in reader:
+            boxes.setdefault(row["image"], []).append(row)
+    return images, boxes
+
+
+def evaluate_ships(
+    folder: str | Path,
+    *,
+    detector: str = "cfar",
+    cfar_params: Any = None,
+    on_image: Callable[[int, int], None] | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Run a ship detector over every image of ``folder`` and score it (see module doc)."""
+    from imint.sites import cfar, cnn
+
+    folder = Path(folder)
+    if detector not in ("cfar", "cnn"):
+        raise ValidationError(f"unknown detector {detector!r}; choose cfar or cnn", subject="detector")
+    images, annotations = read_folder(folder)
+    if limit:
+        images = images[:limit]
+    params = cfar_params or cfar.CfarParams.for_chips()
+    threshold, card = 0.0, {}
+    if detector == "cnn":
+        card = cnn.model_card()
+        threshold = float(card["threshold"])
+    validation_names = set(card.get("validation_images", []))
+    records: list[dict[str, Any]] = []
+    seconds, pixels = 0.0, 0
+    for k, row in enumerate(images):
+        path = folder / row["image"]
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise BadInputError("not a readable image", subject=path)
+        truth_rows = [a for a in annotations.get(row["image"], []) if a.get("label", "ship") == "ship"]
+        as_box = [[float(a[c]) for c in ("x1", "y1", "x2", "y2")] for a in truth_rows]
+        hard = np.array([a.get("difficult", "0") in ("1", "true", "True") for a in truth_rows], bool)
+        all_truth = np.array(as_box, np.float32).reshape(-1, 4)
+        truth, ignore = all_truth[~hard], all_truth[hard]
+        started = time.perf_counter()
+        if detector == "cfar":
+            found = cfar.detect_array(image, params, pixel_size_m=1.0)
+        else:
+            found = cnn.detect_array(image, score_floor=min(CNN_SCORE_FLOOR, threshold))
+        seconds += time.perf_counter() - started
+        pixels += image.size
+        hits, counted = match_greedy(found.boxes, found.scores, truth, ignore)
+        records.append(
+            {
+                "scores": found.scores,
+                "hits": hits,
+                "counted": counted,
+                "n_truth": len(truth),
+                "modality": row.get("modality") or "unknown",
+                "subset": row.get("subset") or "",
+                "source": (row.get("source") or "").split(" ")[0],
+                "split": "validation" if row["image"] in validation_names else "train",
+            }
+        )
+        if on_image:
+            on_image(k + 1, len(images))
+    result: dict[str, Any] = {"detector": detector}
+    result |= summarise(records, threshold)
+    result["by_subset"] = {
+        s: summarise([r for r in records if r["subset"] == s], threshold) for s in ("inshore", "offshore")
+    }
+    result["by_modality"] = {
+        m: summarise([r for r in records if r["modality"] == m], threshold)
+        for m in sorted({r["modality"] for r in records} | {"SAR", "optical"})
+    }
+    sar = [r for r in records if r["modality"] == "SAR"]
+    result["by_subset_sar"] = {
+        s: summarise([r for r in sar if r["subset"] == s], threshold) for s in ("inshore", "offshore")
+    }
+    result["by_source"] = {
+        s: summarise([r for r in records if r["source"] == s], threshold)
+        for s in sorted({r["source"] for r in records})
+    }
+    if validation_names:
+        # The CNN chose its checkpoint and threshold on "validation" and learned from "train":
+        # only the validation numbers are free of training-set optimism.
+        result["by_split_sar"] = {
+            s: summarise([r for r in sar if r["split"] == s], threshold) for s in ("train", "validation")
+        }
+    result["iou"] = IOU
+    result["operating_threshold"] = threshold
+    result["detector_params"] = (
+        params.to_dict()
+        if detector == "cfar"
+        else {k: card.get(k) for k in ("name", "version", "threshold", "input")}
+    )
+    result["seconds"] = round(seconds, 3)
+    result["megapixels"] = round(pixels / 1e6, 3)
+    result["megapixels_per_second"] = round(pixels / 1e6 / seconds, 3) if seconds else None
+    return result

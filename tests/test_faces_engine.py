@@ -1,0 +1,59 @@
+"""The face engine on real public-domain photos: detect, quality, embed, compare."""
+
+import numpy as np
+import pytest
+
+import imint.faces as faces
+from imint.faces.calibration import load_calibration
+from imint.faces.engine import DEFAULT_MODEL
+from imint.faces.quality import is_poor
+from tests.conftest import astronaut, grace_hopper
+
+
+def test_detects_one_good_face_with_landmarks_inside_the_box():
+    found = faces.detect(astronaut())
+    assert len(found) == 1
+    box, lm = found.boxes[0], found.landmarks[0]
+    assert box[0] < lm[:, 0].min() and lm[:, 0].max() < box[2]
+    assert box[1] < lm[:, 1].min() and lm[:, 1].max() < box[3]
+    assert found.quality_reason[0] == "high"
+
+
+def test_same_person_scores_higher_than_different_person():
+    a = faces.embed(astronaut())
+    a_small = faces.embed(astronaut()[::2, ::2].copy())  # half resolution
+    g = faces.embed(grace_hopper())
+    assert a.shape == (1, faces.embedding_dim())
+    assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
+    same, different = faces.compare(a[0], a_small[0]), faces.compare(a[0], g[0])
+    assert same > 0.8 > 0.6 > different
+
+
+def test_no_face_and_tiny_face():
+    blank = np.tile(np.linspace(0, 255, 320, dtype=np.uint8)[None, :, None], (240, 1, 3))
+    assert len(faces.detect(blank)) == 0
+    tiny = astronaut()[::8, ::8].copy()  # 64 px image: the face is about 12 px wide
+    found = faces.detect(tiny)
+    assert all(is_poor(r) for r in found.quality_reason)
+
+
+def test_many_faces_in_one_image_are_all_found():
+    face = astronaut()[20:240, 120:300]  # one face with some margin, 220 x 180
+    face = face[::2, ::2]
+    grid = np.tile(face, (10, 20, 1))  # 200 faces
+    found = faces.detect(grid)
+    assert len(found) >= 180
+
+
+def test_calibration_is_monotone_and_consistent():
+    cal = load_calibration(DEFAULT_MODEL)
+    for q in (0.2, 0.5, 0.9):
+        scores = np.linspace(-0.2, 1.0, 50)
+        fmr = [cal.fmr(s, q) for s in scores]
+        assert all(b <= a + 1e-12 for a, b in zip(fmr, fmr[1:], strict=False))
+        for target in (1e-2, 1e-3, 1e-4):
+            t = cal.threshold_for_fmr(target, q)
+            assert cal.fmr(t, q) == pytest.approx(target, rel=0.05)
+    # A stricter operating point needs a higher score, and so does a bigger gallery.
+    assert cal.threshold_for_fpir(0.001, 0.9, 100) > cal.threshold_for_fpir(0.01, 0.9, 100)
+    assert cal.threshold_for_fpir(0.01, 0.9, 10_000) > cal.threshold_for_fpir(0.01, 0.9, 100)

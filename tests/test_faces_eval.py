@@ -1,0 +1,58 @@
+"""`imint eval faces` on a tiny labelled folder laid out like ../shared/data/faces."""
+
+import csv
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from imint.cli import app
+from tests.conftest import astronaut, grace_hopper
+
+
+def _folder(root):
+    a, g = astronaut(), grace_hopper()
+    images = {
+        "Eileen_Collins/1.png": a,
+        "Eileen_Collins/2.jpg": a[10:400, 60:460],
+        "Eileen_Collins/3.jpg": np.ascontiguousarray(a[:, ::-1]),
+        "Grace_Hopper/1.jpg": g,
+        "Grace_Hopper/2.jpg": g[30:500, 20:500],
+    }
+    for rel, img in images.items():
+        (root / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(root / "images" / rel)
+    with open(root / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "identity", "source"])
+        for rel in images:
+            w.writerow([f"images/{rel}", rel.split("/")[0], "test:" + rel])
+    with open(root / "ident.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "identity", "role"])
+        w.writerow(["images/Eileen_Collins/1.png", "Eileen_Collins", "gallery"])
+        w.writerow(["images/Eileen_Collins/2.jpg", "Eileen_Collins", "probe"])
+        w.writerow(["images/Eileen_Collins/3.jpg", "Eileen_Collins", "probe"])
+        w.writerow(["images/Grace_Hopper/1.jpg", "Grace_Hopper", "distractor_probe"])
+        w.writerow(["images/Grace_Hopper/2.jpg", "Grace_Hopper", "distractor_probe"])
+    return root
+
+
+def test_eval_writes_every_metric(tmp_path):
+    folder = _folder(tmp_path / "faces")
+    out = tmp_path / "eval.json"
+    r = CliRunner().invoke(app, ["eval", "faces", str(folder), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    import json
+
+    report = json.loads(out.read_text())
+    assert report["images"] == 5 and report["faces_found"] == 5
+    assert report["verification"]["auc"] == 1.0
+    assert set(report["verification"]["tar_at_far"]) == {"0.01", "0.001", "0.0001"}
+    ident = report["identification"]
+    assert ident["rank1"] == 1.0 and ident["fnir_at_default"] == 0.0
+    assert ident["fpir_at_default"] == 0.0
+    assert set(ident["fnir_at_fpir"]) == {"0.1", "0.01"}
+    assert report["clustering"]["pairwise_precision"] == 1.0
+    assert report["seconds"] > 0 and report["faces_per_second"] > 0
+    assert "TAR at FAR 0.001" in r.output
