@@ -15,7 +15,7 @@ from imint.records import Faces
 # The default model: YuNet detection, SFace + dlib ResNet fused at the score level.
 DEFAULT_MODEL = "yunet/sface+dlib"
 # dlib's weight in the fusion, chosen on the dev sets (see scripts/fit_calibration.py).
-DLIB_WEIGHT = 1.3
+DLIB_WEIGHT = 1.0
 
 
 def _build_embedder(name: str) -> FaceEmbedder:
