@@ -12,15 +12,16 @@ identities held back from the fit.
 - 1:N: a stranger searched against a gallery of T reference faces is a false positive
   identification when any of the T comparisons clears the threshold, so the threshold
   for a false-positive identification rate f uses a per-comparison FMR of
-  ``1 - (1 - f) ** (1 / T_eff)``, with ``T_eff = T * effective_fraction`` fitted on
-  the development data (comparisons of one probe are not independent).
+  ``1 - (1 - f) ** (1 / T_eff)``, with ``T_eff = T * c``: ``c``, the effective share of
+  independent comparisons (one probe's comparisons are not independent), is fitted on
+  the development data for each quality bin of the searched face.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ class Calibration:
     model_id: str
     bins: dict[str, BinTable]
     effective_fraction: float = 1.0
+    effective_fraction_by_bin: dict[str, float] = field(default_factory=dict)
     fitted_on: str = ""
 
     def table(self, quality: float, other_quality: float | None = None) -> BinTable:
@@ -74,22 +76,26 @@ class Calibration:
     def threshold_for_fmr(self, fmr: float, quality: float, other_quality: float | None = None) -> float:
         return self.table(quality, other_quality).threshold(fmr)
 
-    def comparison_fmr_for_fpir(self, fpir: float, n_references: int) -> float:
-        t_eff = max(1.0, n_references * self.effective_fraction)
+    def comparison_fmr_for_fpir(self, fpir: float, n_references: int, quality: float | None = None) -> float:
+        """Per-comparison FMR that gives ``fpir`` for a search of a face at ``quality``."""
+        c = self.effective_fraction
+        if quality is not None:
+            c = self.effective_fraction_by_bin.get(quality_bin(quality), c)
+        t_eff = max(1.0, n_references * c)
         return float(1.0 - (1.0 - fpir) ** (1.0 / t_eff))
 
     def threshold_for_fpir(
         self, fpir: float, quality: float, n_references: int, other_quality: float | None = None
     ) -> float:
-        return self.threshold_for_fmr(
-            self.comparison_fmr_for_fpir(fpir, n_references), quality, other_quality
-        )
+        p = self.comparison_fmr_for_fpir(fpir, n_references, quality)
+        return self.threshold_for_fmr(p, quality, other_quality)
 
     def to_json(self) -> dict:
         return {
             "model_id": self.model_id,
             "fitted_on": self.fitted_on,
             "effective_fraction": self.effective_fraction,
+            "effective_fraction_by_bin": self.effective_fraction_by_bin,
             "bins": {
                 name: {"log10_fmr": t.log10_fmr.round(4).tolist(), "score": t.score.round(5).tolist()}
                 for name, t in self.bins.items()
@@ -102,6 +108,9 @@ class Calibration:
             model_id=data["model_id"],
             fitted_on=data.get("fitted_on", ""),
             effective_fraction=float(data.get("effective_fraction", 1.0)),
+            effective_fraction_by_bin={
+                k: float(v) for k, v in data.get("effective_fraction_by_bin", {}).items()
+            },
             bins={
                 name: BinTable(np.asarray(b["log10_fmr"], float), np.asarray(b["score"], float))
                 for name, b in data["bins"].items()
