@@ -100,3 +100,19 @@ def test_index_survives_reopen_and_follows_removal(tmp_path, photos):
     assert reopened.search([photos["astronaut_crop"]])[0].faces[0].best.person_name == "Eileen Collins"
     reopened.faces.remove_person("Eileen Collins")
     assert reopened.search([photos["astronaut_crop"]])[0].faces[0].best is None
+
+
+def test_milvus_index_gives_the_same_answers(tmp_path, photos, monkeypatch):
+    """The distributed index (milvus-lite here) behind the same interface as FAISS."""
+    monkeypatch.setenv("IMINT_MILVUS_URI", str(tmp_path / "milvus.db"))
+    ws = Workspace(tmp_path / "ws")
+    ws.enroll("Eileen Collins", [photos["astronaut"]])
+    ws.enroll("Grace Hopper", [photos["grace_hopper"]])
+    index, _ = ws.faces.reference_index()
+    assert type(index).__name__ == "MilvusIndex" and len(index) == 2
+    hit = ws.search([photos["astronaut_crop"]])[0].faces[0].best
+    assert hit is not None and hit.person_name == "Eileen Collins"
+    ws.faces.remove_person("Eileen Collins")
+    index, _ = ws.faces.reference_index()
+    assert len(index) == 1  # kept consistent on delete
+    assert ws.search([photos["astronaut_crop"]])[0].faces[0].best is None

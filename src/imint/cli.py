@@ -36,11 +36,13 @@ def _root(
 
 
 def _register_parts() -> None:
+    from imint.api import cli as api_cli
+    from imint.cases import cli as cases_cli
     from imint.faces import cli as faces_cli
     from imint.sites import cli as sites_cli
 
-    faces_cli.register(app, eval_app)
-    sites_cli.register(app, eval_app)
+    for part in (faces_cli, sites_cli, cases_cli, api_cli):
+        part.register(app, eval_app)
 
 
 _register_parts()

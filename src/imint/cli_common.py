@@ -72,6 +72,18 @@ def progress() -> Progress:
     )
 
 
+def audit(ws: Any, action: str, target: str = "", **details: Any) -> None:
+    """Record a command in the workspace's audit log (who: the workspace user, via: cli).
+
+    The web app records its own requests; this is the same log for the command line,
+    so a search or a confirmation is on record whichever door it came through.
+    """
+    from imint.api.audit import record
+
+    with ws.session() as s:
+        record(s, actor=ws.user, action=action, target=str(target)[:2000], via="cli", **details)
+
+
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -11,6 +11,7 @@ from rich.table import Table
 from imint.cli_common import (
     DEFAULT_WS,
     WorkspaceOpt,
+    audit,
     console,
     err_console,
     handle_errors,
@@ -83,6 +84,9 @@ def enroll(
             face_choice=face,
             progress=_bar(prog, "enrolling"),
         )
+    audit(
+        ws, "enroll", result.name, references_added=result.references_added, photos=[str(p) for p in photos]
+    )
     console.print(
         f"[green]enrolled[/] {result.name} (person {result.person_id}): "
         f"{result.references_added} reference face(s) added"
@@ -93,7 +97,7 @@ def enroll(
 
 @handle_errors
 def search(
-    paths: Annotated[list[Path], typer.Argument(help="Photos, or folders searched recursively.")],
+    paths: Annotated[list[Path], typer.Argument(help="Photos, videos, or folders searched recursively.")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     fpir: Annotated[
         float, typer.Option(help="Operating point: share of strangers allowed to return anyone.")
@@ -106,22 +110,44 @@ def search(
     no_annotate: Annotated[
         bool, typer.Option("--no-annotate", help="Do not write annotated images.")
     ] = False,
+    fps: Annotated[
+        float, typer.Option(help="Videos: frames analysed per second of video (by timestamp).")
+    ] = 5.0,
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """Find enrolled people in photos: candidates with calibrated FMRs, or 'unknown'."""
+    """Find enrolled people in photos and videos: candidates with calibrated FMRs, or 'unknown'.
+
+    Videos (by content, or by suffix inside folders) give appearances: time spans of
+    face tracks, each searched as a whole, with an annotated MP4 and a contact sheet.
+    """
     if not 0 < fpir < 1:
         raise typer.BadParameter("FPIR must be between 0 and 1", param_hint="--fpir")
+    from imint.faces.video import split_media
+
     ws = _ws(workspace)
     out_dir = None if no_annotate else (annotate_dir or ws.exports_dir / "annotated")
+    photos, videos = split_media(paths)
+    if videos:
+        from imint.faces.video_cli import search_videos
+
+        video_json = search_videos(
+            ws, videos, fpir=fpir, k=top_k, watchlist=watchlist, fps=fps, out_dir=out_dir
+        )
+        if not photos:
+            if json_out:
+                write_json(json_out, video_json[0] if len(video_json) == 1 else video_json)
+                console.print(f"JSON: {json_out}")
+            return
     with progress() as prog:
         results = ws.faces.search(
-            paths,
+            photos,
             fpir=fpir,
             k=top_k,
             watchlist=watchlist,
             annotate_dir=out_dir,
             progress=_bar(prog, "searching"),
         )
+    audit(ws, "search", ", ".join(map(str, paths)), files=len(results), fpir=fpir, watchlist=watchlist)
     table = Table(title=f"Faces found (operating point FPIR {fpir:g})")
     for col in ("file", "face", "quality", "identity", "score", "FMR", "status"):
         table.add_column(col)
@@ -150,7 +176,10 @@ def search(
     if out_dir is not None and any(r.annotated_path for r in results):
         console.print(f"annotated images: {out_dir}")
     if json_out:
-        write_json(json_out, {"operating_point": f"fpir={fpir:g}", "media": [r.to_dict() for r in results]})
+        data = {"operating_point": f"fpir={fpir:g}", "media": [r.to_dict() for r in results]}
+        if videos:
+            data["videos"] = video_json
+        write_json(json_out, data)
         console.print(f"JSON: {json_out}")
 
 
@@ -163,7 +192,9 @@ def verify(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Compare two faces (1:1): score, calibrated FMR and a decision at the chosen FMR."""
-    r = _ws(workspace).verify(a, b, fmr=fmr)
+    ws = _ws(workspace)
+    r = ws.verify(a, b, fmr=fmr)
+    audit(ws, "verify", f"{a} | {b}", score=r.score, fmr=r.fmr)
     verdict = "[green]same person[/]" if r.same_person else "[red]not the same person[/]"
     console.print(
         f"{verdict} at FMR {fmr:g}: score {r.score:.3f} ({format_fmr(r.fmr)}), "
@@ -346,7 +377,9 @@ def confirm(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Confirm a candidate match (records who and when)."""
-    r = _ws(workspace).faces.decide(match_id, "confirmed", note)
+    ws = _ws(workspace)
+    r = ws.faces.decide(match_id, "confirmed", note)
+    audit(ws, "confirm", f"match {match_id}", note=note)
     console.print(f"match {match_id} confirmed by {r['decided_by']} at {r['decided_at']}")
 
 
@@ -357,7 +390,9 @@ def reject(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Reject a candidate match (records who and when)."""
-    r = _ws(workspace).faces.decide(match_id, "rejected", note)
+    ws = _ws(workspace)
+    r = ws.faces.decide(match_id, "rejected", note)
+    audit(ws, "reject", f"match {match_id}", note=note)
     console.print(f"match {match_id} rejected by {r['decided_by']} at {r['decided_at']}")
 
 

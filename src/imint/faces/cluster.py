@@ -108,6 +108,31 @@ def _repair_cannot_link(
     return labels
 
 
+def carry_cluster_ids(session: Any, labels: np.ndarray, old_ids: Sequence[int | None]) -> list[int]:
+    """Cluster ids for new labels: each new cluster keeps the id (and so the name and the
+    promoted person) of the old cluster most of its members were in; the rest get new ids.
+    Largest clusters choose first."""
+    if len(labels) == 0:
+        return []
+    groups = [np.flatnonzero(labels == lab) for lab in range(int(labels.max()) + 1)]
+    taken: set[int] = set()
+    id_of_label: dict[int, int] = {}
+    for lab in sorted(range(len(groups)), key=lambda g: -len(groups[g])):
+        votes = Counter(old_ids[i] for i in groups[lab] if old_ids[i] is not None)
+        for old, _ in votes.most_common():
+            if old not in taken and session.get(Cluster, old) is not None:
+                id_of_label[lab] = old
+                taken.add(old)
+                break
+    for lab in range(len(groups)):
+        if lab not in id_of_label:
+            cluster = Cluster()
+            session.add(cluster)
+            session.flush()
+            id_of_label[lab] = cluster.id
+    return [id_of_label[int(lab)] for lab in labels]
+
+
 @dataclass
 class ClusterSummary:
     id: int
@@ -163,26 +188,9 @@ class Clusters:
             labels = cluster_embeddings(
                 emb, np.array([r.quality for r in rows]), cal, fmr=fmr, must_link=must, cannot_link=cannot
             )
-            # Carry ids (and so names and persons) over from the old clustering by majority.
-            old_of_new: dict[int, int] = {}
-            taken: set[int] = set()
-            groups = [np.flatnonzero(labels == lab) for lab in range(labels.max() + 1)]
-            for lab in sorted(range(len(groups)), key=lambda g: -len(groups[g])):
-                votes = Counter(rows[i].cluster_id for i in groups[lab] if rows[i].cluster_id is not None)
-                for old, _ in votes.most_common():
-                    if old not in taken:
-                        old_of_new[lab] = old
-                        taken.add(old)
-                        break
-            for lab, members in enumerate(groups):
-                cid = old_of_new.get(lab)
-                if cid is None:
-                    cluster = Cluster()
-                    s.add(cluster)
-                    s.flush()
-                    cid = cluster.id
-                for i in members:
-                    rows[i].cluster_id = cid
+            ids = carry_cluster_ids(s, labels, [r.cluster_id for r in rows])
+            for row, cid in zip(rows, ids, strict=True):
+                row.cluster_id = cid
         return self.list()
 
     def list(self) -> list[ClusterSummary]:

@@ -8,10 +8,12 @@ operating point with its committed calibration (never refitted on the folder).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,11 @@ from imint.errors import ImintError
 from imint.faces.calibration import DEFAULT_FPIR
 from imint.faces.cluster import DEFAULT_CLUSTER_FMR, cluster_embeddings
 from imint.faces.datasets import in_fit_half, pick_labelled, read_face_folder
+from imint.faces.engine import get_engine
 from imint.faces.quality import is_poor
+from imint.media.images import load_image_file
 from imint.media.ingest import ingest_file
+from imint.records import Faces
 
 FARS = (0.01, 0.001, 0.0001)
 FPIRS = (0.1, 0.01)
@@ -48,6 +53,31 @@ def _auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
     ranks = (sums / counts)[inv]
     r_gen = ranks[: len(genuine)].sum()
     return float((r_gen - len(genuine) * (len(genuine) + 1) / 2) / (len(genuine) * len(impostor)))
+
+
+def _analyse_one(args: tuple[str, str]) -> Faces | ImintError:
+    path, model_id = args
+    try:
+        return get_engine(model_id).analyze(load_image_file(path))
+    except ImintError as exc:
+        return exc
+
+
+def _analyse_all(images: list, model_id: str) -> Iterator[Faces | ImintError]:  # noqa: ANN001
+    """Faces of every image, in order, computed by a pool of worker processes."""
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    jobs = [(str(img.path), model_id) for img in images]
+    if workers == 1 or len(jobs) < 20:
+        yield from map(_analyse_one, jobs)
+        return
+    ctx = multiprocessing.get_context("spawn")  # a clean process: no inherited OpenCV/dlib state
+    with ctx.Pool(workers, initializer=_warm, initargs=(model_id,)) as pool:
+        yield from pool.imap(_analyse_one, jobs, chunksize=4)
+
+
+def _warm(model_id: str) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    get_engine(model_id)
 
 
 def evaluate_faces(
@@ -74,13 +104,19 @@ def evaluate_faces(
         face_id = [-1] * n
         faces_analysed = 0
         errors: list[str] = []
-        for i, img in enumerate(folder.images):
+        # Analysis (the slow part) runs in one worker process per core; the database
+        # writes stay in this process, in one transaction per image as in `imint search`.
+        for i, (img, analysed) in enumerate(
+            zip(folder.images, _analyse_all(folder.images, service.model_id), strict=True)
+        ):
             if progress:
                 progress(i, n, img.rel)
             try:
+                if isinstance(analysed, ImintError):
+                    raise analysed
                 with ws.session() as s:
                     ev = ingest_file(s, ws.objects_dir, img.path, added_by="eval")
-                    rows, _ = service.analyze_evidence(s, ev)
+                    rows = service.store_analysis(s, ev, analysed)
             except ImintError as exc:
                 errors.append(str(exc))
                 continue
@@ -175,14 +211,7 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
             enroll_problems += 1
     persons = {p["name"]: p["id"] for p in service.list_persons()}
     # Exact per-person best scores for rank-1 and the FNIR/FPIR curves.
-    index, owner = service.reference_index()
-    ref_ids = index.ids()
-    ref_vecs = (
-        np.stack([index._index.reconstruct(int(fid)) for fid in ref_ids])
-        if len(ref_ids)
-        else np.zeros((0, emb.shape[1]))
-    )
-    ref_person = np.array([owner[int(f)] for f in ref_ids])
+    ref_ids, ref_person, ref_vecs = service.reference_vectors()
     person_ids = np.array(sorted(set(ref_person.tolist())))
 
     def best_per_person(rows: list[int]) -> np.ndarray:

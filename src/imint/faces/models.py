@@ -100,12 +100,15 @@ class YuNetDetector:
             _, out = self._net.detect(bgr)
         return np.zeros((0, 15), np.float32) if out is None else out.astype(np.float32)
 
-    def detect(self, image: np.ndarray) -> Faces:
+    def detect(self, image: np.ndarray, *, pad_retry: bool = True) -> Faces:
+        """Faces of an RGB image. ``pad_retry`` looks again on a padded copy when nothing
+        is found (tight crops); video frames turn it off, as it doubles the cost of every
+        face-less frame."""
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         work, scale = _resize_for_detection(bgr, self.min_side, self.max_side)
         rows = self._run(work)
         offset = 0.0
-        if len(rows) == 0:
+        if len(rows) == 0 and pad_retry:
             # Tight crops (the face fills the image) need a margin before YuNet finds them.
             pad = int(0.4 * max(work.shape[:2]))
             padded = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
@@ -192,18 +195,27 @@ class DlibEmbedder:
         self._lock = threading.Lock()
 
     def chips(self, image: np.ndarray, faces: Faces) -> list[np.ndarray]:
+        """150 px dlib chips, one per face, each cut from a crop around its face.
+
+        dlib's landmark model and chip extraction are poor on tiny faces, so a small
+        face's crop is upsampled first; cropping before upsampling keeps the cost per
+        face, not per image (a 1080p video frame is never blown up whole).
+        """
         dlib = self._dlib
-        work, scale = image, 1.0
-        if len(faces) and float(np.median(faces.widths)) < 80:
-            # dlib's landmark model and chip extraction are poor on tiny faces: upsample first.
-            scale = min(120.0 / max(float(np.median(faces.widths)), 1.0), 6.0)
-            work = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        work = np.ascontiguousarray(work)
+        h, w = image.shape[:2]
         out = []
-        for box in faces.boxes * scale:
-            rect = dlib.rectangle(int(box[0]), int(box[1]), int(box[2]), int(box[3]))
-            shape = self._shape(work, rect)
-            out.append(np.asarray(dlib.get_face_chip(work, shape, size=150, padding=0.25)))
+        for box in faces.boxes:
+            bw, bh = float(box[2] - box[0]), float(box[3] - box[1])
+            x0, y0 = max(0, int(box[0] - bw)), max(0, int(box[1] - bh))
+            x1, y1 = min(w, int(box[2] + bw) + 1), min(h, int(box[3] + bh) + 1)
+            crop = image[y0:y1, x0:x1]
+            scale = min(120.0 / max(bw, 1.0), 6.0) if bw < 80 else 1.0
+            if scale != 1.0:
+                crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            crop = np.ascontiguousarray(crop)
+            r = (np.asarray(box, np.float64) - [x0, y0, x0, y0]) * scale
+            shape = self._shape(crop, dlib.rectangle(int(r[0]), int(r[1]), int(r[2]), int(r[3])))
+            out.append(np.asarray(dlib.get_face_chip(crop, shape, size=150, padding=0.25)))
         return out
 
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:

@@ -17,7 +17,7 @@ from imint.records import Faces
 # Below these a face is "poor": stored and shown, never enrolled or matched automatically.
 POOR_MIN_EYE_DISTANCE_PX = 7.0
 POOR_MIN_DETECTOR_SCORE = 0.55
-POOR_MAX_YAW = 0.6  # nose offset from the eye midline, in eye distances (about 60 degrees)
+POOR_MAX_YAW = 0.8  # nose offset from the eye midline, in eye distances (beyond about 60 degrees)
 POOR_MIN_SHARPNESS = 0.02
 
 # Quality bins for calibration (upper edges): low < 0.35 <= medium < 0.65 <= high.

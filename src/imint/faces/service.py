@@ -7,6 +7,7 @@ so a bad file never leaves half a record behind.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from imint.media.images import IMAGE_SUFFIXES
 from imint.media.ingest import ingest_file, log_custody
 from imint.records import Candidate, Evidence, Faces
 from imint.store.db import utcnow
-from imint.store.index import FaissIndex, stamp_of
+from imint.store.index import FaceIndex, FaissIndex, stamp_of
 from imint.store.models import (
     FaceRow,
     FaceScan,
@@ -164,7 +165,7 @@ class FaceService:
         self.ws = ws
         self.model_id = model_id
         self._engine: FaceEngine | None = None
-        self._index: FaissIndex | None = None
+        self._index: FaceIndex | None = None
         self._index_owner: np.ndarray | None = None  # reference face id -> person id, aligned with index ids
         self._ref_quality: dict[int, float] = {}
 
@@ -188,12 +189,15 @@ class FaceService:
             return list(rows), True
         if evidence.kind != "image":
             raise BadInputError(f"not a photo (detected as {evidence.kind})", subject=evidence.original_name)
-        image = self.ws.read_image(evidence)
-        faces = self.engine.analyze(image)
+        faces = self.engine.analyze(self.ws.read_image(evidence))
+        return self.store_analysis(session, evidence, faces), False
+
+    def store_analysis(self, session: Session, evidence: Evidence, faces: Faces) -> list[FaceRow]:
+        """Store the faces of a photo analysed elsewhere (e.g. in a worker process) and mark it scanned."""
         rows = self.store_faces(session, evidence.sha256, faces)
         session.add(FaceScan(evidence_sha256=evidence.sha256, model_id=self.model_id, n_faces=len(rows)))
         session.flush()
-        return rows, False
+        return rows
 
     def store_faces(
         self, session: Session, sha256: str, faces: Faces, frame_time: float | None = None
@@ -226,7 +230,7 @@ class FaceService:
         self._index = None
         self._index_owner = None
 
-    def reference_index(self) -> tuple[FaissIndex, dict[int, int]]:
+    def reference_index(self) -> tuple[FaceIndex, dict[int, int]]:
         """The 1:N index of reference faces, loaded from disk or rebuilt from the database."""
         with self.ws.session() as s:
             refs = s.execute(
@@ -240,17 +244,48 @@ class FaceService:
         stamp = stamp_of(ids)
         if self._index is not None and getattr(self._index, "stamp", None) == stamp:
             return self._index, owner
-        path = self.ws.index_dir / f"faces-{self.model_id.replace('/', '_').replace('+', '-')}.faiss"
-        index = FaissIndex.load(path, stamp)
-        if index is None:
-            index = FaissIndex(self.engine.embedder.dim)
-            if refs:
-                vecs = np.stack([np.frombuffer(r.embedding, np.float32) for r in refs])
-                index.add(np.array([r.face_id for r in refs], np.int64), vecs)
-            index.save(path, stamp)
-        index.stamp = stamp  # type: ignore[attr-defined]
+        vecs = (
+            np.stack([np.frombuffer(r.embedding, np.float32) for r in refs])
+            if refs
+            else np.zeros((0, self.engine.embedder.dim), np.float32)
+        )
+        slug = self.model_id.replace("/", "_").replace("+", "-").replace(":", "")
+        milvus_uri = os.environ.get("IMINT_MILVUS_URI")
+        if milvus_uri:
+            # A distributed index (or milvus-lite when the URI is a file path).
+            from imint.store.milvus_index import MilvusIndex
+
+            index = MilvusIndex(milvus_uri, f"faces_{slug}".replace("-", "_"), self.engine.embedder.dim)
+            index.sync(np.array([r.face_id for r in refs], np.int64), vecs)
+        else:
+            path = self.ws.index_dir / f"faces-{slug}.faiss"
+            index = FaissIndex.load(path, stamp)
+            if index is None:
+                index = FaissIndex(self.engine.embedder.dim)
+                if refs:
+                    index.add(np.array([r.face_id for r in refs], np.int64), vecs)
+                index.save(path, stamp)
+        index.stamp = stamp  # type: ignore[union-attr]
         self._index = index
         return index, owner
+
+    def reference_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All reference faces as arrays: face ids, person ids, embeddings (from the database)."""
+        with self.ws.session() as s:
+            refs = s.execute(
+                select(ReferencePhoto.face_id, ReferencePhoto.person_id, FaceRow.embedding)
+                .join(FaceRow, FaceRow.id == ReferencePhoto.face_id)
+                .where(FaceRow.model_id == self.model_id)
+                .order_by(ReferencePhoto.face_id)
+            ).all()
+        dim = self.engine.embedder.dim
+        return (
+            np.array([r.face_id for r in refs], np.int64),
+            np.array([r.person_id for r in refs], np.int64),
+            np.stack([np.frombuffer(r.embedding, np.float32) for r in refs])
+            if refs
+            else np.zeros((0, dim), np.float32),
+        )
 
     # -- persons and watchlists -------------------------------------------------------
     def _person(self, session: Session, name: str) -> Person:
@@ -557,7 +592,7 @@ class FaceService:
         candidates = self.match_faces(embeddings, qualities, reasons, fpir=fpir, k=k, watchlist=watchlist)
         with self.ws.session() as s:
             for row, cands in zip(rows, candidates, strict=True):
-                cands = self._record_matches(s, row.id, cands)
+                cands = self.record_matches(s, row.id, cands)
                 result.faces.append(
                     FaceResult(
                         face_id=row.id,
@@ -572,7 +607,7 @@ class FaceService:
             result.annotated_path = str(self.annotate(result, Path(annotate_dir)))
         return result
 
-    def _record_matches(self, s: Session, face_id: int, cands: list[Candidate]) -> list[Candidate]:
+    def record_matches(self, s: Session, face_id: int, cands: list[Candidate]) -> list[Candidate]:
         """Store candidates above the operating point; keep a person's earlier decision."""
         out = []
         for c in cands:

@@ -35,18 +35,19 @@ class FaceIndex(Protocol):
 
 
 class FaissIndex:
-    """Exact (flat) inner-product index; HNSW above ``hnsw_above`` vectors.
+    """Exact (flat) inner-product index.
 
-    Exact search is the default because galleries of persons of interest are small
-    (thousands, not millions) and exact scores keep the calibration honest.
+    Exact search because galleries of persons of interest are small (thousands of
+    reference faces, not millions; about 0.3 s per query even at 1 M x 512-d) and
+    exact scores keep the calibration honest. An approximate index (HNSW) would go
+    behind the same interface for collections far larger than a watchlist.
     """
 
-    def __init__(self, dim: int, *, hnsw_above: int = 200_000) -> None:
+    def __init__(self, dim: int) -> None:
         import faiss
 
         self._faiss = faiss
         self.dim = dim
-        self.hnsw_above = hnsw_above
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
     def __len__(self) -> int:

@@ -1,0 +1,245 @@
+"""Load on the REST API: N concurrent face searches on loopback, with latency percentiles.
+
+Starts ``imint serve`` on a fresh workspace (a subprocess, as a user would run
+it), enrolls one person, then sends ``--concurrency`` searches at once, twice:
+
+* ``fresh``: every photo is new bytes (detection + embedding + 1:N search each),
+* ``repeat``: the same photos again (the analysis is reused by hash; search only).
+
+The peer in the same run is the library itself: ``ws.search`` over the same
+photos in one process, one after another, without HTTP. The ratio says what the
+web layer (upload, auth, audit, JSON) costs per photo.
+
+    .venv/bin/python benchmarks/api.py            # 50 concurrent searches
+    .venv/bin/python benchmarks/api.py --concurrency 20 --json bench-api.json
+
+Photos are made from public-domain images shipped in installed packages
+(scikit-image's astronaut, matplotlib's Grace Hopper), varied in scale, crop and
+brightness so that each is new to the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image, ImageEnhance
+
+
+def photos(n: int) -> list[tuple[str, bytes]]:
+    import matplotlib.cbook as cbook
+    from skimage import data
+
+    with cbook.get_sample_data("grace_hopper.jpg") as fh:
+        hopper = Image.open(fh).convert("RGB")
+        hopper.load()
+    bases = [("astronaut", Image.fromarray(data.astronaut())), ("hopper", hopper)]
+    out = []
+    rng = np.random.default_rng(7)
+    for i in range(n):
+        name, img = bases[i % 2]
+        w, h = img.size
+        scale = 0.6 + 0.5 * rng.random()
+        dx, dy = int(rng.integers(0, w // 10)), int(rng.integers(0, h // 10))
+        v = img.crop((dx, dy, w - dx // 2, h - dy // 2)).resize((int(w * scale), int(h * scale)))
+        v = ImageEnhance.Brightness(v).enhance(0.8 + 0.4 * rng.random())
+        if i % 4 >= 2:
+            v = v.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        buf = io.BytesIO()
+        v.save(buf, "JPEG", quality=90)
+        out.append((f"{name}-{i:03d}.jpg", buf.getvalue()))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def imint(*args: str, stdin: str | None = None) -> str:
+    cmd = [sys.executable, "-c", "from imint.cli import main; main()", *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+async def burst(base: str, token: str, batch: list[tuple[str, bytes]]) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    faces = 0
+    limits = httpx.Limits(max_connections=len(batch), max_keepalive_connections=len(batch))
+    async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+        async def one(name: str, body: bytes) -> None:
+            nonlocal faces
+            t0 = time.perf_counter()
+            try:
+                r = await client.post(
+                    "/search", files=[("files", (name, body, "image/jpeg"))], headers=headers
+                )
+            except httpx.HTTPError as exc:
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                return
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                errors.append(f"{name}: HTTP {r.status_code} {r.text[:200]}")
+            else:
+                faces += sum(len(x["faces"]) for x in r.json()["results"])
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(n, b) for n, b in batch))
+        wall = time.perf_counter() - t0
+    return {
+        "requests": len(batch),
+        "errors": len(errors),
+        "error_samples": errors[:5],
+        "faces": faces,
+        "wall_s": round(wall, 3),
+        "throughput_per_s": round(len(batch) / wall, 2),
+        "p50_ms": round(1000 * percentile(latencies, 50), 1),
+        "p95_ms": round(1000 * percentile(latencies, 95), 1),
+        "max_ms": round(1000 * max(latencies), 1) if latencies else None,
+    }
+
+
+def library_peer(batch: list[tuple[str, bytes]], tmp: Path) -> dict:
+    """The same searches through the library in one process, one after another."""
+    from imint.workspace import Workspace
+
+    folder = tmp / "peer-photos"
+    folder.mkdir()
+    paths = []
+    for name, body in batch:
+        (folder / name).write_bytes(body)
+        paths.append(folder / name)
+    with Workspace(tmp / "peer-ws") as ws:
+        ws.enroll("Eileen Collins", [tmp / "reference.jpg"])
+        t0 = time.perf_counter()
+        ws.search(paths)
+        fresh = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ws.search(paths)
+        repeat = time.perf_counter() - t0
+    return {
+        "fresh_per_photo_ms": round(1000 * fresh / len(batch), 1),
+        "repeat_per_photo_ms": round(1000 * repeat / len(batch), 1),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--concurrency", type=int, default=50, help="searches sent at once")
+    ap.add_argument("--json", type=Path, default=Path("bench-api.json"), help="where to write the results")
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    tmp = Path(tempfile.mkdtemp(prefix="imint-bench-api-"))
+    ws_path = tmp / "ws"
+    batch = photos(args.concurrency)
+    from skimage import data
+
+    Image.fromarray(data.astronaut()).save(tmp / "reference.jpg", quality=92)
+    imint(
+        "users",
+        "add",
+        "bench",
+        "--role",
+        "analyst",
+        "--password-stdin",
+        "-w",
+        str(ws_path),
+        stdin="bench-password\n",
+    )
+    token = imint("tokens", "create", "--user", "bench", "-w", str(ws_path))
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from imint.cli import main; main()",
+            "serve",
+            "-w",
+            str(ws_path),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/login", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit(f"server did not start: {server.stderr.read() if server.stderr else ''}")
+            time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        r = httpx.post(
+            base + "/persons",
+            data={"name": "Eileen Collins"},
+            files=[("photos", ("reference.jpg", (tmp / "reference.jpg").read_bytes(), "image/jpeg"))],
+            headers=headers,
+            timeout=120,
+        )
+        r.raise_for_status()
+        results = {
+            "concurrency": args.concurrency,
+            "fresh": asyncio.run(burst(base, token, batch)),
+            "repeat": asyncio.run(burst(base, token, batch)),
+        }
+        audit = httpx.get(base + "/audit.json?action=search&limit=5000", headers=headers, timeout=60)
+        # The bench user is an analyst: the audit log is admin-only, which is the point.
+        results["audit_visible_to_analyst"] = audit.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(30)
+    results["library_peer"] = library_peer(batch, tmp)
+    for phase in ("fresh", "repeat"):
+        api_per_photo = 1000 * results[phase]["wall_s"] / args.concurrency
+        peer = results["library_peer"][f"{phase}_per_photo_ms"]
+        results[phase]["wall_per_photo_ms"] = round(api_per_photo, 1)
+        results[phase]["api_over_library"] = round(api_per_photo / peer, 2) if peer else None
+
+    print(f"\n{args.concurrency} concurrent searches on {base} (cpus: {os.cpu_count()})")
+    print(
+        f"{'phase':8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'req/s':>7} {'ms/photo':>9} {'library':>8} {'ratio':>6}"
+    )
+    for phase in ("fresh", "repeat"):
+        x = results[phase]
+        print(
+            f"{phase:8} {x['errors']:>6} {x['p50_ms']:>8} {x['p95_ms']:>8} {x['max_ms']:>8} "
+            f"{x['throughput_per_s']:>7} {x['wall_per_photo_ms']:>9} "
+            f"{results['library_peer'][phase + '_per_photo_ms']:>8} {x['api_over_library']:>6}"
+        )
+    for phase in ("fresh", "repeat"):
+        for e in results[phase]["error_samples"]:
+            print("error:", e)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.json}")
+    return 0 if results["fresh"]["errors"] == 0 and results["repeat"]["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

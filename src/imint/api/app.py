@@ -1,0 +1,257 @@
+"""The web application: REST API and server-rendered UI in one FastAPI app.
+
+``create_app(workspace_path)`` opens the workspace, starts the background job
+worker and mounts the routers. Every page is also JSON: ask with
+``Accept: application/json`` or add ``.json`` to the path (``/persons.json``).
+Nothing is served without an account, except the login page and static files.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from contextlib import asynccontextmanager
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from imint import __version__
+from imint.api import security
+from imint.api.deps import SESSION_COOKIE, wants_json
+from imint.api.jobs import JobRunner
+from imint.errors import ImintError
+from imint.workspace import Workspace
+
+log = logging.getLogger("imint.api")
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+DEFAULT_MAX_UPLOAD_MB = 200
+PUBLIC_PATHS = {"/login"}
+PUBLIC_PREFIXES = ("/static/",)
+# JSON twins of pages are asked for with a `.json` suffix; these paths keep theirs.
+KEEP_SUFFIX = {"/openapi.json"}
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+        b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """The front door, before any route: size limit, `.json` twins, authentication, headers.
+
+    Authentication here (not in each route) means an unknown caller gets 401 for
+    every path, including ones that do not exist, and learns nothing about routes.
+    """
+
+    def __init__(self, app: ASGIApp, *, ws: Workspace, max_body_bytes: int) -> None:
+        self.app = app
+        self.ws = ws
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        path: str = scope["path"]
+        if path.endswith(".json") and path not in KEEP_SUFFIX and not path.startswith(PUBLIC_PREFIXES):
+            path = path[: -len(".json")] or "/"
+            scope["path"] = path
+            scope["raw_path"] = path.encode()
+            state["want_json"] = True
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._plain(scope, send, 413, f"request body over the {self.max_body_bytes} byte limit")
+            return
+
+        public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+        principal = await anyio.to_thread.run_sync(self._authenticate, headers)
+        state["principal"] = principal
+        if principal is None and not public:
+            await self._unauthorized(scope, send, headers, state)
+            return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except BodyTooLarge:
+            if not started:
+                await self._plain(scope, send, 413, f"request body over the {self.max_body_bytes} byte limit")
+
+    def _authenticate(self, headers: dict[str, str]) -> security.Principal | None:
+        auth = headers.get("authorization", "")
+        with self.ws.session() as s:
+            if auth.lower().startswith("bearer "):
+                return security.principal_from_token(s, auth[7:].strip())
+            cookie = SimpleCookie()
+            try:
+                cookie.load(headers.get("cookie", ""))
+            except Exception:  # noqa: BLE001 - a malformed cookie header is just no session
+                return None
+            if SESSION_COOKIE in cookie:
+                return security.principal_from_session(s, cookie[SESSION_COOKIE].value)
+        return None
+
+    async def _plain(self, scope: Scope, send: Send, status: int, detail: str) -> None:
+        response = JSONResponse({"detail": detail}, status_code=status)
+        await response(scope, _empty_receive, send)
+
+    async def _unauthorized(self, scope: Scope, send: Send, headers: dict[str, str], state: dict) -> None:
+        accept = headers.get("accept", "")
+        browser = "text/html" in accept and not state.get("want_json") and "application/json" not in accept
+        detail = "log in or send an API token (Authorization: Bearer ...)"
+        if headers.get("hx-request"):
+            response: Response = Response(status_code=401, headers={"HX-Redirect": "/login"})
+        elif browser:
+            # A browser gets the way in, with the right status code.
+            target = scope["path"] + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
+            body = (
+                '<!doctype html><meta charset=utf-8><link rel=icon href="data:,"><title>Log in - imint</title>'
+                f'<p>{html.escape(detail)}.</p><p><a href="/login?next={html.escape(target, quote=True)}">'
+                "Log in</a></p>"
+            )
+            response = Response(body, status_code=401, media_type="text/html")
+        else:
+            response = JSONResponse(
+                {"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        await response(scope, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _error_response(
+    request: Request, status: int, detail: str, extra: dict[str, Any] | None = None
+) -> Response:
+    if wants_json(request):
+        return JSONResponse({"detail": detail, **(extra or {})}, status_code=status)
+    p = getattr(request.state, "principal", None)
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "status": status,
+            "detail": detail,
+            "me": p,
+            "csrf_token": p.csrf_token if p else "",
+        },
+        status_code=status,
+    )
+
+
+def create_app(
+    workspace_path: str | Path,
+    *,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024,
+    run_jobs: bool = True,
+    secure_cookies: bool = False,
+) -> FastAPI:
+    """The imint web app over the workspace at ``workspace_path``.
+
+    ``run_jobs=False`` leaves queued jobs for another process (or a test) to run;
+    ``secure_cookies`` marks the session cookie HTTPS-only (set it behind TLS).
+    """
+    ws = Workspace(workspace_path, user="api")
+    jobs = JobRunner(ws)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        if run_jobs:
+            jobs.start()
+        try:
+            yield
+        finally:
+            jobs.stop()
+
+    app = FastAPI(
+        title="imint",
+        version=__version__,
+        description=(
+            "Offline imagery-intelligence workbench. Authenticate with a session cookie (the web UI) "
+            "or `Authorization: Bearer <token>` (`imint tokens create`). Every page has a JSON twin: "
+            "add `.json` to its path or send `Accept: application/json`."
+        ),
+        docs_url=None,  # Swagger UI loads from a CDN; the schema is at /openapi.json
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ws = ws
+    app.state.jobs = jobs
+    app.state.max_upload_bytes = max_upload_bytes
+    app.state.secure_cookies = secure_cookies
+    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    templates.env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
+    app.state.templates = templates
+
+    @app.exception_handler(ImintError)
+    async def _imint_error(request: Request, exc: ImintError) -> Response:
+        return _error_response(
+            request, exc.http_status, str(exc), {"subject": exc.subject, "reason": exc.reason}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = _error_response(request, exc.status_code, str(exc.detail))
+        for k, v in (exc.headers or {}).items():
+            response.headers[k] = v
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', '')}"
+            for e in exc.errors()
+        ]
+        return _error_response(request, 422, "; ".join(problems) or "invalid request", {"errors": problems})
+
+    from imint.api import routes_cases, routes_core, routes_faces, routes_sites
+
+    for part in (routes_core, routes_faces, routes_sites, routes_cases):
+        app.include_router(part.router)
+
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    app.add_middleware(GuardMiddleware, ws=ws, max_body_bytes=max_upload_bytes)
+    return app

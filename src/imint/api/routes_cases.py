@@ -1,0 +1,270 @@
+"""Cases over HTTP: cases, graded claims, their evidence and links, and the case report."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+
+from imint import cases
+from imint.api import audit
+from imint.api.acting import acting_workspace
+from imint.api.deps import audit_event, done, guard, principal, render
+from imint.api.jobs import JobContext, job_handler
+from imint.api.uploads import saved_uploads
+from imint.errors import NotFoundError
+
+router = APIRouter()
+_report_lock = threading.Lock()  # one report build at a time (it writes the same export file)
+
+
+def _acting(request: Request) -> Any:
+    return acting_workspace(request.app.state.ws, principal(request).name)
+
+
+def _case(ws: Any, case_id: int) -> Any:
+    return cases.get_case(ws, case_id)
+
+
+@router.get("/cases", tags=["cases"], **guard("viewer"))
+def cases_page(request: Request) -> Response:
+    items = [c.to_dict() for c in cases.list_cases(request.app.state.ws)]
+    return render(request, "cases.html", {"cases": items})
+
+
+@router.post("/cases", tags=["cases"], status_code=201, **guard("analyst"))
+def create_case(
+    request: Request,
+    name: Annotated[str, Form(min_length=1, max_length=128, description="a short handle without spaces")],
+    title: Annotated[str, Form(max_length=500)] = "",
+    summary: Annotated[str, Form(max_length=20000)] = "",
+) -> Response:
+    info = cases.create_case(_acting(request), name, title=title, summary=summary)
+    audit_event(request, "case-create", info.name, case_id=info.id)
+    return done(request, info.to_dict(), f"/cases/{info.id}", status_code=201)
+
+
+@router.get("/cases/{case_id}", tags=["cases"], **guard("viewer"))
+def case_page(request: Request, case_id: int) -> Response:
+    ws = request.app.state.ws
+    info = _case(ws, case_id)
+    claims = [c.to_dict() for c in cases.case_claims(ws, info.id)]
+    evidence = [
+        {
+            "sha256": e.sha256,
+            "name": e.original_name,
+            "kind": e.kind,
+            "added_at": e.added_at,
+            "added_by": e.added_by,
+            "source": e.source,
+            "note": note,
+        }
+        for e, note in cases.case_evidence(ws, info.id)
+    ]
+    report = ws.exports_dir / f"{info.name}-report.html"
+    data = {
+        "case": info.to_dict(),
+        "claims": claims,
+        "evidence": evidence,
+        "relations": list(cases.RELATIONS),
+        "statuses": list(cases.STATUSES),
+        "reliability": cases.RELIABILITY,
+        "credibility": {str(k): v for k, v in cases.CREDIBILITY.items()},
+        "report_built": report.exists(),
+    }
+    return render(request, "case.html", data)
+
+
+@router.post("/cases/{case_id}/claims", tags=["cases"], status_code=201, **guard("analyst"))
+def add_claim(
+    request: Request,
+    case_id: int,
+    text: Annotated[str, Form(min_length=1, max_length=20000)],
+    source: Annotated[str, Form(max_length=2000)] = "",
+    reliability: Annotated[str, Form(max_length=1, description="Admiralty A-F")] = "",
+    credibility: Annotated[str, Form(max_length=1, description="Admiralty 1-6")] = "",
+    figure: Annotated[str, Form(max_length=200, description="e.g. '1500 troops' or '1000-3000'")] = "",
+    quantity: Annotated[str, Form(max_length=500, description="what the figure counts")] = "",
+    dates: Annotated[str, Form(max_length=100, description="YYYY-MM-DD or FROM/TO")] = "",
+    places: Annotated[str, Form(max_length=2000, description="comma-separated place names")] = "",
+) -> Response:
+    ws = _acting(request)
+    info = _case(ws, case_id)
+    claim = cases.add_claim(
+        ws,
+        info.id,
+        text,
+        source=source,
+        reliability=reliability or None,
+        credibility=credibility or None,
+        figure=figure or None,
+        quantity=quantity,
+        dates=dates or None,
+        places=[p.strip() for p in places.split(",") if p.strip()],
+    )
+    audit_event(request, "claim-add", f"claim {claim.id}", case=info.name)
+    return done(request, claim.to_dict(), f"/cases/{info.id}#claim-{claim.id}", status_code=201)
+
+
+@router.post("/cases/{case_id}/evidence", tags=["cases"], status_code=201, **guard("analyst"))
+def add_case_evidence(
+    request: Request,
+    case_id: int,
+    files: Annotated[list[UploadFile] | None, File(description="photos, videos, GeoTIFFs")] = None,
+    evidence: Annotated[str, Form(max_length=64, description="or the hash of stored evidence")] = "",
+    source: Annotated[str, Form(max_length=2000, description="where it came from (URL, person)")] = "",
+    note: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    """Add evidence to a case: uploads go through the one ingest path; stored files by hash."""
+    ws = _acting(request)
+    info = _case(ws, case_id)
+    added: list[dict[str, str]] = []
+    if files and any(f.filename or f.size for f in files):
+        with saved_uploads(
+            files, allowed=("image", "video", "raster"), max_file_bytes=request.app.state.max_upload_bytes
+        ) as paths:
+            for ev in cases.add_evidence(
+                ws, info.id, paths, source=source or f"upload by {ws.user}", note=note
+            ):
+                added.append({"sha256": ev.sha256, "name": ev.original_name})
+    if evidence.strip():
+        ev = ws.evidence(evidence.strip())
+        cases.attach_evidence(ws, info.id, ev.sha256, note=note)
+        added.append({"sha256": ev.sha256, "name": ev.original_name})
+    if not added:
+        from imint.errors import BadInputError
+
+        raise BadInputError("send files or an evidence hash", subject="files")
+    audit_event(request, "case-evidence-add", info.name, evidence=[a["sha256"] for a in added])
+    return done(request, {"case": info.name, "added": added}, f"/cases/{info.id}", status_code=201)
+
+
+@router.post("/claims/{claim_id}/links", tags=["cases"], status_code=201, **guard("analyst"))
+def link_claim(
+    request: Request,
+    claim_id: int,
+    relation: Annotated[str, Form(description="supports, contradicts or context")],
+    evidence: Annotated[str, Form(max_length=64)] = "",
+    record: Annotated[str, Form(max_length=64, description="TYPE:ID, e.g. match:12")] = "",
+    note: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    """Link a claim to evidence (by hash) or to a record made from evidence (a match, a detection...)."""
+    ws = _acting(request)
+    link = cases.link_claim(
+        ws, claim_id, relation, evidence=evidence.strip() or None, record=record.strip() or None, note=note
+    )
+    claim = cases.get_claim(ws, claim_id)
+    audit_event(request, "claim-link", f"claim {claim_id}", relation=relation, linked=link.target)
+    return done(request, link.to_dict(), f"/cases/{claim.case_id}#claim-{claim_id}", status_code=201)
+
+
+@router.post("/claims/{claim_id}/grade", tags=["cases"], **guard("analyst"))
+def grade_claim(
+    request: Request,
+    claim_id: int,
+    reliability: Annotated[str, Form(max_length=1)] = "",
+    credibility: Annotated[str, Form(max_length=1)] = "",
+    note: Annotated[str | None, Form(max_length=10000)] = None,
+) -> Response:
+    claim = cases.grade_claim(
+        _acting(request),
+        claim_id,
+        reliability=reliability or None,
+        credibility=credibility or None,
+        note=note,
+    )
+    audit_event(request, "claim-grade", f"claim {claim_id}", grading=claim.grading)
+    return done(request, claim.to_dict(), f"/cases/{claim.case_id}#claim-{claim_id}")
+
+
+@router.post("/claims/{claim_id}/status", tags=["cases"], **guard("analyst"))
+def set_claim_status(
+    request: Request,
+    claim_id: int,
+    status: Annotated[str, Form(max_length=32)],
+    note: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    """A person decides a claim's status (the machine only proposes one)."""
+    claim = cases.set_status(_acting(request), claim_id, status, note=note)
+    audit_event(request, "claim-status", f"claim {claim_id}", status=claim.status, note=note)
+    return done(request, claim.to_dict(), f"/cases/{claim.case_id}#claim-{claim_id}")
+
+
+# -- reports --------------------------------------------------------------------------------------
+def _build_report(ws: Any, case_id: int, *, pdf: bool) -> Any:
+    from imint.report import build_report
+
+    with _report_lock:
+        return build_report(ws, case_id, pdf=pdf)
+
+
+@job_handler("case-report")
+def _case_report_job(ctx: JobContext) -> dict[str, Any]:
+    """Build a case's HTML report and its PDF (printed by headless Chromium: slow, hence a job)."""
+    ws = acting_workspace(ctx.ws, ctx.user)
+    ctx.progress(0, 1, "building the report", force=True)
+    paths = _build_report(ws, ctx.params["case_id"], pdf=bool(ctx.params.get("pdf", True)))
+    with ctx.ws.session() as s:
+        audit.record(
+            s,
+            actor=ctx.user,
+            action="export",
+            target=f"case {ctx.params['case_id']} report",
+            via="job",
+            pdf=bool(paths.pdf),
+        )
+    return {
+        "html": paths.html.name if paths.html else None,
+        "pdf": paths.pdf.name if paths.pdf else None,
+        "console_errors": paths.console_errors,
+        "link": f"/cases/{ctx.params['case_id']}/report",
+    }
+
+
+@router.post("/cases/{case_id}/report", tags=["reports"], status_code=202, **guard("analyst"))
+def build_case_report(request: Request, case_id: int, pdf: Annotated[bool, Form()] = True) -> Response:
+    """Build the case report (HTML, and PDF unless ``pdf=false``) as a background job."""
+    info = _case(request.app.state.ws, case_id)
+    me = principal(request)
+    job_id = request.app.state.jobs.submit(
+        "case-report", {"case_id": info.id, "pdf": pdf}, user=me.name, total=1
+    )
+    audit_event(request, "report-build", info.name, job_id=job_id, pdf=pdf)
+    return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
+
+
+def _report_file(ws: Any, case_id: int, suffix: str) -> tuple[Any, Path]:
+    info = _case(ws, case_id)
+    return info, ws.exports_dir / f"{info.name}-report{suffix}"
+
+
+@router.get("/cases/{case_id}/report", tags=["reports"], **guard("viewer"))
+def case_report(request: Request, case_id: int, download: bool = False) -> Response:
+    """The case report as HTML, built from the current records."""
+    ws = _acting(request)
+    info = _case(ws, case_id)
+    # Built afresh from the current records on every view (the HTML part is quick; the PDF is a job).
+    path = _build_report(ws, info.id, pdf=False).html
+    audit_event(request, "export", f"case {info.name} report", format="html", download=download)
+    return FileResponse(
+        path,
+        media_type="text/html; charset=utf-8",
+        filename=path.name if download else None,
+        content_disposition_type="attachment" if download else "inline",
+    )
+
+
+@router.get("/cases/{case_id}/report/pdf", tags=["reports"], **guard("viewer"))
+def case_report_pdf(request: Request, case_id: int) -> Response:
+    """The case report's PDF, once built (``POST /cases/{id}/report``)."""
+    ws = request.app.state.ws
+    info, path = _report_file(ws, case_id, ".pdf")
+    if not path.exists():
+        raise NotFoundError(
+            "no PDF report built yet; build it from the case page", subject=f"case {info.name}"
+        )
+    audit_event(request, "export", f"case {info.name} report", format="pdf")
+    return FileResponse(path, media_type="application/pdf", filename=path.name)

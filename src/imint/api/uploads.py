@@ -1,0 +1,102 @@
+"""Uploaded files: type-checked by their first bytes, size-limited, saved under a clean name.
+
+The client's file name is kept only as a label: directories are stripped and odd
+characters replaced, so ``../../etc/passwd`` becomes ``passwd`` inside a fresh
+temporary folder and nothing is ever written outside it. The type comes from the
+bytes (magic numbers), never from the name or the client's Content-Type.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastapi import UploadFile
+
+from imint.errors import BadInputError
+
+CHUNK = 1024 * 1024
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._ ()+-]")
+
+
+def sniff_kind(head: bytes) -> str | None:
+    """'image', 'video' or 'raster' from a file's first bytes, or None for anything else."""
+    if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image"
+    if head[:6] in (b"GIF87a", b"GIF89a") or head[:2] == b"BM":
+        return "image"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF / BigTIFF (GeoTIFF)
+        return "raster"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"avif", b"mif1"):
+            return "image"
+        return "video"  # mp4, mov, m4v, 3gp
+    if head[:4] == b"\x1a\x45\xdf\xa3":  # matroska / webm
+        return "video"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video"
+    return None
+
+
+def safe_filename(name: str | None, fallback: str = "upload") -> str:
+    """The last path component of a client-given name, restricted to harmless characters."""
+    base = (name or "").replace("\\", "/").split("/")[-1]
+    base = _UNSAFE_CHARS.sub("_", base).strip(" .")
+    return base[:128] or fallback
+
+
+@contextmanager
+def saved_uploads(
+    files: Sequence[UploadFile],
+    *,
+    allowed: Sequence[str],
+    max_file_bytes: int,
+    max_files: int = 500,
+) -> Iterator[list[Path]]:
+    """Write uploads to a private temporary folder (removed afterwards); yield their paths.
+
+    Raises BadInputError naming the file when one is empty, too big or of a type not in ``allowed``.
+    """
+    real = [f for f in files if f is not None and (f.filename or f.size)]
+    if not real:
+        raise BadInputError("no file was uploaded", subject="files")
+    if len(real) > max_files:
+        raise BadInputError(f"at most {max_files} files per request", subject="files")
+    tmp = Path(tempfile.mkdtemp(prefix="imint-upload-"))
+    try:
+        paths: list[Path] = []
+        used: set[str] = set()
+        for i, upload in enumerate(real):
+            name = safe_filename(upload.filename, f"upload-{i}")
+            if name in used:  # two files called photo.jpg from different folders
+                name = f"{i}-{name}"
+            used.add(name)
+            head = upload.file.read(16)
+            kind = sniff_kind(head)
+            if not head:
+                raise BadInputError("the file is empty", subject=name)
+            if kind is None or kind not in allowed:
+                what = kind or "not an image, video or GeoTIFF"
+                raise BadInputError(
+                    f"file type {what} is not accepted here (accepted: {', '.join(allowed)})", subject=name
+                )
+            dest = tmp / name
+            size = len(head)
+            with dest.open("wb") as out:
+                out.write(head)
+                while chunk := upload.file.read(CHUNK):
+                    size += len(chunk)
+                    if size > max_file_bytes:
+                        raise BadInputError(f"file over the {max_file_bytes} byte limit", subject=name)
+                    out.write(chunk)
+            paths.append(dest)
+        yield paths
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

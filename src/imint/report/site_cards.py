@@ -1,0 +1,149 @@
+"""Report cards for the sites part's records: ship quicklooks and change maps with their chart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from imint.cases.service import LinkInfo
+from imint.records import Evidence
+from imint.report import figures
+from imint.workspace import Workspace
+
+ARRIVAL, DEPARTURE, STAYED, DETECTED = "#2f9e44", "#e03131", "#adb5bd", "#f59f00"
+
+
+def _scene(ws: Workspace, scene_id: int) -> Any:
+    from imint.sites import get_scene
+
+    return get_scene(ws, scene_id)
+
+
+def _quicklook(scene: Any) -> tuple[Image.Image, float]:
+    """The scene, small, as RGB; and the factor from full-resolution pixels to quicklook pixels."""
+    img = figures.raster_quicklook(scene.stored_path, max_px=720).convert("RGB")
+    return img, img.width / float(scene.width)
+
+
+def _draw(img: Image.Image, boxes: list[list[float]], scale: float, colour: str, *, min_px: int = 7) -> None:
+    """Boxes at quicklook scale, never smaller than ``min_px`` so a 3-pixel ship stays visible."""
+    draw = ImageDraw.Draw(img)
+    for x1, y1, x2, y2 in boxes:
+        cx, cy = (x1 + x2) / 2 * scale, (y1 + y2) / 2 * scale
+        half_w = max((x2 - x1) * scale, min_px) / 2
+        half_h = max((y2 - y1) * scale, min_px) / 2
+        draw.rectangle((cx - half_w, cy - half_h, cx + half_w, cy + half_h), outline=colour, width=2)
+
+
+def _scene_facts(scene: Any, evidence: Evidence) -> list[tuple[str, str]]:
+    facts = [
+        ("site", scene.site),
+        ("date", scene.date or "undated"),
+        ("modality", scene.modality),
+        ("pixels", f"{scene.width} × {scene.height}"),
+    ]
+    if scene.pixel_size_m:
+        facts.append(("pixel size", f"{scene.pixel_size_m:g} m"))
+    facts.append(("CRS", scene.crs or "none (pixel mode)"))
+    facts += [("file", evidence.original_name), ("SHA-256", evidence.sha256)]
+    return facts
+
+
+def scene_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Any:
+    from imint.report.build import Card  # build imports this module: a late import avoids the cycle
+    from imint.sites import stored_detections
+
+    scene = _scene(ws, link.record_id)
+    detections = stored_detections(ws, scene)
+    img, scale = _quicklook(scene)
+    _draw(img, [d["box"] for d in detections], scale, DETECTED)
+    card = Card(
+        title=f"Ships in {scene.site} on {scene.date or 'an undated scene'}",
+        sha256=evidence.sha256,
+        image=figures.image_uri(img, max_px=720, fmt="PNG"),
+        caption="Boxes: objects the ship detector found (enlarged to stay visible).",
+        facts=_scene_facts(scene, evidence),
+    )
+    if detections:
+        scores = [d["score"] for d in detections]
+        detector = detections[0]["detector_id"]
+        card.machine.append(
+            f"Ship detector {detector} found {len(detections)} object(s), scores {min(scores):.2f}–{max(scores):.2f}. "
+            "Not reviewed one by one by a person."
+        )
+        card.method.append(f"Ship detection: {detector}")
+    else:
+        card.machine.append(
+            "No ship detections stored for this scene (the detector was not run, or found none)."
+        )
+    return card
+
+
+def change_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Any:
+    from imint.report.build import Card
+    from imint.sites import site_changes, stored_detections
+
+    scene = _scene(ws, link.record_id)
+    report = site_changes(ws, scene.site)
+    day = (scene.date or "")[:10]
+    pair = next((p for p in report.pairs if p.date_b == day), None)
+    card = Card(
+        title=f"Changes at {scene.site}" + (f", {pair.date_a} → {pair.date_b}" if pair else ""),
+        sha256=evidence.sha256,
+        facts=_scene_facts(scene, evidence),
+    )
+    if pair is None:
+        card.machine.append(f"No earlier dated scene of {scene.site} to compare with {day or 'this scene'}.")
+        return card
+    img, scale = _quicklook(scene)
+    earlier = [sc for sc in _scenes_on(ws, scene.site, pair.date_a)]
+    same_grid = all(
+        sc.transform == scene.transform and sc.width == scene.width and sc.height == scene.height
+        for sc in earlier
+    )
+    _draw(img, [st["b"]["box"] for st in pair.stayed], scale, STAYED)
+    _draw(img, [p["box"] for p in pair.arrivals], scale, ARRIVAL)
+    if same_grid:  # departures are boxes of the earlier scene: drawn only where both share one pixel grid
+        _draw(img, [p["box"] for p in pair.departures], scale, DEPARTURE)
+    card.image = figures.image_uri(img, max_px=720, fmt="PNG")
+    card.caption = (
+        f"Change map on the {pair.date_b} scene: green = arrived, "
+        + ("red = departed (position on the earlier date), " if same_grid else "")
+        + "grey = stayed."
+    )
+    chart = figures.ships_per_date_chart(
+        report.dates,
+        [report.counts[d] for d in report.dates],
+        [len(p.arrivals) for p in report.pairs],
+        [len(p.departures) for p in report.pairs],
+    )
+    caption = f"Ships per date at {scene.site} (matched within {report.match_distance_m:g} {report.units})"
+    card.extra_images.append((chart, caption))
+    card.facts[:0] = [
+        ("arrivals", str(len(pair.arrivals))),
+        ("departures", str(len(pair.departures))),
+        ("stayed", str(len(pair.stayed))),
+        ("matched within", f"{report.match_distance_m:g} {report.units}"),
+    ]
+    card.machine.append(
+        f"Between {pair.date_a} and {pair.date_b}: {len(pair.arrivals)} arrival(s), {len(pair.departures)} "
+        f"departure(s), {len(pair.stayed)} ship(s) stayed — detections on the two dates matched within "
+        f"{report.match_distance_m:g} {report.units}."
+    )
+    detectors = {d["detector_id"] for d in stored_detections(ws, scene)}
+    card.method.append(
+        "Change detection: ship detections of consecutive dates paired by distance (Hungarian assignment), "
+        f"detector {', '.join(sorted(detectors)) or 'n/a'}"
+    )
+    card.machine.extend(report.notes)
+    return card
+
+
+def _scenes_on(ws: Workspace, site: str, day: str) -> list[Any]:
+    from imint.sites import list_scenes
+
+    return [sc for sc in list_scenes(ws, site) if (sc.date or "")[:10] == day]
+
+
+RENDERERS = {"scene": scene_card, "change": change_card}

@@ -1,0 +1,50 @@
+// imint web UI behaviour. No inline scripts (the Content-Security-Policy forbids them).
+"use strict";
+
+// Buttons with data-confirm ask before submitting (e.g. rejecting a candidate).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.dataset && form.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+
+// Site map: Leaflet on a page that has #map with its data in a JSON script element.
+function initSiteMap() {
+  const mapEl = document.getElementById("map");
+  const dataEl = document.getElementById("site-data");
+  if (!mapEl || !dataEl || typeof L === "undefined") return;
+  const site = JSON.parse(dataEl.textContent);
+  // Offline: no tile server. The scene footprints and detections are drawn on a plain background.
+  const map = L.map(mapEl, { attributionControl: false });
+  L.control.scale({ imperial: false }).addTo(map);
+  const layer = L.layerGroup().addTo(map);
+  const slider = document.getElementById("date-slider");
+  const label = document.getElementById("date-label");
+  const dates = site.dates || [];
+  function show(index) {
+    layer.clearLayers();
+    const date = dates[index];
+    if (label) label.textContent = date || "no scenes";
+    const day = (site.by_date || {})[date];
+    if (!day) return;
+    if (day.footprint) L.geoJSON(day.footprint, { style: { color: "#555", weight: 1, fillOpacity: 0.05 } }).addTo(layer);
+    if (day.detections) {
+      L.geoJSON(day.detections, {
+        style: { color: "#d0312d", weight: 2 },
+        pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 5, color: "#d0312d" }),
+        onEachFeature: (f, l) => l.bindTooltip(`${f.properties.class || "object"} ${(f.properties.score || 0).toFixed(2)}`),
+      }).addTo(layer);
+    }
+    const count = document.getElementById("date-count");
+    if (count) count.textContent = day.detections ? day.detections.features.length : 0;
+  }
+  if (site.bounds) map.fitBounds(site.bounds); else map.setView([0, 0], 2);
+  if (site.area) L.geoJSON(site.area, { style: { color: "#1f5fbf", weight: 2, fill: false } }).addTo(map);
+  if (slider) {
+    slider.max = Math.max(0, dates.length - 1);
+    slider.value = slider.max;
+    slider.addEventListener("input", () => show(Number(slider.value)));
+  }
+  show(dates.length - 1);
+}
+document.addEventListener("DOMContentLoaded", initSiteMap);

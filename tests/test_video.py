@@ -1,0 +1,228 @@
+"""Video face search end to end, on clips composed at test time from public-domain photos."""
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from imint.cli import app
+from imint.errors import BadInputError
+from imint.faces.video import VideoSearch, search_video, split_media
+from imint.media.frames import probe_video
+from imint.store.models import FaceRow, Match
+from imint.store.models_video import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
+from imint.workspace import Workspace
+from tests.video_clips import astronaut, grace_hopper, moving_faces_frames, truncate, write_clip
+
+PERSON = "Eileen Collins"  # the astronaut of scikit-image's sample photo
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    frames = moving_faces_frames(seconds=3.0, fps=10)
+    Image.fromarray(astronaut()).save(d / "astronaut.png")
+    Image.fromarray(grace_hopper()).save(d / "hopper.png")
+    return {
+        "dir": d,
+        "faces": write_clip(d / "two_faces.mp4", frames, fps=10),
+        "faststart": write_clip(d / "faststart.mp4", frames, fps=10, faststart=True),
+        "astronaut": d / "astronaut.png",
+        "hopper": d / "hopper.png",
+    }
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, clips):
+    workspace = Workspace(tmp_path_factory.mktemp("ws") / "imint-data", user="tester")
+    workspace.enroll(PERSON, [clips["astronaut"]])
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def first_search(ws, clips):
+    # A photo of the stranger is searched first: video tracks cluster with photo faces.
+    ws.search([clips["hopper"]])
+    calls = []
+    result = search_video(
+        ws,
+        clips["faces"],
+        annotate_dir=ws.exports_dir / "annotated",
+        progress=lambda done, total, item: calls.append((done, total)),
+    )
+    return result, calls
+
+
+def test_enrolled_person_is_found_with_a_time_span_and_the_stranger_is_unknown(first_search):
+    result, _ = first_search
+    assert result.error is None and not result.reused
+    assert result.frames_sampled == 15  # 3 s at 5 frames per second
+    assert len(result.tracks) == 2
+    known = [a for a in result.appearances if a.person]
+    unknown = [a for a in result.appearances if a.person is None]
+    assert [a.person for a in known] == [PERSON]
+    assert known[0].start == pytest.approx(0.0) and known[0].end == pytest.approx(2.8)
+    assert known[0].fmr < 1e-3
+    assert 0.0 <= known[0].best_frame_time <= 2.8
+    assert len(unknown) == 1 and unknown[0].cluster is not None
+    assert unknown[0].start == pytest.approx(0.0) and unknown[0].end == pytest.approx(2.8)
+
+
+def test_result_json_has_media_hash_duration_and_appearances(first_search, clips):
+    data = json.loads(json.dumps(first_search[0].to_dict()))
+    assert len(data["media"]["sha256"]) == 64
+    assert data["media"]["duration"] == pytest.approx(3.0, abs=0.11)
+    for a in data["appearances"]:
+        assert {"person", "cluster", "start", "end", "fmr", "best_frame_time"} <= set(a)
+    assert {a["person"] for a in data["appearances"]} == {PERSON, None}
+
+
+def test_tracks_frame_times_and_matches_are_stored(ws, first_search):
+    result, _ = first_search
+    with ws.session() as s:
+        scan = s.scalar(select(VideoScan).where(VideoScan.evidence_sha256 == result.evidence.sha256))
+        assert scan.status == "complete" and scan.frames_sampled == 15
+        tracks = s.scalars(select(VideoTrack).where(VideoTrack.scan_id == scan.id)).all()
+        assert sorted(t.n_frames for t in tracks if t.status == "closed") == [15, 15]
+        times = s.scalars(
+            select(VideoDetection.frame_time).join(VideoTrack).where(VideoTrack.scan_id == scan.id)
+        )
+        assert sorted(set(times)) == pytest.approx([i * 0.2 for i in range(15)])
+        appearances = s.scalars(select(VideoAppearance).where(VideoAppearance.scan_id == scan.id)).all()
+        assert len(appearances) == 2 and all(a.operating_point == "fpir=0.01" for a in appearances)
+        # The match is a candidate on the track's best face: it enters the review queue.
+        matched = [t for t in tracks if t.person_id is not None]
+        assert len(matched) == 1
+        assert s.scalar(select(Match).where(Match.face_id == matched[0].best_face_id)) is not None
+
+
+def test_unknown_track_clusters_with_the_same_strangers_photo(ws, first_search, clips):
+    result, _ = first_search
+    unknown = next(t for t in result.tracks if t.best is None)
+    photo = ws.evidence(ws.ingest(clips["hopper"]).sha256)
+    with ws.session() as s:
+        photo_face = s.scalar(
+            select(FaceRow).where(FaceRow.evidence_sha256 == photo.sha256, FaceRow.frame_time.is_(None))
+        )
+        assert photo_face.cluster_id == unknown.cluster
+
+
+def test_annotated_video_and_contact_sheet_are_written(first_search):
+    result, _ = first_search
+    with av.open(result.annotated_path) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 15
+    # Boxes are drawn: the annotated frame differs from a plain grey-background frame's colours.
+    assert any((np.abs(f.astype(int) - f[..., ::-1].astype(int)).sum(axis=2) > 200).any() for f in frames)
+    sheet = Image.open(result.contact_sheet_path)
+    assert sheet.format == "PNG" and sheet.width >= 320
+
+
+def test_progress_is_reported_up_to_the_number_of_samples(first_search):
+    _, calls = first_search
+    assert calls and calls[-1][0] == calls[-1][1] == 15
+
+
+def test_second_search_reuses_the_analysis(ws, clips, first_search):
+    again = search_video(ws, clips["faces"])
+    assert again.reused
+    assert [(a.person, a.start, a.end) for a in again.appearances] == [
+        (a.person, a.start, a.end) for a in first_search[0].appearances
+    ]
+
+
+def test_cli_search_routes_video_writes_json_and_prints_appearances(ws, clips, tmp_path, first_search):
+    out = tmp_path / "out.json"
+    res = CliRunner().invoke(
+        app, ["search", str(clips["faces"]), "--json", str(out), "-w", str(ws.path)], env={"COLUMNS": "200"}
+    )
+    assert res.exit_code == 0, res.output
+    assert PERSON in res.output and "Appearances" in res.output
+    data = json.loads(out.read_text())
+    assert data["media"]["sha256"] == first_search[0].evidence.sha256
+    assert any(a["person"] == PERSON for a in data["appearances"])
+
+
+def test_killed_run_resumes_without_redoing_segments(tmp_path, clips):
+    ws = Workspace(tmp_path / "ws", user="tester")
+    evidence = ws.ingest(clips["faces"])
+    info = probe_video(evidence.stored_path)
+    search = VideoSearch(ws.faces)
+    search.scan(evidence, info, segment_seconds=1.0, stop_after_segments=1)  # as if killed after 1 s
+    with ws.session() as s:
+        assert s.scalar(select(VideoScan)).status == "running"
+        assert s.scalars(select(VideoSegment.start)).all() == [0.0]
+    search.scan(evidence, info, segment_seconds=1.0)
+    with ws.session() as s:
+        assert s.scalar(select(VideoScan)).status == "complete"
+        assert s.scalars(select(VideoSegment.start).order_by(VideoSegment.start)).all() == [0.0, 1.0, 2.0]
+        tracks = s.scalars(select(VideoTrack).where(VideoTrack.status == "closed")).all()
+        # Open tracks were carried across the kill and the segment boundaries, not restarted.
+        assert [(t.start, t.end, t.n_frames) for t in tracks] == [(0.0, 2.8, 15), (0.0, 2.8, 15)]
+
+
+def test_truncated_video_keeps_what_came_before_the_fault(ws, clips, tmp_path):
+    cut = truncate(clips["faststart"], tmp_path / "cut.mp4", 0.55)
+    result = search_video(ws, cut)
+    assert result.error and "truncated" in result.error
+    known = [a for a in result.appearances if a.person == PERSON]
+    assert len(known) == 1 and known[0].start == 0.0 and 0.4 <= known[0].end < 2.8
+    again = search_video(ws, cut)
+    assert again.reused and again.error == result.error
+
+
+def test_unreadable_video_is_refused_and_not_stored(tmp_path, clips):
+    ws = Workspace(tmp_path / "ws", user="tester")
+    cut = truncate(clips["faces"], tmp_path / "cut.mp4", 0.6)  # the MP4 index is at the end: lost
+    with pytest.raises(BadInputError, match="cut.mp4: truncated or corrupt video"):
+        search_video(ws, cut)
+    assert ws.list_evidence() == []
+
+
+def test_a_scene_cut_ends_the_track_even_where_the_next_face_sits(ws, tmp_path):
+    astro = cv2.resize(astronaut(), (240, 240), interpolation=cv2.INTER_AREA)
+    gh = cv2.resize(grace_hopper(), (240, 283), interpolation=cv2.INTER_AREA)[:240]
+    frames = []
+    for i in range(30):
+        canvas = np.full((360, 480, 3), 90 if i < 15 else 200, np.uint8)
+        canvas[60:300, 100:340] = astro if i < 15 else gh  # same place, other person, other shot
+        frames.append(canvas)
+    result = search_video(ws, write_clip(tmp_path / "cut.mp4", frames, fps=10))
+    known = [a for a in result.appearances if a.person == PERSON]
+    assert len(known) == 1 and known[0].end < 1.5
+    assert any(a.person is None and a.start >= 1.5 for a in result.appearances)
+
+
+def test_split_media_sorts_photos_and_videos(tmp_path, clips):
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "clip.mp4").write_bytes(Path(clips["faces"]).read_bytes())
+    (folder / "photo.png").write_bytes(Path(clips["hopper"]).read_bytes())
+    (folder / "notes.txt").write_text("ignored")
+    renamed = tmp_path / "clip.bin"  # judged by content when named on the command line
+    renamed.write_bytes(Path(clips["faces"]).read_bytes())
+    photos, videos = split_media([folder, renamed, clips["astronaut"]])
+    assert photos == [folder / "photo.png", clips["astronaut"]]
+    assert videos == [folder / "sub" / "clip.mp4", renamed]
+
+
+def test_cli_folder_with_photos_and_videos_gives_both_in_one_json(ws, clips, tmp_path, first_search):
+    folder = tmp_path / "case"
+    folder.mkdir()
+    (folder / "clip.mp4").write_bytes(Path(clips["faces"]).read_bytes())
+    (folder / "hopper.png").write_bytes(Path(clips["hopper"]).read_bytes())
+    out = tmp_path / "out.json"
+    res = CliRunner().invoke(
+        app, ["search", str(folder), "--json", str(out), "-w", str(ws.path), "--no-annotate"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert [Path(m["path"]).name for m in data["media"]] == ["hopper.png"]
+    assert [Path(v["media"]["path"]).name for v in data["videos"]] == ["clip.mp4"]
+    assert data["videos"][0]["annotated_video"] is None
