@@ -91,10 +91,10 @@ def new_activity(
     Each area: GeoJSON ``geometry`` (EPSG:4326, or None in pixel mode), ``pixel_box``, ``area_m2``,
     ``p_value`` (smallest chi-square p-value in it), ``mean_chi2``, ``direction`` (brighter/darker).
     """
+    import shapely
     from rasterio.features import shapes
     from rasterio.transform import Affine
     from shapely.geometry import mapping, shape
-    from shapely.ops import transform as shp_transform
     from shapely.ops import unary_union
 
     if not 0 < alpha < 1:
@@ -138,7 +138,9 @@ def new_activity(
         geometry = None
         if to_lonlat is not None and polys:
             geom = unary_union(polys)
-            geometry = mapping(shp_transform(to_lonlat, geom))
+            geometry = mapping(
+                shapely.transform(geom, lambda xy: np.column_stack(to_lonlat(xy[:, 0], xy[:, 1])))
+            )
         fx, fy = scene_a.width / changed.shape[1], scene_a.height / changed.shape[0]
         areas.append(
             {
