@@ -370,30 +370,26 @@ def candidates(
         write_json(json_out, rows)
 
 
+NoteOpt = Annotated[str, typer.Option(help="Why (kept with the decision).")]
+
+
+def _decide(match_id: int, status: str, note: str, workspace: Path) -> None:
+    ws = _ws(workspace)
+    r = ws.faces.decide(match_id, status, note)
+    audit(ws, {"confirmed": "confirm", "rejected": "reject"}[status], f"match {match_id}", note=note)
+    console.print(f"match {match_id} {status} by {r['decided_by']} at {r['decided_at']}")
+
+
 @handle_errors
-def confirm(
-    match_id: int,
-    note: Annotated[str, typer.Option(help="Why (kept with the decision).")] = "",
-    workspace: WorkspaceOpt = DEFAULT_WS,
-) -> None:
+def confirm(match_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """Confirm a candidate match (records who and when)."""
-    ws = _ws(workspace)
-    r = ws.faces.decide(match_id, "confirmed", note)
-    audit(ws, "confirm", f"match {match_id}", note=note)
-    console.print(f"match {match_id} confirmed by {r['decided_by']} at {r['decided_at']}")
+    _decide(match_id, "confirmed", note, workspace)
 
 
 @handle_errors
-def reject(
-    match_id: int,
-    note: Annotated[str, typer.Option(help="Why (kept with the decision).")] = "",
-    workspace: WorkspaceOpt = DEFAULT_WS,
-) -> None:
+def reject(match_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """Reject a candidate match (records who and when)."""
-    ws = _ws(workspace)
-    r = ws.faces.decide(match_id, "rejected", note)
-    audit(ws, "reject", f"match {match_id}", note=note)
-    console.print(f"match {match_id} rejected by {r['decided_by']} at {r['decided_at']}")
+    _decide(match_id, "rejected", note, workspace)
 
 
 @handle_errors
