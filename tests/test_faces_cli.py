@@ -50,11 +50,16 @@ def test_verify_and_errors_exit_with_a_message(tmp_path, photos, bad_files):
 def test_commands_are_on_the_audit_record(tmp_path, photos):
     ws = ["--workspace", str(tmp_path / "ws")]
     env = {"IMINT_USER": "ana"}
-    assert runner.invoke(app, ["enroll", "Eileen Collins", str(photos["astronaut"]), *ws], env=env).exit_code == 0
+    assert (
+        runner.invoke(app, ["enroll", "Eileen Collins", str(photos["astronaut"]), *ws], env=env).exit_code
+        == 0
+    )
     assert runner.invoke(app, ["search", str(photos["astronaut_crop"]), *ws], env=env).exit_code == 0
     assert runner.invoke(app, ["confirm", "1", *ws], env=env).exit_code == 0
     r = runner.invoke(app, ["audit", "--json", *ws])
     assert r.exit_code == 0, r.output
     entries = [json.loads(line) for line in r.output.splitlines() if line.strip()]  # JSON lines
-    assert {("ana", "enroll"), ("ana", "search"), ("ana", "confirm")} <= {(e["actor"], e["action"]) for e in entries}
+    assert {("ana", "enroll"), ("ana", "search"), ("ana", "confirm")} <= {
+        (e["actor"], e["action"]) for e in entries
+    }
     assert all(e["via"] == "cli" for e in entries)
