@@ -57,3 +57,23 @@ def test_calibration_is_monotone_and_consistent():
     # A stricter operating point needs a higher score, and so does a bigger gallery.
     assert cal.threshold_for_fpir(0.001, 0.9, 100) > cal.threshold_for_fpir(0.01, 0.9, 100)
     assert cal.threshold_for_fpir(0.01, 0.9, 10_000) > cal.threshold_for_fpir(0.01, 0.9, 100)
+
+
+def test_a_better_embedder_drops_in_by_name():
+    from imint.faces.models import get_embedder, register_embedder
+
+    class Constant:
+        name, dim = "constant", 4
+
+        def embed(self, image, found):
+            return np.tile(np.array([1.0, 0, 0, 0], np.float32), (len(found), 1))
+
+    register_embedder("constant", Constant)
+    assert get_embedder("constant").dim == 4
+    with pytest.raises(ValueError, match="unknown face embedder"):
+        get_embedder("no-such-model")
+
+
+def test_fmr_of_a_score_falls_as_the_score_rises():
+    low, high = faces.face_fmr(0.2), faces.face_fmr(0.8)
+    assert 0 < high < 1e-3 < low <= 1

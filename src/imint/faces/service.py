@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from imint.errors import BadInputError, ConflictError, ImintError, NotFoundError, ValidationError
@@ -734,10 +734,3 @@ class FaceService:
                 "decided_by": m.decided_by,
                 "decided_at": m.decided_at,
             }
-
-    def forget_scan(self, sha256: str) -> None:
-        """Drop stored faces of a file so that the next search analyses it again."""
-        with self.ws.session() as s:
-            s.execute(
-                delete(FaceScan).where(FaceScan.evidence_sha256 == sha256, FaceScan.model_id == self.model_id)
-            )
