@@ -7,15 +7,18 @@ The pipeline, per video:
    quality is judged on the full-resolution frame).
 3. **Track** them, ByteTrack-like: confident detections are matched to tracks by IoU with the
    track's box moved along its velocity, then weaker detections to the tracks left. A
-   confident detection no track claims is embedded and compared with the templates of
-   tracks lost nearby (calibrated FMR), so a face that jumped or was hidden for a moment
+   confident detection no track claims, near a track lost a moment ago, is compared with
+   that track's best face by a cheap *association* embedding (SFace alone, a quarter of the
+   cost of the fused matching embedding), so a face that jumped or was hidden for a moment
    keeps its track; otherwise it starts a new one. A scene cut (colour histograms) ends
    every track, and a face unlike its track's template is kept out of the template.
-4. **Embed** only a track's best face per window: the better of its first two frames (early,
-   for re-identification), then the best of every further 3 s, and at its end the last
-   candidate if clearly better (at most ``MAX_EMBEDDINGS_PER_TRACK``). Only the candidate's
-   crop stays in memory. Every detected face is tracked and stored; poor faces are never
-   embedded for matching, as in photo search.
+4. **Embed** with the engine's (fused, calibrated) embedder only a confirmed track's best
+   face per window: the best of its first ``EMBED_WINDOW_SECONDS`` (or of its life, if
+   shorter), then, window by window and at its end, a candidate only if clearly better
+   (``EMBED_BETTER_BY``; at most ``MAX_EMBEDDINGS_PER_TRACK``). Only the candidate's crop
+   (and, for re-identification, the crop of the best face so far) stays in memory. Every
+   detected face is tracked and stored; poor faces are never embedded for matching, as in
+   photo search.
 5. **Template** per track: the quality-weighted mean of its embedded faces. **Search** each
    track's template 1:N at the calibrated operating point (``FaceService.match_faces``),
    **cluster** unknown tracks with the unknown faces of photos, and **merge** a person's (or
@@ -44,10 +47,10 @@ from sqlalchemy.orm import Session
 
 from imint.errors import BadInputError, ValidationError
 from imint.faces.annotate import draw_faces, format_fmr
-from imint.faces.calibration import DEFAULT_FPIR
+from imint.faces.calibration import DEFAULT_FPIR, pair_bin
 from imint.faces.cluster import DEFAULT_CLUSTER_FMR, carry_cluster_ids, cluster_embeddings
 from imint.faces.engine import FaceEngine
-from imint.faces.models import YuNetDetector
+from imint.faces.models import FaceEmbedder, YuNetDetector, get_embedder
 from imint.faces.quality import assess, is_poor
 from imint.media.frames import (
     DEFAULT_SAMPLE_FPS,
@@ -82,12 +85,34 @@ IOU_MATCH = 0.25  # confident detection <-> predicted track box
 IOU_MATCH_WEAK = 0.45
 CENTRE_MATCH = 1.0  # unclaimed confident face <-> track predicted within this many face widths
 MAX_LOST_SECONDS = 1.5  # a track not seen for this long is closed
-REID_FMR = 1e-2  # embedding match of a newcomer to a lost track nearby (within a few face widths)
+# Re-identification of a newcomer with a track lost nearby compares SFace vectors (the
+# registry's "sface": int8 SFace, flip TTA, field adapter), not the fused matching embedding:
+# a fifth of the cost, and the decision is local (a face within a few face widths of where
+# a track was lost a moment ago). The fused calibration does not apply to SFace alone and
+# there is no SFace-only table in calibration.json, so the thresholds are fixed cosines,
+# derived on the DEV data with the calibration fit itself, run for SFace alone:
+#   scripts/fit_calibration.py ../shared/data/faces ../shared/data/faces-field \
+#       --model yunet/sface --out /tmp/sface-calibration.json
+# They are the SFace cosines at FMR 1e-2 (the rate re-identification used with the fused
+# calibration) per quality-pair bin, fitted on half of the identities; the held-back half
+# observed FMR 0.006-0.011 at them. A pair in a bin without enough data (low+low) takes the
+# strictest threshold.
+REID_FMR = 1e-2
+REID_SFACE_COSINE = {
+    "low+medium": 0.242,
+    "low+high": 0.229,
+    "medium+medium": 0.249,
+    "medium+high": 0.209,
+    "high+high": 0.298,
+}
+ASSOCIATION_EMBEDDER = "sface"
 REID_DISTANCE = 3.0  # "nearby", in face widths between box centres
 MIN_TRACK_FRAMES = 2  # shorter tracks are kept as records but not reported (mostly false detections)
 MAX_EMBEDDINGS_PER_TRACK = 5
-EMBED_REFRESH_SECONDS = 3.0  # a track embeds its best face of every 3 s (pose variety, better faces)
-EMBED_BETTER_BY = 0.08  # at its end, a track embeds its last candidate only if this much better
+# A track embeds (fused) the best face of its first window, then later windows' best faces only
+# if clearly better: a fused embedding costs about 0.2 CPU-s, most of the analysis time.
+EMBED_WINDOW_SECONDS = 3.0
+EMBED_BETTER_BY = 0.08  # a later candidate is embedded only if its quality is this much higher
 DRIFT_FMR = 0.1  # a face this unlike its track's template (calibrated FMR) stays out of the template
 MERGE_GAP_SECONDS = 2.0  # tracks of one person this close in time make one appearance
 SCENE_CUT_CORRELATION = 0.7  # colour-histogram correlation of consecutive samples below this: a cut
@@ -210,9 +235,10 @@ class _PendingFace:
     crop: np.ndarray | None = None  # kept while the face is its track's embedding candidate
     crop_offset: np.ndarray | None = None
 
-    def as_faces(self) -> Faces:
-        """This face as a one-row ``Faces`` in the coordinates of its crop."""
-        offset = self.crop_offset if self.crop_offset is not None else np.zeros(2, np.float32)
+    def as_faces(self, offset: np.ndarray | None = None) -> Faces:
+        """This face as a one-row ``Faces`` in the coordinates of its crop (or of ``offset``)."""
+        if offset is None:
+            offset = self.crop_offset if self.crop_offset is not None else np.zeros(2, np.float32)
         return Faces(
             boxes=(self.box - np.tile(offset, 2))[None],
             landmarks=(self.landmarks - offset)[None],
@@ -246,6 +272,12 @@ class _Track:
     row_id: int | None = None
     pending: list[_PendingFace] = field(default_factory=list)
     candidate: _PendingFace | None = None  # the best usable face since the last embedding
+    window_start: float = 0.0  # when the current embedding window opened (start, then each embedding)
+    # Re-identification: the best usable face so far (its crop) and, once needed, its SFace vector.
+    reid_face: _PendingFace | None = None
+    reid_crop: np.ndarray | None = None
+    reid_offset: np.ndarray | None = None
+    signature: np.ndarray | None = None
 
     def predicted(self, t: float) -> np.ndarray:
         return self.box + self.velocity * min(t - self.end, 0.6)
@@ -257,16 +289,18 @@ class _Track:
         return self.template_sum / max(np.linalg.norm(self.template_sum), 1e-12)
 
     def embedding_due(self, t: float) -> bool:
-        """Time to embed the candidate: the track is a second old, or the last embedding is old."""
-        if self.candidate is None or self.n_embedded >= MAX_EMBEDDINGS_PER_TRACK:
+        """Time to embed the candidate: its window is over and it adds real evidence.
+
+        Waiting for the window's end (rather than embedding a track's first usable face at
+        once) means the best face of the window is embedded, and a track shorter than the
+        window is embedded once, at its end.
+        """
+        if self.n_frames < MIN_TRACK_FRAMES or t - self.window_start < EMBED_WINDOW_SECONDS:
             return False
-        if self.n_embedded == 0:
-            # Early, so that re-identification and the template check have something to use.
-            return self.n_frames >= MIN_TRACK_FRAMES
-        return t - (self.last_embed_time or -1e9) >= EMBED_REFRESH_SECONDS
+        return self.embedding_worthwhile()
 
     def embedding_worthwhile(self) -> bool:
-        """At a track's end (or a commit): embed the candidate if it adds real evidence."""
+        """Embed the candidate if it adds real evidence: the first face, or a clearly better one."""
         if self.candidate is None or self.n_embedded >= MAX_EMBEDDINGS_PER_TRACK:
             return False
         return self.n_embedded == 0 or self.candidate.quality > self.best_quality + EMBED_BETTER_BY
@@ -280,12 +314,18 @@ class _Track:
         self.end = face.time
         self.n_frames += 1
         self.pending.append(face)
-        if face.embedding is None and not is_poor(face.reason):
+        if not is_poor(face.reason):
             if self.candidate is None or face.quality > self.candidate.quality:
                 if self.candidate is not None:
-                    self.candidate.crop = None  # only one crop per track stays in memory
+                    self.candidate.crop = None  # only one candidate crop per track stays in memory
                 face.crop, face.crop_offset = face_crop(rgb, face.box)
                 self.candidate = face
+            if self.reid_face is None or face.quality > self.reid_face.quality:
+                if face.crop is not None:
+                    self.reid_crop, self.reid_offset = face.crop, face.crop_offset
+                else:
+                    self.reid_crop, self.reid_offset = face_crop(rgb, face.box)
+                self.reid_face, self.signature = face, None
         if not self.best_embedded and face.quality > self.best_quality:
             # Until a face is embedded, the best shot is simply the best face seen.
             self._set_best(face, _crop_jpeg(rgb, face.box), embedded=False)
@@ -327,6 +367,11 @@ def _centre_gap(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / max(wa, wb))
 
 
+def reid_threshold(quality: float, other_quality: float) -> float:
+    """SFace cosine at which two faces of these qualities are taken for one (FMR ``REID_FMR``)."""
+    return REID_SFACE_COSINE.get(pair_bin(quality, other_quality), max(REID_SFACE_COSINE.values()))
+
+
 def _near(a: np.ndarray, b: np.ndarray) -> bool:
     """Box centres within ``REID_DISTANCE`` face widths: a lost track this face could continue."""
     size = max(a[2] - a[0], b[2] - b[0], 1.0)
@@ -343,29 +388,42 @@ class FaceTracker:
         self.active: list[_Track] = []
         self.finished: list[_Track] = []
         self.next_no = next_no
-        self.embedded_count = 0
+        self.embedded_count = 0  # fused (matching) embeddings
         self.embed_seconds = 0.0
+        self.signature_count = 0  # SFace association embeddings (re-identification)
+        self.signature_seconds = 0.0
+        self._association: FaceEmbedder | None = None
+
+    @property
+    def association(self) -> FaceEmbedder:
+        """The cheap embedder for re-identification, loaded the first time it is needed."""
+        if self._association is None:
+            self._association = get_embedder(ASSOCIATION_EMBEDDER)
+        return self._association
 
     def _new_track(self, face: _PendingFace, rgb: np.ndarray) -> _Track:
         track = _Track(
-            no=self.next_no, start=face.time, end=face.time, box=face.box, velocity=np.zeros(4, np.float32)
+            no=self.next_no,
+            start=face.time,
+            end=face.time,
+            box=face.box,
+            velocity=np.zeros(4, np.float32),
+            window_start=face.time,
         )
         self.next_no += 1
-        self._add(track, face, rgb)
+        track.add(face, rgb)
         return track
 
-    def _add(self, track: _Track, face: _PendingFace, rgb: np.ndarray) -> None:
-        embedding, face.embedding = face.embedding, None
-        track.add(face, rgb)
-        if embedding is not None and not self._drifted(track, embedding, face.quality):
-            track.absorb(face, embedding)
-
-    def _embed_candidate(self, track: _Track) -> None:
+    def _embed_candidate(self, track: _Track, t: float) -> None:
         face = track.candidate
+        track.window_start = t
         if face is None or face.crop is None:
             track.candidate = None
             return
-        embedding = self._embed(face.crop, face.as_faces(), [0])[0]
+        clock = time.perf_counter()
+        embedding = self.engine.embed(face.crop, face.as_faces()).embeddings[0]
+        self.embed_seconds += time.perf_counter() - clock
+        self.embedded_count += 1
         if self._drifted(track, embedding, face.quality):
             # Unlike the rest of the track (the box slid onto someone else): keep it out of the
             # template, so the track's identity rests on the faces that agree.
@@ -376,17 +434,21 @@ class FaceTracker:
     def embed_pending_candidates(self) -> None:
         """Before a commit: embed candidates that add real evidence, so the stored state is whole."""
         for track in self.active:
-            if track.embedding_worthwhile():
-                self._embed_candidate(track)
+            if track.n_frames >= MIN_TRACK_FRAMES and track.embedding_worthwhile():
+                self._embed_candidate(track, track.end)
 
-    def _embed(self, rgb: np.ndarray, faces: Faces, idx: list[int]) -> dict[int, np.ndarray]:
-        if not idx:
-            return {}
+    def _sface(self, crop: np.ndarray, faces: Faces) -> np.ndarray:
         clock = time.perf_counter()
-        vecs = embed_faces(self.engine, rgb, faces.select(idx))
-        self.embed_seconds += time.perf_counter() - clock
-        self.embedded_count += len(idx)
-        return dict(zip(idx, vecs, strict=True))
+        vector = self.association.embed(crop, faces)[0]
+        self.signature_seconds += time.perf_counter() - clock
+        self.signature_count += 1
+        return vector
+
+    def _signature(self, track: _Track) -> np.ndarray | None:
+        """The SFace vector of a track's best usable face, computed once, when re-ID needs it."""
+        if track.signature is None and track.reid_face is not None and track.reid_crop is not None:
+            track.signature = self._sface(track.reid_crop, track.reid_face.as_faces(track.reid_offset))
+        return track.signature
 
     def update(self, t: float, rgb: np.ndarray, faces: Faces, *, scene_cut: bool = False) -> None:
         """Add one sampled frame's faces (at time ``t``, seconds); a scene cut ends every track."""
@@ -438,34 +500,47 @@ class FaceTracker:
                     taken.add(unmatched_tracks[c])
             unmatched_tracks = [j for j in unmatched_tracks if j not in taken]
             new_faces = [i for i in new_faces if i not in assigned]
-        # Still unclaimed: embed, then try to re-identify against tracks lost nearby.
-        # Embedding a newcomer is only worth it when there is a lost track nearby it could be;
-        # otherwise it waits like any face, so one-frame false detections cost no embedding.
-        lost = [tracks[j] for j in unmatched_tracks if tracks[j].template is not None]
-        to_embed = [
-            i
-            for i in new_faces
-            if not is_poor(pend[i].reason) and any(_near(tr.predicted(t), pend[i].box) for tr in lost)
-        ]
-        vectors = self._embed(rgb, faces, to_embed)
+        # Still unclaimed: re-identify against tracks lost nearby, by SFace vectors. Only a
+        # newcomer with a lost track nearby is embedded, so one-frame false detections cost nothing.
+        signatures: dict[int, np.ndarray] = {}
         for i in new_faces:
-            if i not in vectors:
+            if is_poor(pend[i].reason):
                 continue
-            pend[i].embedding = vectors[i]
-            j = self._reidentify(pend[i], [tracks[j] for j in unmatched_tracks], t)
-            if j is not None:
-                track_index = unmatched_tracks[j]
-                assigned[i] = track_index
-                unmatched_tracks.remove(track_index)
+            near = [
+                j
+                for j in unmatched_tracks
+                if tracks[j].reid_face is not None and _near(tracks[j].predicted(t), pend[i].box)
+            ]
+            if not near:
+                continue
+            crop, offset = face_crop(rgb, pend[i].box)
+            signatures[i] = self._sface(crop, pend[i].as_faces(offset))
+            best, best_margin = None, 0.0
+            for j in near:
+                reference = self._signature(tracks[j])
+                if reference is None:
+                    continue
+                score = float(np.dot(reference, signatures[i]))
+                margin = score - reid_threshold(pend[i].quality, tracks[j].reid_face.quality)
+                if margin >= best_margin:
+                    best, best_margin = j, margin
+            if best is not None:
+                assigned[i] = best
+                unmatched_tracks.remove(best)
         for i, j in assigned.items():
-            self._add(tracks[j], pend[i], rgb)
+            tracks[j].add(pend[i], rgb)
         for i in new_faces:
             if i not in assigned:
                 self.active.append(self._new_track(pend[i], rgb))
+        for i, vector in signatures.items():
+            # The newcomer's vector serves its track's re-identification later, if it is the best face.
+            for track in self.active:
+                if track.reid_face is pend[i]:
+                    track.signature = vector
         # Each track embeds the best face of its window, not every face.
         for track in self.active:
             if track.embedding_due(t):
-                self._embed_candidate(track)
+                self._embed_candidate(track, t)
         # Close tracks lost for too long.
         still = []
         for track in self.active:
@@ -482,24 +557,11 @@ class FaceTracker:
         score = float(np.dot(template, embedding))
         return self.calibration.fmr(score, quality, track.best_quality) > DRIFT_FMR
 
-    def _reidentify(self, face: _PendingFace, candidates: list[_Track], t: float) -> int | None:
-        if face.embedding is None or not candidates:
-            return None
-        best, best_fmr = None, 1.0
-        for j, track in enumerate(candidates):
-            template = track.template
-            if template is None:
-                continue
-            score = float(np.dot(template, face.embedding))
-            fmr = self.calibration.fmr(score, face.quality, track.best_quality)
-            if _near(track.predicted(t), face.box) and fmr <= REID_FMR and fmr < best_fmr:
-                best, best_fmr = j, fmr
-        return best
-
     def _close(self, track: _Track) -> None:
         if track.n_frames >= MIN_TRACK_FRAMES and track.embedding_worthwhile():
-            self._embed_candidate(track)
+            self._embed_candidate(track, track.end)
         track.candidate = None
+        track.reid_face = track.reid_crop = track.signature = None
         track.status = "closed" if track.n_frames >= MIN_TRACK_FRAMES else "dropped"
         self.finished.append(track)
 
@@ -693,6 +755,9 @@ class VideoSearch:
                         template_weight=r.template_weight,
                         n_embedded=r.n_embedded,
                         last_embed_time=r.last_embed_time,
+                        # The window restarts at the last embedding; the candidate's crop and
+                        # the re-identification crop were not stored, so a later face is needed.
+                        window_start=r.last_embed_time if r.last_embed_time is not None else r.start,
                         best_quality=r.best_quality,
                         best_embedded=r.best_embedded,
                         best_time=r.best_frame_time,
@@ -851,7 +916,14 @@ class VideoSearch:
         last_time = resume_at
         path = evidence.stored_path
         timings = self.timings = {"decode": 0.0, "detect": 0.0, "track_and_embed": 0.0, "embed": 0.0}
-        tracker_embed_before = 0.0
+
+        def count_embeddings() -> None:
+            # Totals of this scan, including what closing tracks and commits embed.
+            timings["embed"] = tracker.embed_seconds
+            timings["embedded_faces"] = tracker.embedded_count
+            timings["reid_embed"] = tracker.signature_seconds
+            timings["reid_embedded_faces"] = tracker.signature_count
+
         waited = time.perf_counter()
         try:
             for frame in prefetched(iter_frames(path, fps=fps, start=resume_at, info=info)):
@@ -875,9 +947,7 @@ class VideoSearch:
                 tracker.update(frame.time, frame.rgb, detected, scene_cut=cut_detector(frame.rgb))
                 timings["detect"] += t_track - t_detect
                 timings["track_and_embed"] += time.perf_counter() - t_track
-                timings["embed"] += tracker.embed_seconds - tracker_embed_before
-                tracker_embed_before = tracker.embed_seconds
-                timings["embedded_faces"] = tracker.embedded_count
+                count_embeddings()
                 frames += 1
                 faces_n += len(detected)
                 last_time = frame.time
@@ -886,6 +956,7 @@ class VideoSearch:
                 waited = time.perf_counter()
         except TruncatedVideoError as exc:
             tracker.close_all()
+            count_embeddings()
             self._commit_segment(
                 scan_id, tracker, evidence.sha256, seg_start, max(last_time, seg_start), frames, faces_n,
                 tracker.embedded_count - embedded_before, time.perf_counter() - clock,
@@ -893,6 +964,7 @@ class VideoSearch:
             )  # fmt: skip
             return scan_id, False
         tracker.close_all()
+        count_embeddings()
         if progress:
             progress(done_frames + frames, done_frames + frames, evidence.original_name)
         end = max(info.duration, last_time)
