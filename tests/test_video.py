@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from imint.cli import app
 from imint.errors import BadInputError
-from imint.faces.video import VideoSearch, search_video, split_media
+from imint.faces.engine import get_engine
+from imint.faces.video import VideoSearch, embedding_pool, search_video, split_media
 from imint.media.frames import probe_video
 from imint.store.models import FaceRow, Match
 from imint.store.models_video import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
@@ -226,3 +227,61 @@ def test_cli_folder_with_photos_and_videos_gives_both_in_one_json(ws, clips, tmp
     assert [Path(m["path"]).name for m in data["media"]] == ["hopper.png"]
     assert [Path(v["media"]["path"]).name for v in data["videos"]] == ["clip.mp4"]
     assert data["videos"][0]["annotated_video"] is None
+
+
+def _hidden_then_back(second: np.ndarray, shift: int = 100) -> list[np.ndarray]:
+    """The astronaut for 1 s, nobody for 0.5 s, then ``second`` 100 px (two face widths) right."""
+    astro = cv2.resize(astronaut(), (240, 240), interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(30):
+        canvas = np.full((360, 560, 3), 90, np.uint8)
+        if i < 10:
+            canvas[60:300, 40:280] = astro
+        elif i >= 15:
+            canvas[60:300, 40 + shift : 280 + shift] = second
+        frames.append(canvas)
+    return frames
+
+
+def test_a_face_back_nearby_after_a_moment_keeps_its_track(ws, tmp_path):
+    astro = cv2.resize(astronaut(), (240, 240), interpolation=cv2.INTER_AREA)
+    result = search_video(ws, write_clip(tmp_path / "back.mp4", _hidden_then_back(astro), fps=10))
+    # No box overlap and more than a face width away: only the SFace comparison joins them.
+    assert result.timings["reid_embedded_faces"] >= 1
+    assert [(t.start, t.end, t.frames) for t in result.tracks] == [(0.0, 2.8, 12)]
+    assert result.tracks[0].best is not None and result.tracks[0].best.person_name == PERSON
+
+
+def test_someone_else_where_a_face_was_lost_starts_a_new_track(ws, tmp_path):
+    gh = cv2.resize(grace_hopper(), (240, 283), interpolation=cv2.INTER_AREA)[:240]
+    result = search_video(ws, write_clip(tmp_path / "other.mp4", _hidden_then_back(gh), fps=10))
+    assert result.timings["reid_embedded_faces"] >= 1
+    assert [(t.start, t.end) for t in result.tracks] == [(0.0, 0.8), (1.6, 2.8)]
+    assert [t.best.person_name if t.best else None for t in result.tracks] == [PERSON, None]
+
+
+def test_a_worker_process_embeds_as_this_process_does():
+    engine = get_engine()
+    rgb = astronaut()
+    face = engine.detect(rgb).select([0])
+    vector, cpu_seconds = embedding_pool(engine.model_id, 1).submit(rgb, face).result()
+    assert cpu_seconds > 0
+    assert np.allclose(vector, engine.embed(rgb, face).embeddings[0], atol=1e-4)
+
+
+def test_embedding_in_a_worker_or_here_gives_the_same_tracks_and_matches(tmp_path, clips):
+    runs = []
+    for workers in (0, 1):
+        ws = Workspace(tmp_path / f"ws-{workers}", user="tester")
+        ws.enroll(PERSON, [clips["astronaut"]])
+        result = search_video(ws, clips["faces"], embed_workers=workers)
+        runs.append(result)
+    here, worker = runs
+    assert here.timings["embedded_faces"] == worker.timings["embedded_faces"] > 0
+    assert [(t.start, t.end, t.frames, t.best_frame_time) for t in here.tracks] == [
+        (t.start, t.end, t.frames, t.best_frame_time) for t in worker.tracks
+    ]
+    assert [(a.person, a.start, a.end) for a in here.appearances] == [
+        (a.person, a.start, a.end) for a in worker.appearances
+    ]
+    assert [a.fmr for a in here.appearances] == pytest.approx([a.fmr for a in worker.appearances], rel=0.05)

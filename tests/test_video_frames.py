@@ -5,6 +5,7 @@ import threading
 import av
 import numpy as np
 import pytest
+from av.video.frame import PictureType
 
 from imint.errors import BadInputError
 from imint.media.frames import TruncatedVideoError, iter_frames, prefetched, probe_video
@@ -27,6 +28,29 @@ def test_30fps_clip_sampled_at_5fps_gives_every_sixth_frame(tmp_path):
     assert [f.time for f in frames] == pytest.approx([i * 0.2 for i in range(10)], abs=1e-3)
     assert [f.index for f in frames] == [i * 6 for i in range(10)]
     assert frames[0].rgb.shape == (64, 96, 3) and frames[0].rgb.dtype == np.uint8
+
+
+def test_frames_no_sample_takes_may_be_skipped_but_the_samples_are_the_same_frames(tmp_path):
+    # x264's "medium" preset uses B-frames, which the decoder drops between samples.
+    clip = tmp_path / "b.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.options = {"preset": "medium", "bf": "3"}
+        for img in _gradient_frames(90):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(clip)) as container:
+        every = list(container.decode(video=0))
+    assert any(f.pict_type == PictureType.B for f in every)
+    sampled = list(iter_frames(clip, fps=5))
+    expected = every[::6]  # 30 fps sampled at 5 fps: every sixth frame, B-frames included
+    assert [f.index for f in sampled] == list(range(0, 90, 6))
+    assert [f.time for f in sampled] == pytest.approx([float(f.time) for f in expected], abs=1e-3)
+    for got, want in zip(sampled, expected, strict=True):
+        assert np.array_equal(got.rgb, want.to_ndarray(format="rgb24"))
 
 
 def test_clip_slower_than_the_sampling_rate_gives_every_frame(tmp_path):
