@@ -8,9 +8,9 @@ The pipeline, per video:
 3. **Track** them, ByteTrack-like: confident detections are matched to tracks by IoU with the
    track's box moved along its velocity, then weaker detections to the tracks left. A
    confident detection no track claims, near a track lost a moment ago, is compared with
-   that track's best face by a cheap *association* embedding (SFace alone, a quarter of the
-   cost of the fused matching embedding), so a face that jumped or was hidden for a moment
-   keeps its track; otherwise it starts a new one. A scene cut (colour histograms) ends
+   that track's best face by a cheap *association* embedding (SFace alone, without flip,
+   an eighth of the cost of the fused matching embedding), so a face that jumped or was
+   hidden for a moment keeps its track; otherwise it starts a new one. A scene cut (colour histograms) ends
    every track, and a face unlike its track's template is kept out of the template.
 4. **Embed** with the engine's (fused, calibrated) embedder only a confirmed track's best
    face per window: the best of its first ``EMBED_WINDOW_SECONDS`` (or of its life, if
@@ -32,6 +32,7 @@ before the fault and reports it.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -52,7 +53,7 @@ from imint.faces.annotate import draw_faces, format_fmr
 from imint.faces.calibration import DEFAULT_FPIR, pair_bin
 from imint.faces.cluster import DEFAULT_CLUSTER_FMR, carry_cluster_ids, cluster_embeddings
 from imint.faces.engine import FaceEngine, get_engine
-from imint.faces.models import FaceEmbedder, YuNetDetector, get_embedder
+from imint.faces.models import FaceEmbedder, SFaceEmbedder, YuNetDetector
 from imint.faces.quality import assess, is_poor
 from imint.media.frames import (
     DEFAULT_SAMPLE_FPS,
@@ -89,27 +90,26 @@ IOU_MATCH = 0.25  # confident detection <-> predicted track box
 IOU_MATCH_WEAK = 0.45
 CENTRE_MATCH = 1.0  # unclaimed confident face <-> track predicted within this many face widths
 MAX_LOST_SECONDS = 1.5  # a track not seen for this long is closed
-# Re-identification of a newcomer with a track lost nearby compares SFace vectors (the
-# registry's "sface": int8 SFace, flip TTA, field adapter), not the fused matching embedding:
-# a fifth of the cost, and the decision is local (a face within a few face widths of where
-# a track was lost a moment ago). The fused calibration does not apply to SFace alone and
-# there is no SFace-only table in calibration.json, so the thresholds are fixed cosines,
-# derived on the DEV data with the calibration fit itself, run for SFace alone:
+# Re-identification of a newcomer with a track lost nearby compares SFace vectors (int8 SFace
+# with the field adapter, without flip TTA), not the fused matching embedding: an eighth of the
+# cost, and the decision is local (a face within a few face widths of where a track was lost a
+# moment ago). The fused calibration does not apply to SFace alone and calibration.json has no
+# SFace-only table, so the thresholds are fixed cosines, derived on the DEV data with the
+# calibration fit itself, run for this embedder (registered as "sface-noflip" for the run):
 #   scripts/fit_calibration.py ../shared/data/faces ../shared/data/faces-field \
-#       --model yunet/sface --out /tmp/sface-calibration.json
+#       --model yunet/sface-noflip --out /tmp/sface-noflip-calibration.json
 # They are the SFace cosines at FMR 1e-2 (the rate re-identification used with the fused
 # calibration) per quality-pair bin, fitted on half of the identities; the held-back half
-# observed FMR 0.006-0.011 at them. A pair in a bin without enough data (low+low) takes the
+# observed FMR 0.007-0.012 at them. A pair in a bin without enough data (low+low) takes the
 # strictest threshold.
 REID_FMR = 1e-2
 REID_SFACE_COSINE = {
     "low+medium": 0.242,
-    "low+high": 0.229,
-    "medium+medium": 0.249,
+    "low+high": 0.224,
+    "medium+medium": 0.247,
     "medium+high": 0.209,
-    "high+high": 0.298,
+    "high+high": 0.296,
 }
-ASSOCIATION_EMBEDDER = "sface"
 REID_DISTANCE = 3.0  # "nearby", in face widths between box centres
 MIN_TRACK_FRAMES = 2  # shorter tracks are kept as records but not reported (mostly false detections)
 MAX_EMBEDDINGS_PER_TRACK = 5
@@ -401,6 +401,12 @@ def _centre_gap(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / max(wa, wb))
 
 
+@functools.cache
+def association_embedder() -> FaceEmbedder:
+    """SFace without flip TTA (the thresholds above are fitted for it), loaded once per process."""
+    return SFaceEmbedder(flip=False)
+
+
 def reid_threshold(quality: float, other_quality: float) -> float:
     """SFace cosine at which two faces of these qualities are taken for one (FMR ``REID_FMR``)."""
     return REID_SFACE_COSINE.get(pair_bin(quality, other_quality), max(REID_SFACE_COSINE.values()))
@@ -507,7 +513,7 @@ class FaceTracker:
     def association(self) -> FaceEmbedder:
         """The cheap embedder for re-identification, loaded the first time it is needed."""
         if self._association is None:
-            self._association = get_embedder(ASSOCIATION_EMBEDDER)
+            self._association = association_embedder()
         return self._association
 
     def _new_track(self, face: _PendingFace, rgb: np.ndarray) -> _Track:
