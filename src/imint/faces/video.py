@@ -1053,6 +1053,8 @@ class VideoSearch:
         if status in ("complete", "partial"):
             return scan_id, True
         engine = self.service.engine
+        # Workers start (once per process) before decoding: they load their models while this
+        # process detects and tracks the first seconds, which need no fused embedding yet.
         tracker = FaceTracker(engine, next_no=next_no, pool=embedding_pool(engine.model_id, embed_workers))
         tracker.active = self._load_open_tracks(scan_id)
         cut_detector = SceneCutDetector()
@@ -1483,8 +1485,6 @@ def search_video(
     if embed_workers < 0:
         raise ValidationError("the number of embedding workers cannot be negative", subject="embed_workers")
     service = ws.faces
-    # Started first, so the workers load their models while the file is hashed and probed.
-    embedding_pool(service.engine.model_id, embed_workers)
     search = VideoSearch(service)
     path = Path(path)
     clock = time.perf_counter()
