@@ -10,15 +10,18 @@ The pipeline, per video:
    confident detection no track claims, near a track lost a moment ago, is compared with
    that track's best face by a cheap *association* embedding (SFace alone, without flip,
    an eighth of the cost of the fused matching embedding), so a face that jumped or was
-   hidden for a moment keeps its track; otherwise it starts a new one. A scene cut (colour histograms) ends
-   every track, and a face unlike its track's template is kept out of the template.
+   hidden for a moment keeps its track; otherwise it starts a new one. A scene cut (colour
+   histograms) ends every track, and a face unlike its track's template is kept out of the
+   template.
 4. **Embed** with the engine's (fused, calibrated) embedder only a confirmed track's best
    face per window: the best of its first ``EMBED_WINDOW_SECONDS`` (or of its life, if
    shorter), then, window by window and at its end, a candidate only if clearly better
    (``EMBED_BETTER_BY``; at most ``MAX_EMBEDDINGS_PER_TRACK``). Only the candidate's crop
    (and, for re-identification, the crop of the best face so far) stays in memory. Every
    detected face is tracked and stored; poor faces are never embedded for matching, as in
-   photo search.
+   photo search. The fused embeddings run in worker processes (``EmbeddingPool``) while
+   this process decodes, detects and tracks, and join the templates, in the order they
+   were asked for, before each commit.
 5. **Template** per track: the quality-weighted mean of its embedded faces. **Search** each
    track's template 1:N at the calibrated operating point (``FaceService.match_faces``),
    **cluster** unknown tracks with the unknown faces of photos, and **merge** a person's (or
