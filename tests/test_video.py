@@ -1,6 +1,8 @@
 """Video face search end to end, on clips composed at test time from public-domain photos."""
 
 import json
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import av
@@ -14,7 +16,7 @@ from typer.testing import CliRunner
 from imint.cli import app
 from imint.errors import BadInputError
 from imint.faces.engine import get_engine
-from imint.faces.video import VideoSearch, embedding_pool, search_video, split_media
+from imint.faces.video import EmbeddingPool, VideoSearch, embedding_pool, search_video, split_media
 from imint.media.frames import probe_video
 from imint.store.models import FaceRow, Match
 from imint.store.models_video import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
@@ -285,3 +287,19 @@ def test_embedding_in_a_worker_or_here_gives_the_same_tracks_and_matches(tmp_pat
         (a.person, a.start, a.end) for a in worker.appearances
     ]
     assert [a.fmr for a in here.appearances] == pytest.approx([a.fmr for a in worker.appearances], rel=0.05)
+
+
+def test_a_worker_that_dies_is_replaced_by_embedding_here(tmp_path, clips, monkeypatch):
+    def dead_worker(self, crop, faces):
+        future = Future()
+        future.set_exception(BrokenProcessPool("a worker process died"))
+        return future
+
+    monkeypatch.setattr(EmbeddingPool, "submit", dead_worker)
+    ws = Workspace(tmp_path / "ws", user="tester")
+    ws.enroll(PERSON, [clips["astronaut"]])
+    pool = embedding_pool(get_engine().model_id, 1)
+    result = search_video(ws, clips["faces"], embed_workers=1)
+    assert result.timings["embedded_faces"] > 0 and result.timings["embed_worker_cpu"] == 0
+    assert [a.person for a in result.appearances if a.person] == [PERSON]
+    assert pool.broken and embedding_pool(get_engine().model_id, 1) is not pool  # replaced next time

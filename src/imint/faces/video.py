@@ -467,8 +467,15 @@ class EmbeddingPool:
             initargs=(model_id,),
         )
 
-    def submit(self, crop: np.ndarray, faces: Faces) -> Future:
-        return self.executor.submit(_worker_embed, self.model_id, crop, faces)
+    def submit(self, crop: np.ndarray, faces: Faces) -> Future | None:
+        """A future of ``(embedding, cpu_seconds)``; None when the pool is broken (embed here)."""
+        if self.broken:
+            return None
+        try:
+            return self.executor.submit(_worker_embed, self.model_id, crop, faces)
+        except RuntimeError:  # BrokenProcessPool, or shut down: the caller embeds in-process
+            self.broken = True
+            return None
 
     def warm_up(self) -> None:
         """Block until every worker has loaded its models (benchmarks time the analysis only)."""
