@@ -8,9 +8,9 @@ The pipeline, per video:
 3. **Track** them, ByteTrack-like: confident detections are matched to tracks by IoU with the
    track's box moved along its velocity, then weaker detections to the tracks left. A
    confident detection no track claims, near a track lost a moment ago, is compared with
-   that track's best face by a cheap *association* embedding (SFace alone, without flip,
-   an eighth of the cost of the fused matching embedding), so a face that jumped or was
-   hidden for a moment keeps its track; otherwise it starts a new one. A scene cut (colour
+   that track's best face by a cheap *association* embedding (SFace alone, a quarter of
+   the cost of the fused matching embedding), so a face that jumped or was hidden for a
+   moment keeps its track; otherwise it starts a new one. A scene cut (colour
    histograms) ends every track, and a face unlike its track's template is kept out of the
    template.
 4. **Embed** with the engine's (fused, calibrated) embedder only a confirmed track's best
@@ -94,24 +94,26 @@ IOU_MATCH_WEAK = 0.45
 CENTRE_MATCH = 1.0  # unclaimed confident face <-> track predicted within this many face widths
 MAX_LOST_SECONDS = 1.5  # a track not seen for this long is closed
 # Re-identification of a newcomer with a track lost nearby compares SFace vectors (int8 SFace
-# with the field adapter, without flip TTA), not the fused matching embedding: an eighth of the
-# cost, and the decision is local (a face within a few face widths of where a track was lost a
-# moment ago). The fused calibration does not apply to SFace alone and calibration.json has no
-# SFace-only table, so the thresholds are fixed cosines, derived on the DEV data with the
-# calibration fit itself, run for this embedder (registered as "sface-noflip" for the run):
+# with flip TTA and the field adapter, as the registry's "sface"), not the fused matching
+# embedding: a quarter of the cost, and the decision is local (a face within a few face widths
+# of where a track was lost a moment ago). The fused calibration does not apply to SFace alone
+# and calibration.json has no SFace-only table, so the thresholds are fixed cosines, derived on
+# the DEV data with the calibration fit itself, run for SFace alone:
 #   scripts/fit_calibration.py ../shared/data/faces ../shared/data/faces-field \
-#       --model yunet/sface-noflip --out /tmp/sface-noflip-calibration.json
+#       --model yunet/sface --out /tmp/sface-calibration.json
 # They are the SFace cosines at FMR 1e-2 (the rate re-identification used with the fused
 # calibration) per quality-pair bin, fitted on half of the identities; the held-back half
-# observed FMR 0.007-0.012 at them. A pair in a bin without enough data (low+low) takes the
-# strictest threshold.
+# observed FMR 0.006-0.011 at them. A pair in a bin without enough data (low+low) takes the
+# strictest threshold. Refit them if the SFace weights or its field adapter change. (Without
+# flip TTA SFace costs half as much, but on facenet_pytorch_video it split one more track, and
+# a track costs a fused embedding, eight SFace passes.)
 REID_FMR = 1e-2
 REID_SFACE_COSINE = {
     "low+medium": 0.242,
-    "low+high": 0.224,
-    "medium+medium": 0.247,
+    "low+high": 0.229,
+    "medium+medium": 0.249,
     "medium+high": 0.209,
-    "high+high": 0.296,
+    "high+high": 0.298,
 }
 REID_DISTANCE = 3.0  # "nearby", in face widths between box centres
 MIN_TRACK_FRAMES = 2  # shorter tracks are kept as records but not reported (mostly false detections)
@@ -406,8 +408,11 @@ def _centre_gap(a: np.ndarray, b: np.ndarray) -> float:
 
 @functools.cache
 def association_embedder() -> FaceEmbedder:
-    """SFace without flip TTA (the thresholds above are fitted for it), loaded once per process."""
-    return SFaceEmbedder(flip=False)
+    """SFace as the re-identification thresholds were fitted for it, loaded once per process.
+
+    Its own instance, not the registry's "sface", which may be swapped for another model.
+    """
+    return SFaceEmbedder(flip=True, field_adapter=True)
 
 
 def reid_threshold(quality: float, other_quality: float) -> float:
