@@ -3,7 +3,11 @@
     .venv/bin/python scripts/fit_calibration.py ../shared/data/faces ../shared/data/faces-field
 
 Only identities in the "fit half" (``imint.faces.datasets.in_fit_half``) are used
-to fit; the other half checks the fit, and the check is printed. The table holds
+to fit; the other half checks the fit, and the check is printed. In field sets (folder
+name containing "field", or --field), identities the field network was trained on
+(``identity_split == "embedder"``, a quarter) are left out too: their tiny faces went
+through a network that has seen them, and would make strangers look more different
+than they are. The table holds
 fitted numbers only (impostor score quantiles per quality bin), never data.
 Embeddings are cached under --cache so re-fits take seconds.
 """
@@ -18,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from imint.faces.calibration import CALIBRATION_FILE, DEFAULT_FPIR, Calibration, fit_bin, pair_bin_names
-from imint.faces.datasets import in_fit_half, pick_labelled, read_face_folder
+from imint.faces.datasets import identity_split, in_fit_half, pick_labelled, read_face_folder
 from imint.faces.engine import DEFAULT_MODEL, get_engine
 from imint.faces.quality import QUALITY_BINS, is_poor, quality_bin
 from imint.media.images import load_image_file
@@ -51,12 +55,19 @@ def embed_folder(root: Path, model_id: str, cache: Path | None) -> dict[str, np.
     return arrays
 
 
-def impostor_scores_by_bin(sets: list[dict[str, np.ndarray]], keep) -> dict[str, np.ndarray]:  # noqa: ANN001
-    """Different-identity pairs within and across the sets, binned by the pair of qualities."""
+def impostor_scores_by_bin(sets: list[dict[str, np.ndarray]], keeps: list) -> dict[str, np.ndarray]:
+    """Different-identity pairs within and across the sets, binned by the pair of qualities.
+
+    ``keeps`` holds one identity filter per set."""
     emb = np.concatenate([s["emb"] for s in sets])
     ident = np.concatenate([s["identity"] for s in sets])
     q = np.concatenate([s["quality"] for s in sets])
-    ok = np.concatenate([s["found"] & ~s["poor"] for s in sets]) & np.array([keep(i) for i in ident])
+    ok = np.concatenate(
+        [
+            s["found"] & ~s["poor"] & np.array([keep(i) for i in s["identity"]])
+            for s, keep in zip(sets, keeps, strict=True)
+        ]
+    )
     emb, ident, q = emb[ok], ident[ok], q[ok]
     iu = np.triu_indices(len(emb), 1)
     scores = (emb @ emb.T)[iu]
@@ -145,10 +156,21 @@ def main() -> None:
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--cache", type=Path, default=Path(".cache/calibration"))
     ap.add_argument("--out", type=Path, default=CALIBRATION_FILE)
+    ap.add_argument("--field", type=Path, nargs="*", default=[], help="more folders of field-quality faces")
     args = ap.parse_args()
 
     sets = [embed_folder(f, args.model, args.cache) for f in args.folders]
-    fit_scores = impostor_scores_by_bin(sets, in_fit_half)
+
+    def fit_identity(i: str) -> bool:
+        return in_fit_half(i)
+
+    def fit_identity_field(i: str) -> bool:
+        return in_fit_half(i) and identity_split(i) != "embedder"
+
+    fit_keeps = [
+        fit_identity_field if ("field" in f.name or f in args.field) else fit_identity for f in args.folders
+    ]
+    fit_scores = impostor_scores_by_bin(sets, fit_keeps)
     bins = {}
     for b, sc in fit_scores.items():
         print(f"bin {b:>14}: {len(sc):>8} impostor pairs (fit half)")
@@ -162,14 +184,16 @@ def main() -> None:
     cal = Calibration(
         model_id=args.model,
         bins=bins,
-        fitted_on="identities with even SHA-1 of " + ", ".join(f.name for f in args.folders),
+        fitted_on="identities with even SHA-1 of "
+        + ", ".join(f.name for f in args.folders)
+        + " (in field sets without those the field network was trained on)",
     )
 
     # Effective share of independent comparisons in a 1:N search, per quality bin of the
     # searched face, fitted on stranger searches of fit-half identities.
     mins, quals, n_refs = [], [], 0
-    for s, root in zip(sets, args.folders, strict=True):
-        m, q, n_refs = stranger_min_fmr(s, root, cal, in_fit_half)
+    for s, root, keep in zip(sets, args.folders, fit_keeps, strict=True):
+        m, q, n_refs = stranger_min_fmr(s, root, cal, keep)
         mins.append(m)
         quals.append(q)
     mins, quals = np.concatenate(mins), np.concatenate(quals)
@@ -193,7 +217,7 @@ def main() -> None:
     def held(i: str) -> bool:
         return not in_fit_half(i)
 
-    check = impostor_scores_by_bin(sets, held)
+    check = impostor_scores_by_bin(sets, [held] * len(sets))
     print("\ncheck on held-back identities: observed FMR at the calibrated thresholds")
     for b, sc in check.items():
         if len(sc) < 1000:

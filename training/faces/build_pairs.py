@@ -3,8 +3,10 @@
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python training/faces/build_pairs.py \
         ../shared/data/faces --copies 4 --out .cache/adapter/pairs.npz
 
-Only identities in the calibration's fit half (``in_fit_half``) are read, so the
-held-out half stays unseen by both the adapter and the calibration fit. Each photo
+Only identities of the "embedder" split (``identity_split``) are read, the quarter the
+field network is trained on, so the calibration's fit quarter and the held-out half
+stay unseen by both the network and the adapter. Run it after train_field_sface.py:
+the SFace embedding here is the field network's for tiny faces. Each photo
 gives one clean row and ``--copies`` degraded rows (random strengths from
 degrade.py), each with the engine's SFace and dlib embeddings (flip TTA), the
 quality score and the index of its clean row. Nothing but embeddings is written.
@@ -23,7 +25,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).parent))
 from degrade import degrade, random_strength  # noqa: E402
 
-from imint.faces.datasets import in_fit_half, pick_labelled, read_face_folder  # noqa: E402
+from imint.faces.datasets import identity_split, pick_labelled, read_face_folder  # noqa: E402
 from imint.faces.models import DlibEmbedder, SFaceEmbedder, alignment_upsampling, get_detector  # noqa: E402
 from imint.faces.quality import assess  # noqa: E402
 
@@ -42,7 +44,7 @@ def main() -> None:
     # The raw SFace embedding (with the tiny-face alignment), before any field adapter.
     detector, sface = get_detector("yunet"), SFaceEmbedder(field_adapter=False)
     dlib = DlibEmbedder() if args.dlib else None
-    images = [i for i in read_face_folder(args.folder).images if in_fit_half(i.identity)]
+    images = [i for i in read_face_folder(args.folder).images if identity_split(i.identity) == "embedder"]
     rows: dict[str, list] = {
         k: [] for k in ("identity", "clean_row", "sf", "dl", "quality", "upsampling", "strength")
     }

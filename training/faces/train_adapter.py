@@ -4,7 +4,7 @@
 
 What it learns: how field degradation (shrinking, blur, JPEG) moves a tiny face's SFace
 embedding away from the embedding of the same photo when clean. The residuals
-``degraded - clean`` of fit-half identities give a covariance; the adapter centres a
+``degraded - clean`` of embedder-split identities give a covariance; the adapter centres a
 tiny face's embedding on the mean degraded embedding and whitens it against that
 covariance, so directions the degradation shakes about count less in the cosine
 (the within-class normalisation of speaker and face verification, with "class" =
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imint.faces.datasets import in_fit_half
+from imint.faces.datasets import identity_split
 from imint.faces.models import FIELD_ADAPTER_FILE, TINY_FACE_UPSAMPLING
 
 
@@ -35,8 +35,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=FIELD_ADAPTER_FILE)
     args = ap.parse_args()
     data = np.load(args.pairs)
-    if not all(in_fit_half(str(i)) for i in data["identity"]):
-        raise SystemExit("pairs file holds identities outside the fit half: rebuild it with build_pairs.py")
+    if not all(identity_split(str(i)) == "embedder" for i in data["identity"]):
+        raise SystemExit(
+            "pairs file holds identities outside the embedder split: rebuild it with build_pairs.py"
+        )
     clean_row = data["clean_row"]
     degraded = (clean_row != np.arange(len(clean_row))) & (data["upsampling"] >= TINY_FACE_UPSAMPLING)
     x, y = data["sf"][degraded], data["sf"][clean_row[degraded]]
@@ -53,7 +55,7 @@ def main() -> None:
         identities=np.int32(len(set(data["identity"][degraded]))),
     )
     print(
-        f"adapter from {len(x)} degraded rows of {len(set(data['identity'][degraded]))} fit-half identities; "
+        f"adapter from {len(x)} degraded rows of {len(set(data['identity'][degraded]))} embedder-split identities; "
         f"mean cosine degraded->clean {float((x * y).sum(1).mean()):.3f}; wrote {args.out}"
     )
 

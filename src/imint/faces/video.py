@@ -94,7 +94,7 @@ IOU_MATCH_WEAK = 0.45
 CENTRE_MATCH = 1.0  # unclaimed confident face <-> track predicted within this many face widths
 MAX_LOST_SECONDS = 1.5  # a track not seen for this long is closed
 # Re-identification of a newcomer with a track lost nearby compares SFace vectors (int8 SFace
-# with flip TTA and the field adapter, as the registry's "sface"), not the fused matching
+# with flip TTA, the field network and adapter, as the registry's "sface"), not the fused matching
 # embedding: a quarter of the cost, and the decision is local (a face within a few face widths
 # of where a track was lost a moment ago). The fused calibration does not apply to SFace alone
 # and calibration.json has no SFace-only table, so the thresholds are fixed cosines, derived on
@@ -102,17 +102,18 @@ MAX_LOST_SECONDS = 1.5  # a track not seen for this long is closed
 #   scripts/fit_calibration.py ../shared/data/faces ../shared/data/faces-field \
 #       --model yunet/sface --out /tmp/sface-calibration.json
 # They are the SFace cosines at FMR 1e-2 (the rate re-identification used with the fused
-# calibration) per quality-pair bin, fitted on half of the identities; the held-back half
-# observed FMR 0.006-0.011 at them. A pair in a bin without enough data (low+low) takes the
-# strictest threshold. Refit them if the SFace weights or its field adapter change. (Without
+# calibration) per quality-pair bin, fitted on half of the identities (held-back FMR 0.010-0.015
+# at them, refit 2026-11-27 with the field network). A pair in a bin without enough data
+# (low+low) takes the strictest threshold. Refit them if the SFace weights, the field network
+# or its adapter change. (Without
 # flip TTA SFace costs half as much, but on facenet_pytorch_video it split one more track, and
 # a track costs a fused embedding, eight SFace passes.)
 REID_FMR = 1e-2
 REID_SFACE_COSINE = {
-    "low+medium": 0.242,
-    "low+high": 0.229,
-    "medium+medium": 0.249,
-    "medium+high": 0.209,
+    "low+medium": 0.246,
+    "low+high": 0.201,
+    "medium+medium": 0.26,
+    "medium+high": 0.215,
     "high+high": 0.298,
 }
 REID_DISTANCE = 3.0  # "nearby", in face widths between box centres
