@@ -247,6 +247,9 @@ def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa:
     browser.find_element(By.ID, "username").send_keys("viewer")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login").click()
+    # Wait for the login to land before navigating: a navigation started while the login POST is
+    # in flight can be overtaken by its redirect to the overview page.
+    _wait(browser, lambda d: "viewer" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".who")))
     browser.get(f"{base}/sites/{site_id}")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive"))
     assert browser.find_element(By.ID, "date-label").text == "2026-03-08"
