@@ -161,14 +161,11 @@ def main() -> None:
 
     sets = [embed_folder(f, args.model, args.cache) for f in args.folders]
 
-    def fit_identity(i: str) -> bool:
-        return in_fit_half(i)
-
-    def fit_identity_field(i: str) -> bool:
-        return in_fit_half(i) and identity_split(i) != "embedder"
+    def in_calibration_split(i: str) -> bool:  # the fit half without the field network's quarter
+        return identity_split(i) == "calibration"
 
     fit_keeps = [
-        fit_identity_field if ("field" in f.name or f in args.field) else fit_identity for f in args.folders
+        in_calibration_split if ("field" in f.name or f in args.field) else in_fit_half for f in args.folders
     ]
     fit_scores = impostor_scores_by_bin(sets, fit_keeps)
     bins = {}

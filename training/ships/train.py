@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imint.records import box_iou
+
 STRIDE = 4
 CROP = 256
 VAL_PERCENT = 15
@@ -209,21 +211,12 @@ def decode(output: np.ndarray, score_floor: float = 0.05, top_k: int = 200) -> t
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1).astype(np.float32), scores
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def match(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Greedy by score at IoU >= 0.5: True for each prediction that matched an unused truth box."""
     hit = np.zeros(len(pred), bool)
     if not len(pred) or not len(truth):
         return hit
-    ious = iou_matrix(pred, truth)
+    ious = box_iou(pred, truth)
     used = np.zeros(len(truth), bool)
     for i in np.argsort(-scores):
         cand = np.where(used, -1.0, ious[i])

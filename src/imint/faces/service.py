@@ -297,19 +297,7 @@ class FaceService:
     def list_persons(self) -> list[dict[str, Any]]:
         with self.ws.session() as s:
             persons = s.scalars(select(Person).order_by(Person.name)).all()
-            return [
-                {
-                    "id": p.id,
-                    "name": p.name,
-                    "aliases": p.aliases,
-                    "notes": p.notes,
-                    "listing_source": p.listing_source,
-                    "listing_reason": p.listing_reason,
-                    "references": len(p.references),
-                    "created_at": p.created_at,
-                }
-                for p in persons
-            ]
+            return [p.to_dict() | {"references": len(p.references)} for p in persons]
 
     def remove_person(self, name: str) -> None:
         with self.ws.session() as s:

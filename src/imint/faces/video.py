@@ -67,7 +67,7 @@ from imint.media.frames import (
     probe_video,
 )
 from imint.media.ingest import ingest_file, log_custody
-from imint.records import Candidate, Evidence, Faces
+from imint.records import Candidate, Evidence, Faces, box_iou
 from imint.store.db import utcnow
 from imint.store.models import FaceRow, Match, ReferencePhoto
 from imint.store.models_video import (
@@ -202,19 +202,6 @@ def embed_faces(engine: FaceEngine, rgb: np.ndarray, faces: Faces) -> np.ndarray
         one.landmarks = one.landmarks - offset
         out[i] = engine.embed(crop, one).embeddings[0]
     return out
-
-
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
 
 
 def _crop_jpeg(rgb: np.ndarray, box: np.ndarray, size: int = 160) -> bytes:
@@ -635,7 +622,7 @@ class FaceTracker:
             if not dets or not unmatched_tracks:
                 continue
             pred = np.stack([tracks[j].predicted(t) for j in unmatched_tracks])
-            iou = _iou_matrix(np.stack([pend[i].box for i in dets]), pred)
+            iou = box_iou(np.stack([pend[i].box for i in dets]), pred)
             rows, cols = linear_sum_assignment(-iou)
             taken = set()
             for r, c in zip(rows, cols, strict=True):

@@ -20,18 +20,10 @@ import cv2
 import numpy as np
 
 from imint.errors import BadInputError, ValidationError
+from imint.records import box_iou
 
 IOU = 0.5
 CNN_SCORE_FLOOR = 0.05
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def match_greedy(
@@ -49,7 +41,7 @@ def match_greedy(
     hit, counted = np.zeros(n, bool), np.ones(n, bool)
     order = np.argsort(-scores, kind="stable")
     if len(truth) and n:
-        ious = iou_matrix(boxes, truth)
+        ious = box_iou(boxes, truth)
         used = np.zeros(len(truth), bool)
         for i in order:
             cand = np.where(used, -1.0, ious[i])
@@ -57,7 +49,7 @@ def match_greedy(
             if cand[j] >= iou:
                 used[j], hit[i] = True, True
     if ignore is not None and len(ignore) and n:
-        near_ignored = (iou_matrix(boxes, ignore) >= iou).any(axis=1)
+        near_ignored = (box_iou(boxes, ignore) >= iou).any(axis=1)
         counted &= hit | ~near_ignored
     return hit, counted
 

@@ -59,6 +59,19 @@ class Person(Base):
         back_populates="person", cascade="all, delete-orphan"
     )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The person's own fields, as the CLI's JSON and the API show them."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "aliases": self.aliases,
+            "notes": self.notes,
+            "listing_source": self.listing_source,
+            "listing_reason": self.listing_reason,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+        }
+
 
 class Watchlist(Base):
     __tablename__ = "watchlists"
