@@ -56,7 +56,7 @@ from imint.faces.annotate import draw_faces, format_fmr
 from imint.faces.calibration import DEFAULT_FPIR, pair_bin
 from imint.faces.cluster import DEFAULT_CLUSTER_FMR, carry_cluster_ids, cluster_embeddings
 from imint.faces.engine import FaceEngine, get_engine
-from imint.faces.models import FaceEmbedder, SFaceEmbedder, YuNetDetector
+from imint.faces.models import FaceEmbedder, SFaceEmbedder, YuNetDetector, refine_tiny_landmarks
 from imint.faces.quality import assess, is_poor
 from imint.media.frames import (
     DEFAULT_SAMPLE_FPS,
@@ -103,18 +103,16 @@ MAX_LOST_SECONDS = 1.5  # a track not seen for this long is closed
 #       --model yunet/sface --out /tmp/sface-calibration.json
 # They are the SFace cosines at FMR 1e-2 (the rate re-identification used with the fused
 # calibration) per quality-pair bin, fitted on half of the identities (held-back FMR 0.010-0.015
-# at them, refit 2026-11-27 with the field network). A pair in a bin without enough data
-# (low+low) takes the strictest threshold. Refit them if the SFace weights, the field network
-# or its adapter change. (Without
+# at them, refit 2026-11-27 with the landmark refiner). A pair in a bin without enough data
+# (with the refined landmarks no dev face is "low") takes the strictest threshold. Refit them
+# if the SFace weights, the landmark refiner, the field network or its adapter change. (Without
 # flip TTA SFace costs half as much, but on facenet_pytorch_video it split one more track, and
 # a track costs a fused embedding, eight SFace passes.)
 REID_FMR = 1e-2
 REID_SFACE_COSINE = {
-    "low+medium": 0.246,
-    "low+high": 0.201,
-    "medium+medium": 0.26,
+    "medium+medium": 0.257,
     "medium+high": 0.215,
-    "high+high": 0.298,
+    "high+high": 0.297,
 }
 REID_DISTANCE = 3.0  # "nearby", in face widths between box centres
 MIN_TRACK_FRAMES = 2  # shorter tracks are kept as records but not reported (mostly false detections)
@@ -144,13 +142,16 @@ def detect_frame(engine: FaceEngine, rgb: np.ndarray, max_side: int = DEFAULT_DE
     detector = engine.detector
     # No padded second look at face-less frames (it helps tight photo crops, not video).
     faces = (
-        detector.detect(small, pad_retry=False)
+        detector.detect(small, pad_retry=False, refine_landmarks=False)
         if isinstance(detector, YuNetDetector)
         else detector.detect(small)
     )
     if scale < 1 and len(faces):
         faces.boxes = faces.boxes / scale
         faces.landmarks = faces.landmarks / scale
+    if isinstance(detector, YuNetDetector):
+        # Tiny faces' landmarks are refined on the full frame, not on the shrunk copy.
+        refine_tiny_landmarks(rgb, faces)
     faces.quality, faces.quality_reason = assess_on_crops(rgb, faces)
     faces.model_id = engine.model_id
     return faces
