@@ -83,3 +83,19 @@ def test_refined_landmarks_of_field_copies_are_closer_to_the_sharp_photos() -> N
             before.append(np.linalg.norm(plain.landmarks[0] - truth, axis=1).mean() / (eye * scale[0]))
             after.append(np.linalg.norm(refined.landmarks[0] - truth, axis=1).mean() / (eye * scale[0]))
     assert np.mean(after) < 0.85 * np.mean(before), (before, after)
+
+
+@needs_refiner
+def test_video_frames_get_refined_landmarks_too() -> None:
+    """``detect_frame`` refines a tiny face's landmarks like photo detection does."""
+    from imint.faces.engine import get_engine
+    from imint.faces.video import detect_frame
+
+    frame = _field_copy(data.astronaut(), 0.16)
+    detector = get_detector("yunet")
+    from_frame = detect_frame(get_engine(), frame)
+    assert len(from_frame)
+    assert np.allclose(from_frame.landmarks[0], detector.detect(frame).landmarks[0], atol=1e-4)
+    assert not np.allclose(
+        from_frame.landmarks[0], detector.detect(frame, refine_landmarks=False).landmarks[0]
+    )

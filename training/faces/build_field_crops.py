@@ -21,12 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).parent))
-from degrade import degrade, random_strength  # noqa: E402
+from degrade import degrade, labelled_face, open_photo, random_strength, split_photos  # noqa: E402
 
-from imint.faces.datasets import identity_split, pick_labelled, read_face_folder  # noqa: E402
 from imint.faces.models import SFaceEmbedder, align_for_embedding, alignment_upsampling, get_detector  # noqa: E402
 
 
@@ -40,28 +38,26 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     detector, sface = get_detector("yunet"), SFaceEmbedder(field_adapter=False)
-    images = [i for i in read_face_folder(args.folder).images if identity_split(i.identity) == args.split]
+    images = split_photos(args.folder, args.split)
     rows: dict[str, list] = {
         k: [] for k in ("identity", "photo", "crop", "teacher", "upsampling", "strength")
     }
     t0 = time.time()
     for n, item in enumerate(images):
-        original = ImageOps.exif_transpose(Image.open(item.path)).convert("RGB")
+        original = open_photo(item)
         arr = np.asarray(original)
-        faces = detector.detect(arr)
-        j = pick_labelled(faces.boxes, arr.shape[1], arr.shape[0], item.labelled_face_rule)
-        if j is None:
+        clean = labelled_face(detector, arr, item)
+        if clean is None:
             continue
-        teacher = sface.embed(arr, faces.select([j]))[0]
+        teacher = sface.embed(arr, clean)[0]
         is_lfw = item.source.startswith("lfw")
         for _ in range(args.copies):
             strength = random_strength(rng)
             im = np.asarray(degrade(original, is_lfw, *strength))
-            found = detector.detect(im)
-            k = pick_labelled(found.boxes, im.shape[1], im.shape[0], item.labelled_face_rule)
-            if k is None:
+            found = labelled_face(detector, im, item)
+            if found is None:
                 continue
-            landmarks = found.landmarks[k]
+            landmarks = found.landmarks[0]
             rows["identity"].append(item.identity)
             rows["photo"].append(n)
             rows["crop"].append(align_for_embedding(im, landmarks))

@@ -26,12 +26,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).parent))
-from degrade import degrade, random_strength  # noqa: E402
+from degrade import degrade, labelled_face, open_photo, random_strength, split_photos  # noqa: E402
 
-from imint.faces.datasets import identity_split, pick_labelled, read_face_folder  # noqa: E402
 from imint.faces.landmarks import CANVAS_SIZE, canvas_transform, to_canvas, warp_canvas  # noqa: E402
 from imint.faces.models import get_detector  # noqa: E402
 
@@ -58,28 +56,26 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     detector = get_detector("yunet")
-    images = [i for i in read_face_folder(args.folder).images if identity_split(i.identity) == args.split]
+    images = split_photos(args.folder, args.split)
     rows: dict[str, list] = {k: [] for k in ("photo", "canvas", "target", "start", "eye_px")}
     t0 = time.time()
     for n, item in enumerate(images):
-        original = ImageOps.exif_transpose(Image.open(item.path)).convert("RGB")
+        original = open_photo(item)
         arr = np.asarray(original)
-        faces = detector.detect(arr, refine_landmarks=False)
-        j = pick_labelled(faces.boxes, arr.shape[1], arr.shape[0], item.labelled_face_rule)
-        if j is None:
+        clean = labelled_face(detector, arr, item, refine_landmarks=False)
+        if clean is None:
             continue
-        truth_clean = faces.landmarks[j].astype(np.float64)
+        truth_clean = clean.landmarks[0].astype(np.float64)
         is_lfw = item.source.startswith("lfw")
         for _ in range(args.copies):
             im = np.asarray(degrade(original, is_lfw, *random_strength(rng)))
             sx, sy = im.shape[1] / arr.shape[1], im.shape[0] / arr.shape[0]
             # Pixel centres: PIL's resize maps x to (x + 0.5) * s - 0.5.
             truth = (truth_clean + 0.5) * [sx, sy] - 0.5
-            found = detector.detect(im, refine_landmarks=False)  # what the refiner is handed
-            k = pick_labelled(found.boxes, im.shape[1], im.shape[0], item.labelled_face_rule)
-            if k is None:
+            found = labelled_face(detector, im, item, refine_landmarks=False)  # what the refiner is handed
+            if found is None:
                 continue
-            detected = found.landmarks[k].astype(np.float64)
+            detected = found.landmarks[0].astype(np.float64)
             if np.linalg.norm(detected.mean(0) - truth.mean(0)) > np.linalg.norm(truth[1] - truth[0]):
                 continue  # picked another face
             starts = [detected] + [jitter(detected, rng, 1.0) for _ in range(args.jitters)]

@@ -20,12 +20,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).parent))
-from degrade import degrade, random_strength  # noqa: E402
+from degrade import degrade, labelled_face, open_photo, random_strength, split_photos  # noqa: E402
 
-from imint.faces.datasets import identity_split, pick_labelled, read_face_folder  # noqa: E402
 from imint.faces.models import DlibEmbedder, SFaceEmbedder, alignment_upsampling, get_detector  # noqa: E402
 from imint.faces.quality import assess  # noqa: E402
 
@@ -44,13 +42,13 @@ def main() -> None:
     # The raw SFace embedding (with the tiny-face alignment), before any field adapter.
     detector, sface = get_detector("yunet"), SFaceEmbedder(field_adapter=False)
     dlib = DlibEmbedder() if args.dlib else None
-    images = [i for i in read_face_folder(args.folder).images if identity_split(i.identity) == "embedder"]
+    images = split_photos(args.folder, "embedder")
     rows: dict[str, list] = {
         k: [] for k in ("identity", "clean_row", "sf", "dl", "quality", "upsampling", "strength")
     }
     t0 = time.time()
     for n, item in enumerate(images):
-        original = ImageOps.exif_transpose(Image.open(item.path)).convert("RGB")
+        original = open_photo(item)
         is_lfw = item.source.startswith("lfw")
         variants = [(original, (1.0, 0.0, 100))]
         for _ in range(args.copies):
@@ -59,13 +57,11 @@ def main() -> None:
         clean_row = -1
         for k, (im, strength) in enumerate(variants):
             arr = np.asarray(im)
-            faces = detector.detect(arr)
-            j = pick_labelled(faces.boxes, arr.shape[1], arr.shape[0], item.labelled_face_rule)
-            if j is None:
+            faces = labelled_face(detector, arr, item)
+            if faces is None:
                 if k == 0:
                     break  # no clean target for this photo
                 continue
-            faces = faces.select([j])
             quality, _ = assess(arr, faces)
             if k == 0:
                 clean_row = len(rows["identity"])

@@ -92,7 +92,7 @@ def main() -> None:
     val = np.isin(photo, val_photos)
     tr = np.where(~val)[0]
     va = np.where(val)[0]
-    # Canvas-to-image scale: the canvas template's eye distance over the true eye distance.
+    # For the log: how many canvas pixels one eye distance spans.
     canvas_eye = float(np.linalg.norm(CANVAS_TEMPLATE[1] - CANVAS_TEMPLATE[0]))
     print(f"{len(tr)} training samples, {len(va)} validation samples ({len(val_photos)} photos)")
     net = RefinerNet()

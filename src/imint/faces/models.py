@@ -160,11 +160,10 @@ def refine_tiny_landmarks(image: np.ndarray, faces: Faces) -> Faces:
     costs the embedder dearly; see ``imint.faces.landmarks``. Faces big enough to align
     without magnification keep the detector's landmarks, so clean photos score as before.
     """
-    refiner = landmark_refiner()
-    if refiner is None or len(faces) == 0:
-        return faces
-    tiny = np.array([alignment_upsampling(lm) >= TINY_FACE_UPSAMPLING for lm in faces.landmarks])
-    if tiny.any():
+    tiny = np.array([alignment_upsampling(lm) >= TINY_FACE_UPSAMPLING for lm in faces.landmarks], bool)
+    # The refiner loads with the first tiny face: photo runs of clean faces never pay for it.
+    refiner = landmark_refiner() if tiny.any() else None
+    if refiner is not None:
         landmarks = np.array(faces.landmarks, np.float32, copy=True)
         landmarks[tiny] = refiner.refine(image, landmarks[tiny])
         faces.landmarks = landmarks

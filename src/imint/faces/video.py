@@ -140,17 +140,16 @@ def detect_frame(engine: FaceEngine, rgb: np.ndarray, max_side: int = DEFAULT_DE
         else rgb
     )
     detector = engine.detector
-    # No padded second look at face-less frames (it helps tight photo crops, not video).
+    yunet = isinstance(detector, YuNetDetector)
+    # No padded second look at face-less frames (it helps tight photo crops, not video), and
+    # tiny faces' landmarks are refined below, on the full frame rather than the shrunk copy.
     faces = (
-        detector.detect(small, pad_retry=False, refine_landmarks=False)
-        if isinstance(detector, YuNetDetector)
-        else detector.detect(small)
+        detector.detect(small, pad_retry=False, refine_landmarks=False) if yunet else detector.detect(small)
     )
     if scale < 1 and len(faces):
         faces.boxes = faces.boxes / scale
         faces.landmarks = faces.landmarks / scale
-    if isinstance(detector, YuNetDetector):
-        # Tiny faces' landmarks are refined on the full frame, not on the shrunk copy.
+    if yunet:
         refine_tiny_landmarks(rgb, faces)
     faces.quality, faces.quality_reason = assess_on_crops(rgb, faces)
     faces.model_id = engine.model_id
