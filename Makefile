@@ -34,12 +34,12 @@ run: install
 	$(BIN)/imint demo --workspace ./imint-demo
 
 test: install
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts training
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts training
+	$(BIN)/ruff format --check src tests benchmarks scripts training
 
 eval-faces: install
 	$(BIN)/imint eval faces ../shared/data/faces --json eval-faces.json

@@ -8,7 +8,9 @@ name containing "field", or --field), identities the field network was trained o
 (``identity_split == "embedder"``, a quarter) are left out too: their tiny faces went
 through a network that has seen them, and would make strangers look more different
 than they are. The table holds
-fitted numbers only (impostor score quantiles per quality bin), never data.
+fitted numbers only (impostor score quantiles per quality bin), never data; it records
+whom it was fitted on as short SHA-1s of the names (``identity_key``), so that
+``imint eval faces`` can check it on everybody else, whatever folder it is given.
 Embeddings are cached under --cache so re-fits take seconds.
 """
 
@@ -21,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from imint.faces.calibration import CALIBRATION_FILE, DEFAULT_FPIR, Calibration, fit_bin, pair_bin_names
+from imint.faces.calibration import (
+    CALIBRATION_FILE,
+    DEFAULT_FPIR,
+    Calibration,
+    fit_bin,
+    identity_key,
+    pair_bin_names,
+)
 from imint.faces.datasets import identity_split, in_fit_half, pick_labelled, read_face_folder
 from imint.faces.engine import DEFAULT_MODEL, get_engine
 from imint.faces.quality import QUALITY_BINS, is_poor, quality_bin
@@ -184,7 +193,14 @@ def main() -> None:
         fitted_on="identities with even SHA-1 of "
         + ", ".join(f.name for f in args.folders)
         + " (in field sets without those the field network was trained on)",
+        fit_identities=frozenset(
+            identity_key(str(i))
+            for s, keep in zip(sets, fit_keeps, strict=True)
+            for i in set(s["identity"].tolist())
+            if keep(str(i))
+        ),
     )
+    print(f"fitted on {len(cal.fit_identities)} identities")
 
     # Effective share of independent comparisons in a 1:N search, per quality bin of the
     # searched face, fitted on stranger searches of fit-half identities.

@@ -77,3 +77,19 @@ def test_a_better_embedder_drops_in_by_name():
 def test_fmr_of_a_score_falls_as_the_score_rises():
     low, high = faces.face_fmr(0.2), faces.face_fmr(0.8)
     assert 0 < high < 1e-3 < low <= 1
+
+
+def test_calibration_records_whom_it_was_fitted_on_without_their_names():
+    from imint.faces.calibration import Calibration, identity_key
+
+    cal = load_calibration(DEFAULT_MODEL)
+    # The committed table was fitted on half of the development people; these two are not among them.
+    assert cal.fit_identities and all(len(k) == 16 for k in cal.fit_identities)
+    assert cal.was_fitted_on("Eileen_Collins") is False
+    stored = cal.to_json()
+    assert "Eileen_Collins" not in str(stored)
+    fitted = Calibration.from_json({**stored, "fit_identity_sha1": [identity_key("Eileen_Collins")]})
+    assert fitted.was_fitted_on("Eileen_Collins") is True
+    # A table that does not say whom it was fitted on cannot answer.
+    unknown = Calibration.from_json({k: v for k, v in stored.items() if k != "fit_identity_sha1"})
+    assert unknown.was_fitted_on("Eileen_Collins") is None

@@ -52,6 +52,9 @@ def test_eval_writes_every_metric(tmp_path):
     ident = report["identification"]
     assert ident["rank1"] == 1.0 and ident["fnir_at_default"] == 0.0
     assert ident["fpir_at_default"] == 0.0
+    # Nobody in this folder was used to fit the calibration, so every distractor checks it.
+    assert ident["fpir_at_default_scope"] == "distractor identities the calibration was not fitted on"
+    assert ident["fpir_at_default_heldout_probes"] == ident["distractor_probes"] == 2
     assert set(ident["fnir_at_fpir"]) == {"0.1", "0.01"}
     assert report["clustering"]["pairwise_precision"] == 1.0
     assert report["seconds"] > 0 and report["faces_per_second"] > 0

@@ -20,6 +20,7 @@ identities held back from the fit.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,12 @@ class BinTable:
         return float(np.interp(-lf, -self.log10_fmr, self.score))
 
 
+def identity_key(identity: str) -> str:
+    """A short SHA-1 of a person's name: lets the table say whom it was fitted on without
+    holding the names (the table holds fitted numbers, never data)."""
+    return hashlib.sha1(identity.encode()).hexdigest()[:16]
+
+
 @dataclass
 class Calibration:
     model_id: str
@@ -60,6 +67,18 @@ class Calibration:
     effective_fraction: float = 1.0
     effective_fraction_by_bin: dict[str, float] = field(default_factory=dict)
     fitted_on: str = ""
+    # identity_key of every identity the fit used; None for a table that does not record them.
+    fit_identities: frozenset[str] | None = None
+
+    def was_fitted_on(self, identity: str) -> bool | None:
+        """Whether ``identity`` (a dataset's person name) was used to fit this table; None if unknown.
+
+        An error rate checked on people the table was fitted on says little, so
+        ``imint eval faces`` measures the default operating point on the others. On the
+        development set that is the held-back half; on a set of other people, everyone."""
+        if self.fit_identities is None:
+            return None
+        return identity_key(identity) in self.fit_identities
 
     def table(self, quality: float, other_quality: float | None = None) -> BinTable:
         """The table for a pair of faces; ``other_quality`` None means a good reference face."""
@@ -96,6 +115,7 @@ class Calibration:
             "fitted_on": self.fitted_on,
             "effective_fraction": self.effective_fraction,
             "effective_fraction_by_bin": self.effective_fraction_by_bin,
+            "fit_identity_sha1": None if self.fit_identities is None else sorted(self.fit_identities),
             "bins": {
                 name: {"log10_fmr": t.log10_fmr.round(4).tolist(), "score": t.score.round(5).tolist()}
                 for name, t in self.bins.items()
@@ -115,6 +135,9 @@ class Calibration:
                 name: BinTable(np.asarray(b["log10_fmr"], float), np.asarray(b["score"], float))
                 for name, b in data["bins"].items()
             },
+            fit_identities=None
+            if data.get("fit_identity_sha1") is None
+            else frozenset(data["fit_identity_sha1"]),
         )
 
 

@@ -274,7 +274,7 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
     fnir_default = float(
         np.mean([h != folder.images[i].identity for i, h in zip(probes, probe_hits, strict=True)])
     )
-    heldout = [k for k, i in enumerate(distractors) if not in_fit_half(folder.images[i].identity)]
+    heldout = [k for k, i in enumerate(distractors) if not _fitted_on(service, folder.images[i].identity)]
     fpir_all = float(np.mean([h is not None for h in distractor_hits])) if distractors else None
     fpir_heldout = float(np.mean([distractor_hits[k] is not None for k in heldout])) if heldout else None
     return {
@@ -288,13 +288,20 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
         "fnir_at_fpir": fnir,
         "default_operating_point": f"fpir={DEFAULT_FPIR:g}",
         "fpir_at_default": _round(fpir_heldout if fpir_heldout is not None else fpir_all),
-        "fpir_at_default_scope": "distractor identities held out of the calibration fit"
+        "fpir_at_default_scope": "distractor identities the calibration was not fitted on"
         if fpir_heldout is not None
         else "all distractors",
         "fpir_at_default_heldout_probes": len(heldout),
         "fpir_at_default_all_distractors": _round(fpir_all),
         "fnir_at_default": round(fnir_default, 4),
     }
+
+
+def _fitted_on(service, identity: str) -> bool:  # noqa: ANN001
+    """Whether the committed calibration used ``identity``. A table that does not record its
+    identities was fitted by the development split rule, so fall back to that rule."""
+    used = service.engine.calibration.was_fitted_on(identity)
+    return in_fit_half(identity) if used is None else used
 
 
 def _clustering(service, emb, quality, reasons, found, identities) -> dict[str, Any]:  # noqa: ANN001
