@@ -55,6 +55,8 @@ def test_eval_writes_every_metric(tmp_path):
     # Nobody in this folder was used to fit the calibration, so every distractor checks it.
     assert ident["fpir_at_default_scope"] == "distractor identities the calibration was not fitted on"
     assert ident["fpir_at_default_heldout_probes"] == ident["distractor_probes"] == 2
+    # 0 hits in 2 searches: the exact 95 % interval still reaches 84 %.
+    assert ident["fpir_at_default_hits"] == 0 and ident["fpir_at_default_ci95"] == [0.0, 0.8419]
     assert set(ident["fnir_at_fpir"]) == {"0.1", "0.01"}
     assert report["clustering"]["pairwise_precision"] == 1.0
     assert report["seconds"] > 0 and report["faces_per_second"] > 0

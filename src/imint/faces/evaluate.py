@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from scipy.stats import beta
 
 from imint.errors import ImintError
 from imint.faces.calibration import DEFAULT_FPIR
@@ -277,6 +278,8 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
     heldout = [k for k, i in enumerate(distractors) if not _fitted_on(service, folder.images[i].identity)]
     fpir_all = float(np.mean([h is not None for h in distractor_hits])) if distractors else None
     fpir_heldout = float(np.mean([distractor_hits[k] is not None for k in heldout])) if heldout else None
+    checked = heldout if heldout else list(range(len(distractors)))
+    fpir_hits = sum(distractor_hits[k] is not None for k in checked)
     return {
         "enrolled_persons": len(person_ids),
         "gallery_images": int(sum(len(v) for v in gallery.values())),
@@ -292,9 +295,23 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
         if fpir_heldout is not None
         else "all distractors",
         "fpir_at_default_heldout_probes": len(heldout),
+        "fpir_at_default_hits": int(fpir_hits),
+        "fpir_at_default_ci95": _clopper_pearson(fpir_hits, len(checked)),
         "fpir_at_default_all_distractors": _round(fpir_all),
         "fnir_at_default": round(fnir_default, 4),
     }
+
+
+def _clopper_pearson(hits: int, n: int, level: float = 0.95) -> list[float] | None:
+    """Exact binomial interval for a rate seen as ``hits`` of ``n``: with a few hundred
+    distractors one hit more or less moves the FPIR by half a percent, and the reader
+    should see how much the figure could move by chance alone."""
+    if n == 0:
+        return None
+    alpha = 1 - level
+    lo = 0.0 if hits == 0 else float(beta.ppf(alpha / 2, hits, n - hits + 1))
+    hi = 1.0 if hits == n else float(beta.ppf(1 - alpha / 2, hits + 1, n - hits))
+    return [round(lo, 4), round(hi, 4)]
 
 
 def _fitted_on(service, identity: str) -> bool:  # noqa: ANN001
@@ -346,7 +363,12 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         row("rank-1 (closed set)", i["rank1"])
         for fpir, fnir in i["fnir_at_fpir"].items():
             row(f"FNIR at FPIR {fpir}", fnir)
-        row(f"FPIR at default ({i['default_operating_point']})", i["fpir_at_default"])
+        fpir = i["fpir_at_default"]
+        if fpir is not None and i.get("fpir_at_default_ci95"):
+            lo, hi = i["fpir_at_default_ci95"]
+            n = i["fpir_at_default_heldout_probes"] or i["distractor_probes"]
+            fpir = f"{fpir:.4f} ({i['fpir_at_default_hits']} of {n}; 95 % CI {lo:.4f}–{hi:.4f})"
+        row(f"FPIR at default ({i['default_operating_point']})", fpir)
         row("FNIR at default", i["fnir_at_default"])
     c = report["clustering"]
     row("clustering pairwise precision", c["pairwise_precision"])
