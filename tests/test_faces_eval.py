@@ -41,7 +41,8 @@ def _folder(root):
 def test_eval_writes_every_metric(tmp_path):
     folder = _folder(tmp_path / "faces")
     out = tmp_path / "eval.json"
-    r = CliRunner().invoke(app, ["eval", "faces", str(folder), "--json", str(out)])
+    plot = tmp_path / "calibration.png"
+    r = CliRunner().invoke(app, ["eval", "faces", str(folder), "--json", str(out), "--plot", str(plot)])
     assert r.exit_code == 0, r.output
     import json
 
@@ -61,3 +62,13 @@ def test_eval_writes_every_metric(tmp_path):
     assert report["clustering"]["pairwise_precision"] == 1.0
     assert report["seconds"] > 0 and report["faces_per_second"] > 0
     assert "TAR at FAR 0.001" in r.output
+    # The calibration is checked on the folder: the one different-person pair of each of the
+    # 3 x 2 astronaut / Grace Hopper photo pairs, asked against seen, at every operating point.
+    cal = report["calibration"]
+    assert cal["identities"] == 2
+    assert set(cal["fmr"]) == {"0.01", "0.001", "0.0001"}
+    assert all(r["pairs"] == 6 and r["hits"] == 0 and r["observed"] == 0.0 for r in cal["fmr"].values())
+    assert set(cal["fpir"]) == {"0.001", "0.003", "0.01", "0.03", "0.1"}
+    assert all(r["searches"] == 2 for r in cal["fpir"].values())
+    assert "calibration: FMR asked 0.001, seen" in r.output
+    assert Image.open(plot).size[0] > 500

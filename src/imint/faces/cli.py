@@ -399,9 +399,16 @@ def eval_faces(
     limit: Annotated[
         int | None, typer.Option(help="Use only the first N manifest images (smoke runs).")
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Write a PNG of asked against seen error rates (does the calibration hold here?)."),
+    ] = None,
 ) -> None:
-    """Measure verification, identification and clustering on a labelled face folder."""
-    from imint.faces.evaluate import evaluate_faces, print_report
+    """Measure verification, identification and clustering on a labelled face folder.
+
+    Also checks the committed calibration on the folder's people it was not fitted on:
+    at each operating point, the error rate asked for against the one seen."""
+    from imint.faces.evaluate import calibration_plot, evaluate_faces, print_report
 
     with progress() as prog:
         report = evaluate_faces(data_dir, progress=_bar(prog, "evaluating"), limit=limit)
@@ -409,3 +416,5 @@ def eval_faces(
     if json_out:
         write_json(json_out, report)
         console.print(f"JSON: {json_out}")
+    if plot:
+        console.print(f"calibration plot: {calibration_plot(report, plot)}")

@@ -27,13 +27,16 @@ from imint.faces.calibration import DEFAULT_FPIR
 from imint.faces.cluster import DEFAULT_CLUSTER_FMR, cluster_embeddings
 from imint.faces.datasets import in_fit_half, pick_labelled, read_face_folder
 from imint.faces.engine import get_engine
-from imint.faces.quality import is_poor
+from imint.faces.quality import QUALITY_BINS, is_poor, quality_bin
 from imint.media.images import load_image_file
 from imint.media.ingest import ingest_file
 from imint.records import Faces
 
 FARS = (0.01, 0.001, 0.0001)
 FPIRS = (0.1, 0.01)
+# Operating points at which the committed calibration is checked: asked against seen.
+CHECK_FMRS = (0.01, 0.001, 0.0001)
+CHECK_FPIRS = (0.001, 0.003, 0.01, 0.03, 0.1)
 
 
 def _tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> float | None:
@@ -153,6 +156,9 @@ def evaluate_faces(
                 service, ws, folder, emb, quality, reasons, found, face_id
             )
         report["clustering"] = _clustering(service, emb, quality, reasons, found, identities)
+        report["calibration"] = _calibration_check(service, emb, quality, reasons, found, identities)
+        if "identification" in report:
+            report["calibration"]["fpir"] = report["identification"].pop("fpir_check")
         seconds = time.perf_counter() - start
         report["seconds"] = round(seconds, 2)
         report["faces_per_second"] = round(faces_analysed / max(analysis_seconds, 1e-9), 2)
@@ -260,10 +266,10 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
         fnir[str(f)] = round(float(1 - np.mean(true_score > threshold)), 4)
 
     # The engine's own default operating point, through the product's matcher.
-    def decisions(rows: list[int]) -> list[str | None]:
+    def decisions(rows: list[int], fpir: float = DEFAULT_FPIR) -> list[str | None]:
         usable_rows = [i for i in rows if found[i]]
         cands = service.match_faces(
-            emb[usable_rows], quality[usable_rows], [reasons[i] for i in usable_rows], fpir=DEFAULT_FPIR, k=1
+            emb[usable_rows], quality[usable_rows], [reasons[i] for i in usable_rows], fpir=fpir, k=1
         )
         got: dict[int, str | None] = {i: None for i in rows}
         for i, c in zip(usable_rows, cands, strict=True):
@@ -280,6 +286,12 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
     fpir_heldout = float(np.mean([distractor_hits[k] is not None for k in heldout])) if heldout else None
     checked = heldout if heldout else list(range(len(distractors)))
     fpir_hits = sum(distractor_hits[k] is not None for k in checked)
+    # The same searches at other operating points: does the asked FPIR hold on this folder?
+    checked_rows = [distractors[k] for k in checked]
+    fpir_check = {}
+    for f in CHECK_FPIRS:
+        hits = sum(h is not None for h in decisions(checked_rows, f)) if checked_rows else 0
+        fpir_check[str(f)] = _rate(hits, len(checked_rows), "searches")
     return {
         "enrolled_persons": len(person_ids),
         "gallery_images": int(sum(len(v) for v in gallery.values())),
@@ -299,6 +311,7 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
         "fpir_at_default_ci95": _clopper_pearson(fpir_hits, len(checked)),
         "fpir_at_default_all_distractors": _round(fpir_all),
         "fnir_at_default": round(fnir_default, 4),
+        "fpir_check": fpir_check,
     }
 
 
@@ -311,7 +324,108 @@ def _clopper_pearson(hits: int, n: int, level: float = 0.95) -> list[float] | No
     alpha = 1 - level
     lo = 0.0 if hits == 0 else float(beta.ppf(alpha / 2, hits, n - hits + 1))
     hi = 1.0 if hits == n else float(beta.ppf(1 - alpha / 2, hits + 1, n - hits))
-    return [round(lo, 4), round(hi, 4)]
+    return [float(f"{lo:.4g}"), float(f"{hi:.4g}")]  # significant digits: rates span 1e-6 to 1
+
+
+def _rate(hits: int, n: int, unit: str) -> dict[str, Any]:
+    return {
+        "observed": round(hits / n, 6) if n else None,
+        unit: int(n),
+        "hits": int(hits),
+        "ci95": _clopper_pearson(hits, n),
+    }
+
+
+def _calibration_check(service, emb, quality, reasons, found, identities) -> dict[str, Any]:  # noqa: ANN001
+    """Asked against seen: the false-match rate of different-person pairs at the calibrated
+    1:1 thresholds, on the people the calibration was not fitted on (``fpir`` is added from
+    the identification searches)."""
+    cal = service.engine.calibration
+    use = np.array(
+        [
+            f and not is_poor(r) and not _fitted_on(service, str(i))
+            for f, r, i in zip(found, reasons, identities, strict=True)
+        ],
+        dtype=bool,
+    )
+    idx = np.flatnonzero(use)
+    iu = np.triu_indices(len(idx), 1)
+    scores = (emb[idx] @ emb[idx].T)[iu]
+    impostor = (identities[idx][:, None] != identities[idx][None, :])[iu]
+    # Thresholds depend only on the pair of quality bins: one per bin pair present.
+    face_bin = np.array([QUALITY_BINS.index(quality_bin(float(q))) for q in quality[idx]], dtype=np.int64)
+    pair = (face_bin[:, None] * len(QUALITY_BINS) + face_bin[None, :])[iu]
+    example = {b: float(quality[idx][np.argmax(face_bin == b)]) for b in set(face_bin.tolist())}
+    fmr = {}
+    for f in CHECK_FMRS:
+        thresholds = np.full(len(QUALITY_BINS) ** 2, np.inf)
+        for a in example:
+            for b in example:
+                thresholds[a * len(QUALITY_BINS) + b] = cal.threshold_for_fmr(f, example[a], example[b])
+        hits = int(np.sum(impostor & (scores >= thresholds[pair])))
+        fmr[str(f)] = _rate(hits, int(impostor.sum()), "pairs")
+    return {
+        "scope": "identities the calibration was not fitted on",
+        "identities": int(len(set(identities[idx].tolist()))),
+        "fmr": fmr,
+    }
+
+
+def calibration_plot(report: dict[str, Any], path: str | Path) -> Path:
+    """Asked against seen error rates, 1:1 and 1:N, with exact 95 % intervals (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    check = report["calibration"]
+    panels = [("fmr", "1:1 false-match rate", "pairs")]
+    if "fpir" in check:
+        panels.append(("fpir", "1:N false-positive identification rate", "searches"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
+    for ax, (key, title, unit) in zip(axes[0], panels, strict=True):
+        asked = np.array([float(k) for k in check[key]])
+        rows = list(check[key].values())
+        n = max(r[unit] for r in rows) if rows else 0
+        floor = 0.5 / max(n, 1)  # where a rate of zero is drawn
+        seen = np.array([max(r["observed"] or 0.0, floor) for r in rows])
+        lo = np.array([max(r["ci95"][0], floor) if r["ci95"] else floor for r in rows])
+        hi = np.array([r["ci95"][1] if r["ci95"] else floor for r in rows])
+        span = [min(asked.min(), floor) / 2, max(asked.max(), hi.max()) * 2]
+        ax.plot(span, span, color="0.6", lw=1, ls="--", label="seen = asked")
+        zero = np.array([r["hits"] == 0 for r in rows])
+        for sel, marker, colour, label in (
+            (~zero, "o", "#1f5fa8", "seen, with 95 % interval"),
+            (zero, "v", "#c0392b", "none seen (drawn at the floor), with 95 % interval"),
+        ):
+            if sel.any():
+                ax.errorbar(
+                    asked[sel].tolist(),
+                    seen[sel].tolist(),
+                    yerr=np.vstack([seen[sel] - lo[sel], hi[sel] - seen[sel]]),
+                    fmt=marker,
+                    color=colour,
+                    capsize=3,
+                    label=label,
+                )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(span)
+        ax.set_ylim(span)
+        ax.set_xlabel("asked (operating point)")
+        ax.set_ylabel("seen on this folder")
+        ax.set_title(f"{title}\n{n} {unit}", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(
+        f"Calibration check: {report['dataset']} ({check['identities']} people it was not fitted on)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _fitted_on(service, identity: str) -> bool:  # noqa: ANN001
@@ -370,6 +484,15 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             fpir = f"{fpir:.4f} ({i['fpir_at_default_hits']} of {n}; 95 % CI {lo:.4f}–{hi:.4f})"
         row(f"FPIR at default ({i['default_operating_point']})", fpir)
         row("FNIR at default", i["fnir_at_default"])
+    cal = report.get("calibration")
+    if cal:
+        for key, name, unit in (("fmr", "FMR", "pairs"), ("fpir", "FPIR", "searches")):
+            for asked, r in cal.get(key, {}).items():
+                if r["observed"] is not None:
+                    row(
+                        f"calibration: {name} asked {asked}, seen",
+                        f"{r['observed']:.4g} ({r['hits']} of {r[unit]})",
+                    )
     c = report["clustering"]
     row("clustering pairwise precision", c["pairwise_precision"])
     row("clustering pairwise recall", c["pairwise_recall"])
