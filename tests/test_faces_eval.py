@@ -68,6 +68,8 @@ def test_eval_writes_every_metric(tmp_path):
     assert cal["identities"] == 2
     assert set(cal["fmr"]) == {"0.01", "0.001", "0.0001"}
     assert all(r["pairs"] == 6 and r["hits"] == 0 and r["observed"] == 0.0 for r in cal["fmr"].values())
+    # None seen in 6 pairs does not show an FMR below 46 %: the interval keeps the exact bound.
+    assert all(r["ci95"] == [0.0, 0.4593] for r in cal["fmr"].values())
     assert set(cal["fpir"]) == {"0.001", "0.003", "0.01", "0.03", "0.1"}
     assert all(r["searches"] == 2 for r in cal["fpir"].values())
     assert "calibration: FMR asked 0.001, seen" in r.output

@@ -37,6 +37,7 @@ FPIRS = (0.1, 0.01)
 # Operating points at which the committed calibration is checked: asked against seen.
 CHECK_FMRS = (0.01, 0.001, 0.0001)
 CHECK_FPIRS = (0.001, 0.003, 0.01, 0.03, 0.1)
+BOOTSTRAP_ROUNDS = 2000
 
 
 def _tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> float | None:
@@ -356,18 +357,36 @@ def _calibration_check(service, emb, quality, reasons, found, identities) -> dic
     face_bin = np.array([QUALITY_BINS.index(quality_bin(float(q))) for q in quality[idx]], dtype=np.int64)
     pair = (face_bin[:, None] * len(QUALITY_BINS) + face_bin[None, :])[iu]
     example = {b: float(quality[idx][np.argmax(face_bin == b)]) for b in set(face_bin.tolist())}
+    # Pairs share people, so they are not independent trials: the interval comes from
+    # resampling people (a pair's two people carry it), not from a binomial over pairs.
+    people, person = np.unique(identities[idx], return_inverse=True)
+    pa, pb = person[iu[0]][impostor], person[iu[1]][impostor]
+    pairs_between = np.zeros((len(people), len(people)))
+    np.add.at(pairs_between, (pa, pb), 1)
+    rng = np.random.default_rng(0)
+    weights = rng.multinomial(len(people), np.full(len(people), 1 / len(people)), size=BOOTSTRAP_ROUNDS)
+    boot_pairs = np.einsum("ri,ij,rj->r", weights, pairs_between, weights)
     fmr = {}
     for f in CHECK_FMRS:
         thresholds = np.full(len(QUALITY_BINS) ** 2, np.inf)
         for a in example:
             for b in example:
                 thresholds[a * len(QUALITY_BINS) + b] = cal.threshold_for_fmr(f, example[a], example[b])
-        hits = int(np.sum(impostor & (scores >= thresholds[pair])))
-        fmr[str(f)] = _rate(hits, int(impostor.sum()), "pairs")
+        hit = scores[impostor] >= thresholds[pair[impostor]]
+        hits_between = np.zeros_like(pairs_between)
+        np.add.at(hits_between, (pa[hit], pb[hit]), 1)
+        boot = np.einsum("ri,ij,rj->r", weights, hits_between, weights) / np.maximum(boot_pairs, 1)
+        rate = _rate(int(hit.sum()), int(impostor.sum()), "pairs")
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        exact = rate["ci95"] or [0.0, 1.0]  # a bootstrap of zero hits is [0, 0]: keep the exact bound
+        rate["ci95"] = [float(f"{min(lo, exact[0]):.4g}"), float(f"{max(hi, exact[1]):.4g}")]
+        fmr[str(f)] = rate
     return {
         "scope": "identities the calibration was not fitted on",
-        "identities": int(len(set(identities[idx].tolist()))),
+        "identities": int(len(people)),
         "fmr": fmr,
+        "fmr_interval": f"95 %: the wider of a bootstrap over people ({BOOTSTRAP_ROUNDS} rounds) and the exact binomial",
+        "fpir_interval": "exact binomial (Clopper-Pearson) over distractor searches",
     }
 
 
@@ -389,8 +408,8 @@ def calibration_plot(report: dict[str, Any], path: str | Path) -> Path:
         n = max(r[unit] for r in rows) if rows else 0
         floor = 0.5 / max(n, 1)  # where a rate of zero is drawn
         seen = np.array([max(r["observed"] or 0.0, floor) for r in rows])
-        lo = np.array([max(r["ci95"][0], floor) if r["ci95"] else floor for r in rows])
-        hi = np.array([r["ci95"][1] if r["ci95"] else floor for r in rows])
+        lo = np.minimum(seen, [max(r["ci95"][0], floor) if r["ci95"] else floor for r in rows])
+        hi = np.maximum(seen, [r["ci95"][1] if r["ci95"] else floor for r in rows])
         span = [min(asked.min(), floor) / 2, max(asked.max(), hi.max()) * 2]
         ax.plot(span, span, color="0.6", lw=1, ls="--", label="seen = asked")
         zero = np.array([r["hits"] == 0 for r in rows])
