@@ -192,6 +192,8 @@ def _round(x: float | None, nd: int = 4) -> float | None:
 
 
 def _identification(service, ws, folder, emb, quality, reasons, found, face_id) -> dict[str, Any]:  # noqa: ANN001
+    from imint.faces.service import DEFAULT_TOP_K, identified_as
+
     index_of = {img.rel: i for i, img in enumerate(folder.images)}
     gallery: dict[str, list[int]] = defaultdict(list)
     probes, distractors = [], []
@@ -269,12 +271,18 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
     # The engine's own default operating point, through the product's matcher.
     def decisions(rows: list[int], fpir: float = DEFAULT_FPIR) -> list[str | None]:
         usable_rows = [i for i in rows if found[i]]
+        # As `imint search` decides: its default candidate list, the first above the operating point.
         cands = service.match_faces(
-            emb[usable_rows], quality[usable_rows], [reasons[i] for i in usable_rows], fpir=fpir, k=1
+            emb[usable_rows],
+            quality[usable_rows],
+            [reasons[i] for i in usable_rows],
+            fpir=fpir,
+            k=DEFAULT_TOP_K,
         )
         got: dict[int, str | None] = {i: None for i in rows}
         for i, c in zip(usable_rows, cands, strict=True):
-            got[i] = c[0].person_name if c and c[0].above_threshold else None
+            best = identified_as(c)
+            got[i] = best.person_name if best else None
         return [got[i] for i in rows]
 
     probe_hits = decisions(probes)

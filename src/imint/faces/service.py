@@ -43,6 +43,16 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[int, int, str], None]
 
+# Candidates listed per face by default; a face's identity is the first of them above the
+# operating point (``identified_as``).
+DEFAULT_TOP_K = 5
+
+
+def identified_as(candidates: Sequence[Candidate]) -> Candidate | None:
+    """Whom a face is taken for: its best-ranked candidate above the operating point, or None
+    ("unknown"). `imint search` and `imint eval faces` both decide by this."""
+    return next((c for c in candidates if c.above_threshold), None)
+
 
 # -- results ------------------------------------------------------------------------
 @dataclass
@@ -64,8 +74,7 @@ class FaceResult:
     @property
     def best(self) -> Candidate | None:
         """The top candidate above the operating point, or None ("unknown")."""
-        above = [c for c in self.candidates if c.above_threshold]
-        return above[0] if above else None
+        return identified_as(self.candidates)
 
     def to_dict(self) -> dict[str, Any]:
         best = self.best
@@ -479,7 +488,7 @@ class FaceService:
         reasons: Sequence[str],
         *,
         fpir: float = DEFAULT_FPIR,
-        k: int = 5,
+        k: int = DEFAULT_TOP_K,
         watchlist: str | None = None,
     ) -> list[list[Candidate]]:
         """Candidate lists for embedded faces against the enrolled references.
@@ -534,7 +543,7 @@ class FaceService:
         paths: str | Path | Iterable[str | Path],
         *,
         fpir: float = DEFAULT_FPIR,
-        k: int = 5,
+        k: int = DEFAULT_TOP_K,
         watchlist: str | None = None,
         annotate_dir: str | Path | None = None,
         progress: ProgressFn | None = None,

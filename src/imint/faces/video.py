@@ -58,6 +58,7 @@ from imint.faces.cluster import DEFAULT_CLUSTER_FMR, carry_cluster_ids, cluster_
 from imint.faces.engine import FaceEngine, get_engine
 from imint.faces.models import FaceEmbedder, SFaceEmbedder, YuNetDetector, refine_tiny_landmarks
 from imint.faces.quality import assess, is_poor
+from imint.faces.service import identified_as
 from imint.media.frames import (
     DEFAULT_SAMPLE_FPS,
     TruncatedVideoError,
@@ -737,8 +738,7 @@ class TrackResult:
 
     @property
     def best(self) -> Candidate | None:
-        above = [c for c in self.candidates if c.above_threshold]
-        return above[0] if above else None
+        return identified_as(self.candidates)
 
     @property
     def poor(self) -> bool:
@@ -1176,7 +1176,7 @@ class VideoSearch:
                     # The track's best face carries the match, so the review queue
                     # (imint candidates / confirm / reject) covers video too.
                     cands = self.service.record_matches(s, r.best_face_id, cands)
-                best = next((c for c in cands if c.above_threshold), None)
+                best = identified_as(cands)
                 r.person_id = best.person_id if best else None
                 r.score = (best or (cands[0] if cands else None)).score if cands else None
                 r.fmr = (best or cands[0]).fmr if cands else None
