@@ -74,3 +74,29 @@ def test_eval_writes_every_metric(tmp_path):
     assert all(r["searches"] == 2 for r in cal["fpir"].values())
     assert "calibration: FMR asked 0.001, seen" in r.output
     assert Image.open(plot).size[0] > 500
+
+
+def test_calibration_check_with_nobody_to_check_on_says_so():
+    import dataclasses
+    from types import SimpleNamespace
+
+    from imint.faces.calibration import identity_key, load_calibration
+    from imint.faces.engine import DEFAULT_MODEL
+    from imint.faces.evaluate import _calibration_check
+
+    service = SimpleNamespace(engine=SimpleNamespace(calibration=load_calibration(DEFAULT_MODEL)))
+    emb = np.eye(3, 8, dtype=np.float32)
+    check = _calibration_check(
+        service, emb, np.full(3, 0.9), ["high"] * 3, np.ones(3, bool), np.array(["Eileen_Collins"] * 3)
+    )
+    assert check["identities"] == 1
+    assert all(r["observed"] is None and r["pairs"] == 0 and r["ci95"] is None for r in check["fmr"].values())
+    # Nobody at all when the table was fitted on everyone in the folder.
+    fitted_on_her = dataclasses.replace(
+        service.engine.calibration, fit_identities=frozenset({identity_key("Eileen_Collins")})
+    )
+    service = SimpleNamespace(engine=SimpleNamespace(calibration=fitted_on_her))
+    check = _calibration_check(
+        service, emb, np.full(3, 0.9), ["high"] * 3, np.ones(3, bool), np.array(["Eileen_Collins"] * 3)
+    )
+    assert check["identities"] == 0 and check["fmr"]["0.001"]["observed"] is None

@@ -368,6 +368,12 @@ def _calibration_check(service, emb, quality, reasons, found, identities) -> dic
     # Pairs share people, so they are not independent trials: the interval comes from
     # resampling people (a pair's two people carry it), not from a binomial over pairs.
     people, person = np.unique(identities[idx], return_inverse=True)
+    if len(people) < 2:  # no different-person pair to check on
+        return {
+            "scope": "identities the calibration was not fitted on",
+            "identities": int(len(people)),
+            "fmr": {str(f): _rate(0, 0, "pairs") for f in CHECK_FMRS},
+        }
     pa, pb = person[iu[0]][impostor], person[iu[1]][impostor]
     pairs_between = np.zeros((len(people), len(people)))
     np.add.at(pairs_between, (pa, pb), 1)
