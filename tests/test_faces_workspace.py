@@ -116,3 +116,16 @@ def test_milvus_index_gives_the_same_answers(tmp_path, photos, monkeypatch):
     index, _ = ws.faces.reference_index()
     assert len(index) == 1  # kept consistent on delete
     assert ws.search([photos["astronaut_crop"]])[0].faces[0].best is None
+
+
+def test_a_face_is_taken_for_its_best_ranked_candidate_above_the_operating_point():
+    from imint.faces.service import identified_as
+    from imint.records import Candidate
+
+    def candidate(rank, above):
+        return Candidate(rank, f"person {rank}", 0.5 - rank / 10, 1e-4, rank, "fpir=0.01", above)
+
+    # A lower-ranked candidate can clear its own threshold (its reference is of another quality).
+    assert identified_as([candidate(1, False), candidate(2, True), candidate(3, True)]).rank == 2
+    assert identified_as([candidate(1, False), candidate(2, False)]) is None
+    assert identified_as([]) is None

@@ -299,7 +299,10 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
     checked_rows = [distractors[k] for k in checked]
     fpir_check = {}
     for f in CHECK_FPIRS:
-        hits = sum(h is not None for h in decisions(checked_rows, f)) if checked_rows else 0
+        if f == DEFAULT_FPIR:  # searched above already
+            hits = fpir_hits
+        else:
+            hits = sum(h is not None for h in decisions(checked_rows, f)) if checked_rows else 0
         fpir_check[str(f)] = _rate(hits, len(checked_rows), "searches")
     return {
         "enrolled_persons": len(person_ids),
