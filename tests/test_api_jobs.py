@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imint.api.jobs import HANDLERS, JobRunner, job_handler
+from imint.api.jobs import JobRunner
 from imint.store.models_api import Job
 from imint.workspace import Workspace
 from tests.api_support import site  # noqa: F401 - pytest fixture
@@ -12,7 +12,6 @@ from tests.api_support import site  # noqa: F401 - pytest fixture
 SEEN: list[int] = []
 
 
-@job_handler("test-count")
 def _count(ctx):  # noqa: ANN001, ANN202
     n = ctx.params["n"]
     for i in range(n):
@@ -23,12 +22,15 @@ def _count(ctx):  # noqa: ANN001, ANN202
     return {"counted": n, "resumed_from": ctx.resume_from}
 
 
-@job_handler("test-fail")
 def _fail(ctx):  # noqa: ANN001, ANN202
     from imint.errors import BadInputError
 
     ctx.progress(1, 3, "first item", force=True)
     raise BadInputError("not a video", subject="clip.txt")
+
+
+def _handlers():  # noqa: ANN202 - the job kinds of these tests, given to each runner
+    return {"test-count": _count, "test-fail": _fail, "test-cancelled-midway": _cancelled_midway}
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ def _job(ws, job_id):  # noqa: ANN001, ANN202
 
 def test_a_job_runs_and_writes_its_progress(ws):  # noqa: ANN001
     SEEN.clear()
-    runner = JobRunner(ws)
+    runner = JobRunner(ws, _handlers())
     job_id = runner.submit("test-count", {"n": 4}, user="ana", total=4)
     assert _job(ws, job_id).status == "queued"
     assert runner.run_one() is True
@@ -69,7 +71,7 @@ def test_a_job_cut_off_by_a_restart_is_resumed_where_it_stopped(ws):  # noqa: AN
         s.add(job)
         s.flush()
         job_id = job.id
-    runner = JobRunner(ws)  # the next server start
+    runner = JobRunner(ws, _handlers())  # the next server start
     assert runner.recover() == [job_id]
     recovered = _job(ws, job_id)
     assert recovered.status == "queued" and "resumed after a server restart at 3/5" in recovered.message
@@ -80,7 +82,7 @@ def test_a_job_cut_off_by_a_restart_is_resumed_where_it_stopped(ws):  # noqa: AN
 
 
 def test_a_failing_job_keeps_its_error_and_the_worker_goes_on(ws):  # noqa: ANN001
-    runner = JobRunner(ws)
+    runner = JobRunner(ws, _handlers())
     bad = runner.submit("test-fail", {}, user="ana", total=3)
     good = runner.submit("test-count", {"n": 1}, user="ana", total=1)
     runner.run_one()
@@ -95,11 +97,13 @@ def test_unknown_job_kinds_are_refused(ws):  # noqa: ANN001
     from imint.errors import NotFoundError
 
     with pytest.raises(NotFoundError, match="no-such-kind"):
-        JobRunner(ws).submit("no-such-kind", {}, user="ana")
-    assert "test-count" in HANDLERS
+        JobRunner(ws, _handlers()).submit("no-such-kind", {}, user="ana")
+    # A runner without explicit handlers takes those of the workspace's parts.
+    assert "face-search" in JobRunner(ws).handlers and "test-count" not in JobRunner(ws).handlers
 
 
 def test_job_pages_show_progress_as_html_json_and_htmx_fragment(site):  # noqa: F811
+    site.app.state.jobs.handlers.update(_handlers())
     job_id = site.app.state.jobs.submit("test-count", {"n": 2}, user="analyst", total=2)
     assert site.app.state.jobs.wait_idle(30)
     as_json = site.client.get(f"/jobs/{job_id}.json", headers=site.auth("viewer")).json()["job"]
@@ -113,7 +117,6 @@ def test_job_pages_show_progress_as_html_json_and_htmx_fragment(site):  # noqa: 
     assert listing[0]["id"] == job_id
 
 
-@job_handler("test-cancelled-midway")
 def _cancelled_midway(ctx):  # noqa: ANN001, ANN202
     ctx.progress(1, 3, "first", force=True)
     ctx._runner.cancel(ctx.job_id)  # someone presses Cancel while it runs
@@ -122,7 +125,7 @@ def _cancelled_midway(ctx):  # noqa: ANN001, ANN202
 
 
 def test_cancel_a_queued_job_at_once_and_a_running_one_at_its_next_step(ws):  # noqa: ANN001
-    runner = JobRunner(ws)
+    runner = JobRunner(ws, _handlers())
     queued = runner.submit("test-count", {"n": 1}, user="ana", total=1)
     assert runner.cancel(queued) == "cancelled"
     running = runner.submit("test-cancelled-midway", {}, user="ana", total=3)
@@ -137,6 +140,7 @@ def test_cancel_a_queued_job_at_once_and_a_running_one_at_its_next_step(ws):  # 
 
 def test_only_the_author_or_an_admin_cancels_over_http(site):  # noqa: F811
     site.app.state.jobs.stop()  # keep the job queued
+    site.app.state.jobs.handlers.update(_handlers())
     job_id = site.app.state.jobs.submit("test-count", {"n": 1}, user="admin", total=1)
     r = site.client.post(f"/jobs/{job_id}/cancel", headers=site.auth("analyst"))
     assert r.status_code == 403

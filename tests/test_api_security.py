@@ -7,8 +7,9 @@ import sqlite3
 
 import pytest
 
-from imint.api.uploads import safe_filename, sniff_kind
-from imint.store.models import Person
+from imint.api.uploads import safe_filename
+from imint.faces.tables import Person
+from imint.media.sniff import sniff_bytes, sniff_kind
 from imint.workspace import Workspace
 from tests.api_support import astronaut_jpeg, site  # noqa: F401 - pytest fixture
 
@@ -26,14 +27,19 @@ def _evidence_count(site) -> int:  # noqa: ANN001, F811
         (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "image"),
         (b"\x00\x00\x00\x18ftypmp42", "video"),
+        (b"\x00\x00\x00\x18ftypheic", "image"),  # HEIC is a still image, for uploads and ingest alike
         (b"II*\x00\x08\x00\x00\x00", "raster"),
         (b"%PDF-1.7", None),
         (b"#!/bin/sh\nrm -rf /", None),
         (b"<svg onload=alert(1)>", None),
     ],
 )
-def test_types_come_from_the_bytes(head, kind):  # noqa: ANN001
-    assert sniff_kind(head) == kind
+def test_types_come_from_the_bytes(head, kind, tmp_path):  # noqa: ANN001
+    assert sniff_bytes(head) == kind
+    # Ingest asks the same sniffer (a file with no known bytes falls back to its suffix).
+    path = tmp_path / "upload.bin"
+    path.write_bytes(head + b"\x00" * 64)
+    assert sniff_kind(path) == (kind or "document")
 
 
 @pytest.mark.parametrize(

@@ -102,10 +102,13 @@ def test_index_survives_reopen_and_follows_removal(tmp_path, photos):
     assert reopened.search([photos["astronaut_crop"]])[0].faces[0].best is None
 
 
-def test_milvus_index_gives_the_same_answers(tmp_path, photos, monkeypatch):
+def test_milvus_index_gives_the_same_answers(tmp_path, photos):
     """The distributed index (milvus-lite here) behind the same interface as FAISS."""
-    monkeypatch.setenv("IMINT_MILVUS_URI", str(tmp_path / "milvus.db"))
-    ws = Workspace(tmp_path / "ws")
+    from imint.settings import Settings
+
+    # What `IMINT_MILVUS_URI` gives a command: the settings name the index, nothing reads the environment.
+    settings = Settings.from_env({"IMINT_MILVUS_URI": str(tmp_path / "milvus.db")}, workspace=tmp_path / "ws")
+    ws = Workspace(settings=settings)
     ws.enroll("Eileen Collins", [photos["astronaut"]])
     ws.enroll("Grace Hopper", [photos["grace_hopper"]])
     index, _ = ws.faces.reference_index()

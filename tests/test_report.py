@@ -11,9 +11,9 @@ from PIL import Image
 from skimage import data
 
 from imint import cases
+from imint.faces.tables import FaceRow, Match, Person
 from imint.report import build_report
 from imint.report.browser import Chromium, find_chromium
-from imint.store.models import FaceRow, Match, Person
 from imint.workspace import Workspace
 
 

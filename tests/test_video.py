@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from imint.cli import app
 from imint.errors import BadInputError
 from imint.faces.engine import get_engine
+from imint.faces.tables import FaceRow, Match
 from imint.faces.video import EmbeddingPool, VideoSearch, embedding_pool, search_video, split_media
+from imint.faces.video_tables import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
 from imint.media.frames import probe_video
-from imint.store.models import FaceRow, Match
-from imint.store.models_video import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
 from imint.workspace import Workspace
 from tests.video_clips import astronaut, grace_hopper, moving_faces_frames, truncate, write_clip
 

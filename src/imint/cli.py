@@ -1,6 +1,7 @@
 """The ``imint`` command: a thin shell over the library.
 
-Each part adds its commands in its own ``cli.py``; this file only assembles them.
+Each part adds its commands through its ``Part.commands`` hook; this file only assembles
+them, with the server and account commands of the web shell (``imint.api.cli``).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from imint import __version__
+from imint.api import cli as api_cli
+from imint.parts import Parts, default_parts
 
 app = typer.Typer(
     name="imint",
@@ -35,17 +38,15 @@ def _root(
     """Offline imagery-intelligence workbench: faces, sites and cases."""
 
 
-def _register_parts() -> None:
-    from imint.api import cli as api_cli
-    from imint.cases import cli as cases_cli
-    from imint.faces import cli as faces_cli
-    from imint.sites import cli as sites_cli
-
-    for part in (faces_cli, sites_cli, cases_cli, api_cli):
-        part.register(app, eval_app)
+def build(parts: Parts | None = None) -> typer.Typer:
+    """Add the commands of every part (and the web shell's) to the ``imint`` app."""
+    for part in parts if parts is not None else default_parts():
+        part.commands(app, eval_app)
+    api_cli.register(app, eval_app)
+    return app
 
 
-_register_parts()
+build()
 
 
 def main() -> None:

@@ -41,6 +41,17 @@ WorkspaceOpt = Annotated[
 ]
 DEFAULT_WS = Path("imint-data")
 
+
+def open_workspace(path: Path, **settings: Any) -> Any:
+    """The workspace a command works on, with settings from its flags and the environment.
+
+    This is where the command line reads the environment (``imint.settings``); nothing below does.
+    """
+    from imint.settings import Settings
+    from imint.workspace import Workspace
+
+    return Workspace(settings=Settings.from_env(workspace=path, **settings))
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -10,7 +10,6 @@ not safe to call from two threads at once.
 
 from __future__ import annotations
 
-import copy
 import threading
 from typing import Any
 
@@ -43,18 +42,16 @@ class LockedEngine:
 
 
 def acting_workspace(ws: Workspace, user: str) -> Workspace:
-    """``ws`` acting as ``user`` (cached per user)."""
+    """``ws`` acting as ``user`` (``Workspace.as_user``), its face work on the one shared, locked engine."""
+    acting = ws.as_user(user)
     with _lock:
-        cache: dict[str, Workspace] = ws.__dict__.setdefault("_acting", {})
-        acting = cache.get(user)
-        if acting is None:
-            shared = ws.__dict__.get("_locked_engine")
+        faces = acting.faces
+        if not isinstance(faces._engine, LockedEngine):  # noqa: SLF001 - one engine for every user (see above)
+            shared = _shared_engines.get(id(ws))
             if shared is None:
-                shared = ws.__dict__["_locked_engine"] = LockedEngine(ws.faces.engine)
-            acting = copy.copy(ws)
-            acting.__dict__.pop("_acting", None)
-            acting.user = user
-            acting._faces = None
-            acting.faces._engine = shared  # noqa: SLF001 - one engine for every user (see above)
-            cache[user] = acting
-        return acting
+                shared = _shared_engines[id(ws)] = LockedEngine(ws.faces.engine)
+            faces._engine = shared  # noqa: SLF001
+    return acting
+
+
+_shared_engines: dict[int, LockedEngine] = {}

@@ -30,6 +30,8 @@ from imint.api import security
 from imint.api.deps import SESSION_COOKIE, wants_json
 from imint.api.jobs import JobRunner
 from imint.errors import ImintError
+from imint.parts import Parts
+from imint.settings import Settings
 from imint.workspace import Workspace
 
 log = logging.getLogger("imint.api")
@@ -183,8 +185,10 @@ def _error_response(
 
 
 def create_app(
-    workspace_path: str | Path,
+    workspace_path: str | Path | None = None,
     *,
+    settings: Settings | None = None,
+    parts: Parts | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024,
     run_jobs: bool = True,
     secure_cookies: bool = False,
@@ -192,9 +196,11 @@ def create_app(
     """The imint web app over the workspace at ``workspace_path``.
 
     ``run_jobs=False`` leaves queued jobs for another process (or a test) to run;
-    ``secure_cookies`` marks the session cookie HTTPS-only (set it behind TLS).
+    ``secure_cookies`` marks the session cookie HTTPS-only (set it behind TLS). ``settings``
+    (built by ``imint serve`` from its flags and the environment) and ``parts`` default to a
+    plain workspace with the built-in parts.
     """
-    ws = Workspace(workspace_path, user="api")
+    ws = Workspace(workspace_path, user="api", settings=settings, parts=parts)
     jobs = JobRunner(ws)
 
     @asynccontextmanager
@@ -247,10 +253,11 @@ def create_app(
         ]
         return _error_response(request, 422, "; ".join(problems) or "invalid request", {"errors": problems})
 
-    from imint.api import routes_cases, routes_core, routes_faces, routes_sites
+    from imint.api import routes_core
 
-    for part in (routes_core, routes_faces, routes_sites, routes_cases):
-        app.include_router(part.router)
+    app.include_router(routes_core.router)
+    for router in ws.parts.routers():
+        app.include_router(router)
 
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     app.add_middleware(GuardMiddleware, ws=ws, max_body_bytes=max_upload_bytes)

@@ -10,7 +10,15 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from imint.cli_common import DEFAULT_WS, WorkspaceOpt, audit, console, err_console, handle_errors
+from imint.cli_common import (
+    DEFAULT_WS,
+    WorkspaceOpt,
+    audit,
+    console,
+    err_console,
+    handle_errors,
+    open_workspace,
+)
 from imint.errors import ValidationError
 
 users_app = typer.Typer(
@@ -22,9 +30,8 @@ tokens_app = typer.Typer(
 
 
 def _workspace(path):  # noqa: ANN001, ANN202
-    from imint.workspace import Workspace
 
-    return Workspace(path)
+    return open_workspace(path)
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -251,7 +258,13 @@ def serve(
             f"[yellow]warning:[/] listening on {host}: other machines can reach this server; "
             "put it behind TLS (and use --secure-cookies)."
         )
-    app = create_app(workspace, max_upload_bytes=max_upload_mb * 1024 * 1024, secure_cookies=secure_cookies)
+    from imint.settings import Settings
+
+    app = create_app(
+        settings=Settings.from_env(workspace=workspace),
+        max_upload_bytes=max_upload_mb * 1024 * 1024,
+        secure_cookies=secure_cookies,
+    )
     with app.state.ws.session() as s:
         if s.scalar(select(User.id).limit(1)) is None:
             err_console.print(

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,18 +26,8 @@ from imint.store.models_api import Job
 
 log = logging.getLogger("imint.jobs")
 
+# A part names its handlers in ``Part.jobs()``; the runner takes them from the workspace's parts.
 JobHandler = Callable[["JobContext"], dict[str, Any]]
-HANDLERS: dict[str, JobHandler] = {}
-
-
-def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:
-    """Register a function as the handler of one job kind."""
-
-    def deco(fn: JobHandler) -> JobHandler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return deco
 
 
 class JobStopped(Exception):
@@ -95,15 +85,16 @@ class JobContext:
 class JobRunner:
     """Runs queued jobs on one background thread."""
 
-    def __init__(self, ws: Any) -> None:
+    def __init__(self, ws: Any, handlers: Mapping[str, JobHandler] | None = None) -> None:
         self.ws = ws
+        self.handlers: dict[str, JobHandler] = dict(ws.parts.jobs() if handlers is None else handlers)
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- submitting and reading -------------------------------------------------
     def submit(self, kind: str, params: dict[str, Any], *, user: str, total: int = 0) -> int:
-        if kind not in HANDLERS:
+        if kind not in self.handlers:
             raise NotFoundError("no such job kind", subject=kind)
         with self.ws.session() as s:
             job = Job(kind=kind, params=params, created_by=user, progress_total=total, message="queued")
@@ -213,7 +204,7 @@ class JobRunner:
         ctx = self._claim()
         if ctx is None:
             return False
-        handler = HANDLERS.get(ctx.kind)
+        handler = self.handlers.get(ctx.kind)
         try:
             if handler is None:
                 raise NotFoundError("no handler for this job kind in this server", subject=ctx.kind)

@@ -13,7 +13,7 @@ from imint import cases
 from imint.api import audit
 from imint.api.acting import acting_workspace
 from imint.api.deps import audit_event, done, guard, principal, render
-from imint.api.jobs import JobContext, job_handler
+from imint.api.jobs import JobContext
 from imint.api.uploads import saved_uploads
 from imint.errors import NotFoundError
 
@@ -201,7 +201,6 @@ def _build_report(ws: Any, case_id: int, *, pdf: bool) -> Any:
         return build_report(ws, case_id, pdf=pdf)
 
 
-@job_handler("case-report")
 def _case_report_job(ctx: JobContext) -> dict[str, Any]:
     """Build a case's HTML report and its PDF (printed by headless Chromium: slow, hence a job)."""
     ws = acting_workspace(ctx.ws, ctx.user)

@@ -24,7 +24,8 @@ from imint.api.deps import (
     wants_json,
 )
 from imint.api.jobs import job_to_dict
-from imint.store.models import EvidenceRow, Match, Person, Watchlist
+from imint.faces.tables import Match, Person, Watchlist
+from imint.store.models import EvidenceRow
 from imint.store.models_api import ROLES, ApiToken, AuditEntry, Job, User
 
 router = APIRouter()

@@ -20,19 +20,12 @@ from sqlalchemy import func, select
 from imint.api import audit
 from imint.api.acting import acting_workspace
 from imint.api.deps import audit_event, done, guard, principal, render, wants_json
-from imint.api.jobs import JobContext, job_handler
-from imint.api.uploads import saved_uploads, sniff_kind
+from imint.api.jobs import JobContext
+from imint.api.uploads import saved_uploads
 from imint.errors import BadInputError, ImintError, NotFoundError, ValidationError
-from imint.store.models import (
-    Cluster,
-    EvidenceRow,
-    FaceRow,
-    Match,
-    Person,
-    ReferencePhoto,
-    Watchlist,
-    WatchlistMember,
-)
+from imint.faces.tables import Cluster, FaceRow, Match, Person, ReferencePhoto, Watchlist, WatchlistMember
+from imint.media.sniff import sniff_bytes
+from imint.store.models import EvidenceRow
 
 router = APIRouter()
 
@@ -395,7 +388,6 @@ def _search_files_job(ctx: JobContext, files: list[tuple[str, Path]]) -> dict[st
     return {"evidence": summaries, "failed": failed, "resumed_from": ctx.resume_from}
 
 
-@job_handler("face-search")
 def _face_search_job(ctx: JobContext) -> dict[str, Any]:
     """Search evidence already in the store (uploads of several files, videos)."""
     files = []
@@ -405,7 +397,6 @@ def _face_search_job(ctx: JobContext) -> dict[str, Any]:
     return _search_files_job(ctx, files)
 
 
-@job_handler("face-search-folder")
 def _face_search_folder_job(ctx: JobContext) -> dict[str, Any]:
     """Search every photo and video of a folder in the workspace inbox."""
     root = inbox_dir(ctx.ws).resolve()
@@ -509,7 +500,7 @@ class _nullcontext:
 
 def sniff_path_kind(path: Path) -> str | None:
     with path.open("rb") as fh:
-        return sniff_kind(fh.read(16))
+        return sniff_bytes(fh.read(16))
 
 
 def media_files(folder: Path) -> list[Path]:
@@ -848,7 +839,6 @@ def _clusters(ws: Any) -> Any:
     return Clusters(ws.faces)
 
 
-@job_handler("face-cluster")
 def _face_cluster_job(ctx: JobContext) -> dict[str, Any]:
     """Re-cluster every unknown face of the workspace (honouring earlier merges and splits)."""
     ws = acting_workspace(ctx.ws, ctx.user)

@@ -14,7 +14,7 @@ from imint import sites
 from imint.api import audit
 from imint.api.acting import acting_workspace
 from imint.api.deps import audit_event, done, guard, principal, render
-from imint.api.jobs import JobContext, job_handler
+from imint.api.jobs import JobContext
 from imint.api.uploads import saved_uploads
 from imint.errors import NotFoundError, ValidationError
 
@@ -126,7 +126,6 @@ def site_page(request: Request, site_id: int) -> Response:
     return render(request, "site.html", data)
 
 
-@job_handler("site-detect")
 def _site_detect_job(ctx: JobContext) -> dict[str, Any]:
     """Find ships in one scene, tile by tile (progress is the tile count)."""
     ws = acting_workspace(ctx.ws, ctx.user)

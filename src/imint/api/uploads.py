@@ -18,31 +18,10 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from imint.errors import BadInputError
+from imint.media.sniff import sniff_bytes
 
 CHUNK = 1024 * 1024
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._ ()+-]")
-
-
-def sniff_kind(head: bytes) -> str | None:
-    """'image', 'video' or 'raster' from a file's first bytes, or None for anything else."""
-    if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image"
-    if head[:6] in (b"GIF87a", b"GIF89a") or head[:2] == b"BM":
-        return "image"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF / BigTIFF (GeoTIFF)
-        return "raster"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"heic", b"heix", b"avif", b"mif1"):
-            return "image"
-        return "video"  # mp4, mov, m4v, 3gp
-    if head[:4] == b"\x1a\x45\xdf\xa3":  # matroska / webm
-        return "video"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "video"
-    return None
 
 
 def safe_filename(name: str | None, fallback: str = "upload") -> str:
@@ -79,7 +58,7 @@ def saved_uploads(
                 name = f"{i}-{name}"
             used.add(name)
             head = upload.file.read(16)
-            kind = sniff_kind(head)
+            kind = sniff_bytes(head)
             if not head:
                 raise BadInputError("the file is empty", subject=name)
             if kind is None or kind not in allowed:

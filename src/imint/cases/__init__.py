@@ -37,7 +37,6 @@ from imint.cases.service import (
     list_cases,
     propose_status,
     quantity_groups,
-    register_record_type,
     set_status,
 )
 from imint.cases.values import Figure, parse_date_range, parse_figure
@@ -72,7 +71,6 @@ __all__ = [
     "parse_figure",
     "propose_status",
     "quantity_groups",
-    "register_record_type",
     "resolve_place",
     "set_status",
     "show_evidence",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imint.cli_common import DEFAULT_WS, WorkspaceOpt, audit, console, handle_errors, progress
+from imint.cli_common import DEFAULT_WS, WorkspaceOpt, audit, console, handle_errors, open_workspace, progress
 from imint.errors import ValidationError
 
 case_app = typer.Typer(help="Cases: a question, its claims and its evidence.", no_args_is_help=True)
@@ -21,9 +21,7 @@ evidence_app = typer.Typer(
 
 
 def _ws(path: Path):  # noqa: ANN202 - a Workspace
-    from imint.workspace import Workspace
-
-    return Workspace(path)
+    return open_workspace(path)
 
 
 def _print_json(data: object) -> None:

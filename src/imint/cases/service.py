@@ -7,7 +7,7 @@ claim writes a ``linked`` entry to the evidence's custody log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,13 @@ from imint.cases.grading import (
     parse_reliability,
     parse_status,
 )
-from imint.cases.site_records import RECORD_TYPES as SITE_RECORD_TYPES
+from imint.cases.tables import Case, CaseEvidence, ClaimLink, ClaimPlace, ClaimRow
 from imint.cases.values import format_date_range, format_figure, parse_date, parse_date_range, parse_figure
 from imint.errors import ConflictError, NotFoundError, ValidationError
 from imint.media.ingest import log_custody
 from imint.records import Evidence
 from imint.store.db import utcnow
-from imint.store.models import EvidenceRow, FaceRow, Match
-from imint.store.models_cases import Case, CaseEvidence, ClaimLink, ClaimPlace, ClaimRow
+from imint.store.models import EvidenceRow
 from imint.workspace import Workspace
 
 # -- records that leave this module ------------------------------------------------
@@ -428,39 +427,13 @@ def set_status(ws: Workspace, claim_id: int, status: str, *, note: str = "") -> 
         return _claim(row)
 
 
-# Records of other parts that a claim can point at: record type -> evidence hash of the record.
-RecordResolver = Callable[[Session, int], str | None]
-
-
-def _face_evidence(s: Session, record_id: int) -> str | None:
-    face = s.get(FaceRow, record_id)
-    return face.evidence_sha256 if face else None
-
-
-def _match_evidence(s: Session, record_id: int) -> str | None:
-    match = s.get(Match, record_id)
-    face = s.get(FaceRow, match.face_id) if match else None
-    return face.evidence_sha256 if face else None
-
-
-RECORD_TYPES: dict[str, RecordResolver] = {
-    "face": _face_evidence,
-    "match": _match_evidence,
-    **SITE_RECORD_TYPES,  # scene:ID and change:ID of the sites part
-}
-
-
-def register_record_type(name: str, resolver: RecordResolver) -> None:
-    """Let another part make its records linkable (e.g. 'detection', 'change')."""
-    RECORD_TYPES[name] = resolver
-
-
-def parse_record(text: str) -> tuple[str, int]:
-    """'match:12' -> ('match', 12)."""
+def parse_record(ws: Workspace, text: str) -> tuple[str, int]:
+    """'match:12' -> ('match', 12); the types are those the workspace's parts register."""
+    types = ws.parts.record_types()
     kind, _, ident = (text or "").partition(":")
-    if kind not in RECORD_TYPES or not ident.strip().isdigit():
+    if kind not in types or not ident.strip().isdigit():
         raise ValidationError(
-            f"a record is TYPE:ID with TYPE one of {', '.join(sorted(RECORD_TYPES))}; got {text!r}",
+            f"a record is TYPE:ID with TYPE one of {', '.join(sorted(types))}; got {text!r}",
             subject="record",
         )
     return kind, int(ident)
@@ -483,10 +456,11 @@ def link_claim(
     with ws.session() as s:
         claim = _claim_row(s, claim_id)
         if record is not None:
-            record_type, record_id = parse_record(record) if isinstance(record, str) else record
-            if record_type not in RECORD_TYPES:
+            types = ws.parts.record_types()
+            record_type, record_id = parse_record(ws, record) if isinstance(record, str) else record
+            if record_type not in types:
                 raise ValidationError(f"unknown record type {record_type!r}", subject="record")
-            sha = RECORD_TYPES[record_type](s, record_id)
+            sha = types[record_type](s, record_id)
             if sha is None:
                 raise NotFoundError("no such record", subject=f"{record_type}:{record_id}")
         else:

@@ -147,7 +147,7 @@ def face_step(ws: Workspace, run: DemoRun) -> None:
     results = ws.search(searched, annotate_dir=run.workspace / "exports" / "faces")
     from sqlalchemy import select
 
-    from imint.store.models import Match
+    from imint.faces.tables import Match
 
     claim = run.claim_ids["officers-donetsk"]
     for result in results:

@@ -15,6 +15,7 @@ from imint.cli_common import (
     console,
     err_console,
     handle_errors,
+    open_workspace,
     progress,
     write_json,
 )
@@ -23,9 +24,7 @@ from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
 
 
 def _ws(path: Path):  # noqa: ANN202
-    from imint.workspace import Workspace
-
-    return Workspace(path)
+    return open_workspace(path)
 
 
 def _bar(prog, description: str):  # noqa: ANN001, ANN202

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from imint.errors import NotFoundError, ValidationError
 from imint.faces.calibration import Calibration
 from imint.faces.quality import is_poor, quality_bin
-from imint.store.models import Cluster, ClusterConstraint, FaceRow, Match, Person, ReferencePhoto
+from imint.faces.tables import Cluster, ClusterConstraint, FaceRow, Match, Person, ReferencePhoto
 
 if TYPE_CHECKING:
     from imint.faces.service import FaceService

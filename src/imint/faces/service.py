@@ -7,7 +7,6 @@ so a bad file never leaves half a record behind.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,20 +22,12 @@ from imint.faces.annotate import draw_faces, format_fmr
 from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
 from imint.faces.engine import DEFAULT_MODEL, FaceEngine, get_engine
 from imint.faces.quality import is_poor
+from imint.faces.tables import FaceRow, FaceScan, Match, Person, ReferencePhoto, Watchlist, WatchlistMember
 from imint.media.images import IMAGE_SUFFIXES
 from imint.media.ingest import ingest_file, log_custody
 from imint.records import Candidate, Evidence, Faces
 from imint.store.db import utcnow
 from imint.store.index import FaceIndex, FaissIndex, stamp_of
-from imint.store.models import (
-    FaceRow,
-    FaceScan,
-    Match,
-    Person,
-    ReferencePhoto,
-    Watchlist,
-    WatchlistMember,
-)
 
 if TYPE_CHECKING:
     from imint.workspace import Workspace
@@ -259,7 +250,7 @@ class FaceService:
             else np.zeros((0, self.engine.embedder.dim), np.float32)
         )
         slug = self.model_id.replace("/", "_").replace("+", "-").replace(":", "")
-        milvus_uri = os.environ.get("IMINT_MILVUS_URI")
+        milvus_uri = self.ws.settings.index_uri
         if milvus_uri:
             # A distributed index (or milvus-lite when the URI is a file path).
             from imint.store.milvus_index import MilvusIndex

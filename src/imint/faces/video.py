@@ -59,6 +59,14 @@ from imint.faces.engine import FaceEngine, get_engine
 from imint.faces.models import FaceEmbedder, SFaceEmbedder, YuNetDetector, refine_tiny_landmarks
 from imint.faces.quality import assess, is_poor
 from imint.faces.service import identified_as
+from imint.faces.tables import FaceRow, Match, ReferencePhoto
+from imint.faces.video_tables import (
+    VideoAppearance,
+    VideoDetection,
+    VideoScan,
+    VideoSegment,
+    VideoTrack,
+)
 from imint.media.frames import (
     DEFAULT_SAMPLE_FPS,
     TruncatedVideoError,
@@ -68,16 +76,9 @@ from imint.media.frames import (
     probe_video,
 )
 from imint.media.ingest import ingest_file, log_custody
+from imint.media.sniff import sort_media
 from imint.records import Candidate, Evidence, Faces, box_iou
 from imint.store.db import utcnow
-from imint.store.models import FaceRow, Match, ReferencePhoto
-from imint.store.models_video import (
-    VideoAppearance,
-    VideoDetection,
-    VideoScan,
-    VideoSegment,
-    VideoTrack,
-)
 
 if TYPE_CHECKING:
     from imint.faces.service import FaceService
@@ -1548,39 +1549,8 @@ def search_video(
 
 
 def split_media(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
-    """Split files and folders (searched recursively) into photos and videos.
-
-    A file named on the command line is judged by its first bytes (a clip named .bin is
-    still a video); files inside folders by their suffix. Anything not a video goes to
-    the photo path, which reports what it cannot read.
-    """
-    from imint.media.images import IMAGE_SUFFIXES
-    from imint.media.metadata import VIDEO_SUFFIXES
-
-    photos: list[Path] = []
-    videos: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            for q in sorted(p.rglob("*")):
-                if q.is_file() and q.suffix.lower() in VIDEO_SUFFIXES:
-                    videos.append(q)
-                elif q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES:
-                    photos.append(q)
-        elif p.is_file() and p.stat().st_size > 0 and is_video_file(p):
-            videos.append(p)
-        else:
-            photos.append(p)
-    return photos, videos
-
-
-def is_video_file(path: Path) -> bool:
-    """True for files that are videos by their first bytes (or, failing that, their suffix)."""
-    from imint.media.metadata import VIDEO_SUFFIXES, sniff_kind
-
-    try:
-        return sniff_kind(path) == "video"
-    except OSError:
-        return path.suffix.lower() in VIDEO_SUFFIXES
+    """Split files and folders into photos and videos (see ``imint.media.sniff.sort_media``)."""
+    return sort_media(paths)
 
 
 __all__ = [

@@ -7,43 +7,9 @@ from typing import Any
 
 from PIL import ExifTags, Image
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".3gp", ".ts"}
-RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".jp2", ".img"}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"}
+from imint.media.sniff import IMAGE_SUFFIXES, RASTER_SUFFIXES, VIDEO_SUFFIXES, sniff_kind
 
-
-def _magic(path: Path, n: int = 16) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(n)
-
-
-def sniff_kind(path: Path) -> str:
-    """Guess image / video / raster / document from the first bytes, then the suffix."""
-    head = _magic(path)
-    suffix = path.suffix.lower()
-    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
-        return "raster"  # TIFF / GeoTIFF / BigTIFF: the sites part decides if it is georeferenced
-    if (
-        head.startswith(b"\xff\xd8\xff")
-        or head.startswith(b"\x89PNG")
-        or head[:4] in (b"GIF8", b"BM\x00\x00")
-    ):
-        return "image"
-    if (
-        head[4:8] in (b"ftyp", b"moov", b"mdat")
-        or head.startswith(b"\x1a\x45\xdf\xa3")
-        or head[:4] == b"RIFF"
-    ):
-        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-            return "image"
-        return "video"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    if suffix in RASTER_SUFFIXES:
-        return "raster"
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    return "document"
+__all__ = ["IMAGE_SUFFIXES", "RASTER_SUFFIXES", "VIDEO_SUFFIXES", "read_metadata", "sniff_kind"]
 
 
 def _exif(path: Path) -> dict[str, Any]:

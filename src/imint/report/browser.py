@@ -51,10 +51,10 @@ class BrowserError(ImintError):
     http_status = 500
 
 
-def find_chromium() -> str:
-    for env in ("IMINT_CHROMIUM", "CHROME_BIN"):
-        if os.environ.get(env):
-            return os.environ[env]
+def find_chromium(binary: str = "") -> str:
+    """``binary`` if given (``Settings.chromium``: $IMINT_CHROMIUM or $CHROME_BIN), else the first on PATH."""
+    if binary:
+        return binary
     for name in CHROMIUM_NAMES:
         path = shutil.which(name)
         if path:
@@ -298,9 +298,11 @@ def _write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
-def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, footer: str | None = None) -> PageResult:
+def html_to_pdf(
+    html_path: str | Path, pdf_path: str | Path, *, footer: str | None = None, binary: str = ""
+) -> PageResult:
     """Print an HTML file to PDF with headless Chromium; returns what the page reported."""
-    with Chromium() as browser:
+    with Chromium(binary or None) as browser:
         result = browser.open(html_path)
         browser.print_pdf(pdf_path, footer=footer)
     return result

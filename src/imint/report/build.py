@@ -32,10 +32,10 @@ from imint.cases.service import (
     quantity_groups,
 )
 from imint.errors import ImintError
+from imint.faces.tables import FaceRow, Match, Person
 from imint.records import Evidence
 from imint.report import figures
 from imint.store.db import utcnow
-from imint.store.models import FaceRow, Match, Person
 from imint.workspace import Workspace
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -434,7 +434,9 @@ def build_report(
             from imint.report.browser import html_to_pdf
 
             footer = f"imint case report · {info.name} · generated {data['generated_at']}"
-            console_errors = html_to_pdf(target_html, pdf_out, footer=footer).errors
+            console_errors = html_to_pdf(
+                target_html, pdf_out, footer=footer, binary=ws.settings.chromium
+            ).errors
             written_pdf = pdf_out
     finally:
         if not html:

@@ -16,6 +16,7 @@ from imint.cli_common import (
     console,
     err_console,
     handle_errors,
+    open_workspace,
     progress,
     write_json,
 )
@@ -29,9 +30,7 @@ detect_app = typer.Typer(help="Find objects in scenes.", no_args_is_help=True)
 
 
 def _open(workspace: Path):  # noqa: ANN202
-    from imint.workspace import Workspace
-
-    return Workspace(workspace)
+    return open_workspace(workspace)
 
 
 def _show_warnings(caught: list[warnings.WarningMessage]) -> None:

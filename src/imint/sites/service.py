@@ -16,7 +16,7 @@ import numpy as np
 from imint.errors import BadInputError, ConflictError, NotFoundError, ValidationError
 from imint.records import Detection, Detections
 from imint.sites import geo
-from imint.store.models_sites import SceneRow, ShipDetectionRow, SiteRow
+from imint.sites.tables import SceneRow, ShipDetectionRow, SiteRow
 
 DEFAULT_POINT_RADIUS_M = 5_000.0
 DEFAULT_PLACE_RADIUS_M = 10_000.0

@@ -7,8 +7,9 @@ SQLite tool, and every record the UI shows is a row in it.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,11 +40,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
 
 
 class Database:
-    """One SQLite file with its engine and session factory, migrated on open."""
+    """One SQLite file with its engine and session factory, migrated on open.
 
-    def __init__(self, path: Path, *, migrate: bool = True) -> None:
+    ``table_modules`` and ``migration_dirs`` come from the parts (``imint.parts.Parts``):
+    the core's own revisions are always included, each part's branch is added to them.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        migrate: bool = True,
+        table_modules: Sequence[str] = (),
+        migration_dirs: Sequence[Path] = (),
+    ) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
+        self.table_modules = tuple(table_modules)
+        self.migration_dirs = tuple(Path(d) for d in migration_dirs)
+        for module in self.table_modules:  # every table on Base.metadata before the first query
+            importlib.import_module(module)
         self.engine: Engine = create_engine(self.url, future=True)
         event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -58,7 +74,11 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url)
+        locations = [MIGRATIONS_DIR / "versions", *self.migration_dirs]
+        cfg.set_main_option("version_locations", " ".join(str(d) for d in locations))
+        cfg.set_main_option("path_separator", "space")
         cfg.attributes["connection_engine"] = self.engine
+        cfg.attributes["table_modules"] = self.table_modules
         with _migrate_lock:
             command.upgrade(cfg, "heads")
 

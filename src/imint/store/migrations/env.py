@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import importlib
-import pkgutil
 
 from alembic import context
 from sqlalchemy import create_engine
 
-import imint.store as store_pkg
 from imint.store.db import Base
 
-# Every module named imint.store.models* holds tables; import them all so that
-# autogenerate sees the whole schema.
-for mod in pkgutil.iter_modules(store_pkg.__path__):
-    if mod.name.startswith("models"):
-        importlib.import_module(f"imint.store.{mod.name}")
-
-target_metadata = Base.metadata
 config = context.config
+# The core's tables, then every part's (Database passes the parts' table modules), so that
+# autogenerate sees the whole schema.
+for module in ("imint.store.models", "imint.store.models_api", *config.attributes.get("table_modules", ())):
+    importlib.import_module(module)
+target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
