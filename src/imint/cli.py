@@ -12,16 +12,6 @@ from imint import __version__
 from imint.api import cli as api_cli
 from imint.parts import Parts, default_parts
 
-app = typer.Typer(
-    name="imint",
-    help="Offline imagery-intelligence workbench: faces, sites and cases.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-eval_app = typer.Typer(help="Measure accuracy and speed on a labelled data folder.", no_args_is_help=True)
-app.add_typer(eval_app, name="eval")
-
 
 def _version(value: bool) -> None:
     if value:
@@ -29,7 +19,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
@@ -38,15 +27,25 @@ def _root(
     """Offline imagery-intelligence workbench: faces, sites and cases."""
 
 
-def build(parts: Parts | None = None) -> typer.Typer:
-    """Add the commands of every part (and the web shell's) to the ``imint`` app."""
+def make_app(parts: Parts | None = None) -> typer.Typer:
+    """The ``imint`` command with the commands of every part (and the web shell's)."""
+    app = typer.Typer(
+        name="imint",
+        help="Offline imagery-intelligence workbench: faces, sites and cases.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(_root)
+    eval_app = typer.Typer(help="Measure accuracy and speed on a labelled data folder.", no_args_is_help=True)
+    app.add_typer(eval_app, name="eval")
     for part in parts if parts is not None else default_parts():
         part.commands(app, eval_app)
     api_cli.register(app, eval_app)
     return app
 
 
-build()
+app = make_app()
 
 
 def main() -> None:

@@ -83,6 +83,10 @@ class Part:
         """This part's section of the evidence page (``/evidence/<sha>``), JSON-able, or None."""
         return None
 
+    def overview(self, ws: Workspace) -> dict[str, int]:
+        """Counts for the dashboard (e.g. ``{"persons": 3}``)."""
+        return {}
+
     def __repr__(self) -> str:
         return f"<Part {self.name}>"
 
@@ -157,6 +161,9 @@ class Parts:
 
     def routers(self) -> list[APIRouter]:
         return [r for p in self._parts for r in p.routers()]
+
+    def overview(self, ws: Workspace) -> dict[str, int]:
+        return {k: v for p in self._parts for k, v in p.overview(ws).items()}
 
 
 _default: Parts | None = None
