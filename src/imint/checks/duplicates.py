@@ -136,10 +136,15 @@ def first_seen(ctx: CheckContext) -> CheckResult:
                 "exif_capture": meta.get("exif_DateTimeOriginal") or None,
                 "ingested_at": ev.added_at,
                 "sources": _custody_sources(ctx.session, sha),
+                "first_custody_id": ctx.session.scalar(
+                    select(CustodyEntry.id).where(CustodyEntry.evidence_sha256 == sha).order_by(CustodyEntry.id).limit(1)
+                )
+                or 0,
             }
         )
     exif_times = sorted(c["exif_capture"] for c in copies if c["exif_capture"])
-    earliest_ingest = min(copies, key=lambda c: c["ingested_at"])
+    # Ingest times have whole seconds; the custody log's order breaks ties.
+    earliest_ingest = min(copies, key=lambda c: (c["ingested_at"], c["first_custody_id"]))
     details = {
         "copies": copies,
         "earliest_exif_capture": exif_times[0] if exif_times else None,

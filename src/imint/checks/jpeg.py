@@ -40,8 +40,8 @@ METHOD_ID = "quant tables vs IJG 1-100 (Farid 2006); JPEG ghosts q30-95 (Farid 2
 def ijg_table(std: np.ndarray, quality: int) -> np.ndarray:
     """libjpeg's ``jpeg_quality_scaling``: the table a standard encoder writes at ``quality``."""
     q = min(max(int(quality), 1), 100)
-    scale = 5000 / q if q < 50 else 200 - 2 * q
-    return np.clip(np.floor((std * scale + 50) / 100), 1, 255)
+    scale = 5000 // q if q < 50 else 200 - 2 * q  # integer arithmetic, as libjpeg does
+    return np.clip((std.astype(np.int64) * scale + 50) // 100, 1, 255).astype(np.float64)
 
 
 def estimate_quality(tables: dict[int, list[int]]) -> dict[str, object]:

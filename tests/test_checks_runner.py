@@ -1,0 +1,76 @@
+"""run_checks: one stored row per check, re-runs replace, a failing check is an error row naming file and check."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select
+
+from imint import checks
+from imint.checks.tables import CheckResultRow
+from imint.errors import ValidationError
+from imint.store.models import CustodyEntry
+from tests.test_checks_helpers import astronaut, jpeg_bytes, ws  # noqa: F401 - ws is a fixture
+
+
+def test_migration_creates_the_checks_tables(ws) -> None:  # noqa: F811
+    tables = set(inspect(ws.db.engine).get_table_names())
+    assert {"check_results", "image_hashes"} <= tables
+
+
+def test_run_stores_one_row_per_check_and_rerun_replaces(ws, tmp_path: Path) -> None:  # noqa: F811
+    f = tmp_path / "astro.jpg"
+    f.write_bytes(jpeg_bytes(astronaut(), 85))
+    ev = ws.ingest(f)
+    report = checks.run_checks(ws, ev)
+    names = [r.check for r in report.results]
+    assert names == list(checks.CHECKS)
+    assert all(r.status in checks.STATUSES for r in report.results)
+    assert report["ela"].artifact and (ws.path / report["ela"].artifact).is_file()
+    assert report["ela"].artifact.startswith("exports/checks/")
+    checks.run_checks(ws, ev.sha256)
+    with ws.session() as s:
+        rows = s.scalars(select(CheckResultRow).where(CheckResultRow.evidence_sha256 == ev.sha256)).all()
+        assert sorted(r.check for r in rows) == sorted(names)  # replaced, not doubled
+        checked = s.scalars(
+            select(CustodyEntry).where(CustodyEntry.evidence_sha256 == ev.sha256, CustodyEntry.action == "checked")
+        ).all()
+        assert len(checked) == 2
+    stored = checks.stored_results(ws, ev.sha256)
+    assert [r.check for r in stored] == names
+    # A subset run replaces only those checks' rows.
+    checks.run_checks(ws, ev, ["ela"])
+    assert len(checks.stored_results(ws, ev.sha256)) == len(names)
+
+
+def test_truncated_jpeg_gives_errors_naming_file_and_check_and_others_still_run(ws, tmp_path: Path) -> None:  # noqa: F811
+    good = tmp_path / "good.jpg"
+    good.write_bytes(jpeg_bytes(astronaut(), 85))
+    good_ev = ws.ingest(good)
+    checks.run_checks(ws, good_ev)
+    before = [(r.check, r.status, r.summary) for r in checks.stored_results(ws, good_ev.sha256)]
+
+    data = jpeg_bytes(astronaut(), 85)
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(data[: len(data) // 3])
+    ev = ws.ingest(bad)
+    report = checks.run_checks(ws, ev)
+    errors = {r.check: r.summary for r in report.errors}
+    assert {"ela", "noise", "copy_move", "jpeg"} <= set(errors)
+    for check, message in errors.items():
+        assert "cut.jpg" in message and f"check {check}" in message
+    assert report["c2pa"].status == "absent"  # other checks still ran
+    # The stored original is untouched and nothing of the good file changed.
+    assert hashlib.sha256(Path(ev.stored_path).read_bytes()).hexdigest() == ev.sha256
+    assert [(r.check, r.status, r.summary) for r in checks.stored_results(ws, good_ev.sha256)] == before
+
+
+def test_unknown_check_name_is_refused_before_anything_runs(ws, tmp_path: Path) -> None:  # noqa: F811
+    f = tmp_path / "a.jpg"
+    f.write_bytes(jpeg_bytes(astronaut(), 85))
+    ev = ws.ingest(f)
+    with pytest.raises(ValidationError, match="unknown check 'elax'"):
+        checks.run_checks(ws, ev, ["elax"])
+    assert checks.stored_results(ws, ev.sha256) == []
