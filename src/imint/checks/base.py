@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from imint.workspace import Workspace
 
 STATUSES = ("ok", "flagged", "error", "absent")
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
 
 class CheckError(BadInputError):
@@ -102,6 +103,10 @@ class CheckContext:
     def pil(self, check: str) -> Image.Image:
         """The image as stored (no EXIF rotation: forensic checks need the file's own pixel grid)."""
         if self._pil is None:
+            if self.data()[8:12] in HEIF_BRANDS:
+                import pillow_heif
+
+                pillow_heif.register_heif_opener()
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -132,8 +137,18 @@ class CheckContext:
             self._rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
         return self._rgb
 
+    @property
+    def kind(self) -> str:
+        """The evidence kind, except that a HEIF/AVIF still picture counts as an image.
+
+        The core sniffer reads every ISO-BMFF ``ftyp`` file as video; a HEIC photo is a still image.
+        """
+        if self.evidence.kind == "video" and self.data()[8:12] in HEIF_BRANDS:
+            return "image"
+        return self.evidence.kind
+
     def is_image(self) -> bool:
-        return self.evidence.kind == "image"
+        return self.kind == "image"
 
 
 CheckFunction = Callable[[CheckContext], CheckResult]

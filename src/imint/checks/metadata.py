@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from imint.checks.base import CheckContext, CheckResult, not_applicable
+from imint.checks.base import HEIF_BRANDS, CheckContext, CheckResult, not_applicable
 
 if TYPE_CHECKING:
     from imint.cases import Claim
@@ -33,7 +33,6 @@ EDIT_SOFTWARE = re.compile(
     re.IGNORECASE,
 )
 METHOD_ID = "exiv2 (pyexiv2 2.16.0) + timezonefinder 9.0.0"
-HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
 
 def _xmp_spans(data: bytes) -> list[int]:

@@ -79,7 +79,7 @@ def artifact_path(ws: Workspace, sha256: str, check: str) -> Path:
 
 
 def _run_one(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
-    if ctx.evidence.kind not in spec.kinds:
+    if ctx.kind not in spec.kinds:
         return not_applicable(spec.name, ctx.evidence)
     try:
         # A savepoint: a check that fails half way leaves nothing of its own in the session.
