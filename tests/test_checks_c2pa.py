@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from imint import checks
-from tests.test_checks_helpers import astronaut, jpeg_bytes, ws  # noqa: F401
+from imint.workspace import Workspace
+from tests.test_checks_helpers import astronaut, jpeg_bytes, open_workspace
 
-c2pa = pytest.importorskip("c2pa")
+
+@pytest.fixture()
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    yield from open_workspace(tmp_path)
+
+
+import c2pa  # noqa: E402 - a dependency: its absence must fail, not skip
 
 
 def _test_signer():  # noqa: ANN202 - c2pa.Signer
@@ -21,35 +29,62 @@ def _test_signer():  # noqa: ANN202 - c2pa.Signer
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "imint test")])
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "imint test"),
+            ]
+        )
 
     now = dt.datetime.now(dt.UTC)
-    usage = dict(content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False,
-                 encipher_only=False, decipher_only=False)
+    usage = dict(
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
-        x509.CertificateBuilder().subject_name(name("imint test CA")).issuer_name(name("imint test CA"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(name("imint test CA"))
+        .issuer_name(name("imint test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True, **usage), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True, **usage), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
-        x509.CertificateBuilder().subject_name(name("imint test signer")).issuer_name(ca.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(name("imint test signer"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **usage), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **usage), critical=True
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     chain = leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
-    pkey = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pkey = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, pkey, None))
 
 
@@ -60,17 +95,24 @@ def _signed(tmp_path: Path) -> Path:
         "claim_generator_info": [{"name": "imint-test", "version": "1"}],
         "title": "signed.jpg",
         "assertions": [
-            {"label": "c2pa.actions", "data": {"actions": [{
-                "action": "c2pa.created",
-                "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture",
-            }]}}
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture",
+                        }
+                    ]
+                },
+            }
         ],
     }
     c2pa.Builder(manifest).sign_file(src, out, _test_signer())
     return out
 
 
-def test_signed_manifest_validates_and_a_changed_byte_fails(ws, tmp_path: Path) -> None:  # noqa: F811
+def test_signed_manifest_validates_and_a_changed_byte_fails(ws, tmp_path: Path) -> None:
     signed = _signed(tmp_path)
     ok = checks.run_checks(ws, ws.ingest(signed), ["c2pa"])["c2pa"]
     assert ok.status == "ok", ok.summary
@@ -88,7 +130,7 @@ def test_signed_manifest_validates_and_a_changed_byte_fails(ws, tmp_path: Path) 
     assert any("dataHash.mismatch" in code for code in bad.details["failures"])
 
 
-def test_no_manifest_is_absent_and_proves_nothing(ws, tmp_path: Path) -> None:  # noqa: F811
+def test_no_manifest_is_absent_and_proves_nothing(ws, tmp_path: Path) -> None:
     f = tmp_path / "plain.jpg"
     f.write_bytes(jpeg_bytes(astronaut()[:64, :64], 90))
     r = checks.run_checks(ws, ws.ingest(f), ["c2pa"])["c2pa"]

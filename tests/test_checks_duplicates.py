@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from imint import checks
-from tests.test_checks_helpers import astronaut, chelsea, coffee, jpeg_bytes, ws  # noqa: F401
+from imint.workspace import Workspace
+from tests.test_checks_helpers import astronaut, chelsea, coffee, jpeg_bytes, open_workspace
 
 
-def test_mirrored_resized_recompressed_copy_is_a_near_duplicate_and_another_photo_is_not(ws, tmp_path: Path) -> None:  # noqa: F811
+@pytest.fixture()
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    yield from open_workspace(tmp_path)
+
+
+def test_mirrored_resized_recompressed_copy_is_a_near_duplicate_and_another_photo_is_not(
+    ws, tmp_path: Path
+) -> None:
     original = tmp_path / "original.png"
     Image.fromarray(astronaut()).save(original)
     copy = tmp_path / "copy.jpg"

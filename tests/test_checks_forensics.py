@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +13,23 @@ from imint import checks
 from imint.checks.ela import ela_map
 from imint.checks.jpeg import estimate_quality
 from imint.checks.noise import noise_map
-from tests.test_checks_helpers import (  # noqa: F401 - ws is a fixture
+from imint.workspace import Workspace
+from tests.test_checks_helpers import (
     PASTE,
     astronaut,
     chelsea,
     coffee,
     decode,
     jpeg_bytes,
+    open_workspace,
     pasted_fake,
     top_share,
-    ws,
 )
+
+
+@pytest.fixture()
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    yield from open_workspace(tmp_path)
 
 
 @pytest.mark.parametrize("donor", [coffee, chelsea], ids=["coffee", "chelsea"])
@@ -33,7 +40,7 @@ def test_ela_is_highest_on_the_pasted_region(donor) -> None:
     assert share >= 0.4 and share >= 5 * chance
 
 
-def test_ela_check_flags_the_paste_and_not_the_untouched_picture(ws, tmp_path: Path) -> None:  # noqa: F811
+def test_ela_check_flags_the_paste_and_not_the_untouched_picture(ws, tmp_path: Path) -> None:
     fake, clean = tmp_path / "fake.jpg", tmp_path / "clean.jpg"
     fake.write_bytes(pasted_fake(coffee()))
     clean.write_bytes(jpeg_bytes(decode(jpeg_bytes(astronaut(), 70)), 90))
@@ -50,7 +57,7 @@ def test_ela_check_flags_the_paste_and_not_the_untouched_picture(ws, tmp_path: P
     assert jp["earlier_save_quality"] == 70
 
 
-def test_jpeg_ghost_finds_the_earlier_quality_and_a_single_save_has_none(ws, tmp_path: Path) -> None:  # noqa: F811
+def test_jpeg_ghost_finds_the_earlier_quality_and_a_single_save_has_none(ws, tmp_path: Path) -> None:
     double, single = tmp_path / "double.jpg", tmp_path / "single.jpg"
     double.write_bytes(jpeg_bytes(decode(jpeg_bytes(astronaut(), 60)), 85))
     single.write_bytes(jpeg_bytes(astronaut(), 85))
@@ -83,7 +90,7 @@ def test_noise_map_finds_a_region_of_other_noise_strength() -> None:
     assert share >= 0.8 and chance < 0.07
 
 
-def test_copy_moved_patch_is_found_with_its_shift(ws, tmp_path: Path) -> None:  # noqa: F811
+def test_copy_moved_patch_is_found_with_its_shift(ws, tmp_path: Path) -> None:
     img = astronaut().copy()
     # Copy a textured 80 px square (the flag on the sleeve and the suit) 200 px to the right and 60 down.
     src_y, src_x, s, dy, dx = 330, 60, 80, 60, 200

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from imint.workspace import Workspace
@@ -62,8 +62,8 @@ def top_share(heat: np.ndarray, box: tuple[int, int, int]) -> tuple[float, float
     return float((top & inside).sum() / top.sum()), float(inside.mean())
 
 
-@pytest.fixture()
-def ws(tmp_path: Path) -> Workspace:
+def open_workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A fresh workspace for one test (each test file wraps this in its ``ws`` fixture)."""
     w = Workspace(tmp_path / "ws", user="tester")
     yield w
     w.close()

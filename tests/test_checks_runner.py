@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +13,21 @@ from imint import checks
 from imint.checks.tables import CheckResultRow
 from imint.errors import ValidationError
 from imint.store.models import CustodyEntry
-from tests.test_checks_helpers import astronaut, jpeg_bytes, ws  # noqa: F401 - ws is a fixture
+from imint.workspace import Workspace
+from tests.test_checks_helpers import astronaut, jpeg_bytes, open_workspace
 
 
-def test_migration_creates_the_checks_tables(ws) -> None:  # noqa: F811
+@pytest.fixture()
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    yield from open_workspace(tmp_path)
+
+
+def test_migration_creates_the_checks_tables(ws) -> None:
     tables = set(inspect(ws.db.engine).get_table_names())
     assert {"check_results", "image_hashes"} <= tables
 
 
-def test_run_stores_one_row_per_check_and_rerun_replaces(ws, tmp_path: Path) -> None:  # noqa: F811
+def test_run_stores_one_row_per_check_and_rerun_replaces(ws, tmp_path: Path) -> None:
     f = tmp_path / "astro.jpg"
     f.write_bytes(jpeg_bytes(astronaut(), 85))
     ev = ws.ingest(f)
@@ -35,7 +42,9 @@ def test_run_stores_one_row_per_check_and_rerun_replaces(ws, tmp_path: Path) -> 
         rows = s.scalars(select(CheckResultRow).where(CheckResultRow.evidence_sha256 == ev.sha256)).all()
         assert sorted(r.check for r in rows) == sorted(names)  # replaced, not doubled
         checked = s.scalars(
-            select(CustodyEntry).where(CustodyEntry.evidence_sha256 == ev.sha256, CustodyEntry.action == "checked")
+            select(CustodyEntry).where(
+                CustodyEntry.evidence_sha256 == ev.sha256, CustodyEntry.action == "checked"
+            )
         ).all()
         assert len(checked) == 2
     stored = checks.stored_results(ws, ev.sha256)
@@ -45,7 +54,7 @@ def test_run_stores_one_row_per_check_and_rerun_replaces(ws, tmp_path: Path) -> 
     assert len(checks.stored_results(ws, ev.sha256)) == len(names)
 
 
-def test_truncated_jpeg_gives_errors_naming_file_and_check_and_others_still_run(ws, tmp_path: Path) -> None:  # noqa: F811
+def test_truncated_jpeg_gives_errors_naming_file_and_check_and_others_still_run(ws, tmp_path: Path) -> None:
     good = tmp_path / "good.jpg"
     good.write_bytes(jpeg_bytes(astronaut(), 85))
     good_ev = ws.ingest(good)
@@ -67,7 +76,7 @@ def test_truncated_jpeg_gives_errors_naming_file_and_check_and_others_still_run(
     assert [(r.check, r.status, r.summary) for r in checks.stored_results(ws, good_ev.sha256)] == before
 
 
-def test_unknown_check_name_is_refused_before_anything_runs(ws, tmp_path: Path) -> None:  # noqa: F811
+def test_unknown_check_name_is_refused_before_anything_runs(ws, tmp_path: Path) -> None:
     f = tmp_path / "a.jpg"
     f.write_bytes(jpeg_bytes(astronaut(), 85))
     ev = ws.ingest(f)

@@ -20,8 +20,8 @@ from imint.checks.sun import shadow_ratio, shadow_time_window, sun_position
     ],
 )
 def test_matches_astral_an_independent_implementation(when, lat, lon) -> None:
-    astral_sun = pytest.importorskip("astral.sun")
     from astral import Observer
+    from astral import sun as astral_sun
 
     az, el = sun_position(when, lat, lon)
     assert az == pytest.approx(astral_sun.azimuth(Observer(lat, lon), when), abs=0.05)
@@ -48,13 +48,25 @@ def test_shadow_window_contains_the_true_time_and_not_a_wrong_one() -> None:
     shadow_px = 200 / math.tan(math.radians(el))
     tip = (100 + shadow_px, 300)
     assert shadow_ratio((100, 100), (100, 300), tip) == pytest.approx(1 / math.tan(math.radians(el)))
-    w = shadow_time_window(lat, lon, day, top=(100, 100), base=(100, 300), tip=tip, tolerance=0.05, claimed=truth)
+    w = shadow_time_window(
+        lat, lon, day, top=(100, 100), base=(100, 300), tip=tip, tolerance=0.05, claimed=truth
+    )
     assert w.claimed_consistent is True
     assert len(w.intervals) == 2  # the same elevation in the morning and the afternoon
-    wrong = shadow_time_window(lat, lon, day, top=(100, 100), base=(100, 300), tip=tip, tolerance=0.05,
-                               claimed=dt.datetime(2024, 5, 5, 11, 50, tzinfo=dt.UTC))
+    wrong = shadow_time_window(
+        lat,
+        lon,
+        day,
+        top=(100, 100),
+        base=(100, 300),
+        tip=tip,
+        tolerance=0.05,
+        claimed=dt.datetime(2024, 5, 5, 11, 50, tzinfo=dt.UTC),
+    )
     assert wrong.claimed_consistent is False
     # With the shadow's direction known (north-up imagery) only the morning interval is left.
     az, _ = sun_position(truth, lat, lon)
-    directed = shadow_time_window(lat, lon, day, ratio=w.ratio, tolerance=0.05, shadow_bearing_deg=(az + 180) % 360)
+    directed = shadow_time_window(
+        lat, lon, day, ratio=w.ratio, tolerance=0.05, shadow_bearing_deg=(az + 180) % 360
+    )
     assert len(directed.intervals) == 1 and directed.intervals[0][0] <= truth <= directed.intervals[0][1]

@@ -37,7 +37,11 @@ def read_manifest(data: bytes, mime: str) -> dict[str, Any] | None:
 
     context = _context()
     try:
-        reader = c2pa.Reader(mime, io.BytesIO(data), context=context) if context else c2pa.Reader(mime, io.BytesIO(data))
+        reader = (
+            c2pa.Reader(mime, io.BytesIO(data), context=context)
+            if context
+            else c2pa.Reader(mime, io.BytesIO(data))
+        )
     except c2pa.C2paError as exc:
         if "ManifestNotFound" in type(exc).__name__ or "ManifestNotFound" in str(exc) or "JUMBF" in str(exc):
             return None
@@ -77,7 +81,11 @@ def c2pa_check(ctx: CheckContext) -> CheckResult:
     for assertion in manifest.get("assertions", []):
         if assertion.get("label", "").startswith("c2pa.actions"):
             actions += [
-                {"action": a.get("action"), "digitalSourceType": a.get("digitalSourceType"), "softwareAgent": a.get("softwareAgent")}
+                {
+                    "action": a.get("action"),
+                    "digitalSourceType": a.get("digitalSourceType"),
+                    "softwareAgent": a.get("softwareAgent"),
+                }
                 for a in assertion.get("data", {}).get("actions", [])
             ]
     generator = manifest.get("claim_generator") or ", ".join(
@@ -86,7 +94,12 @@ def c2pa_check(ctx: CheckContext) -> CheckResult:
     details = {
         "validation_state": state,
         "failures": failures,
-        "signer": {"issuer": sig.get("issuer"), "common_name": sig.get("common_name"), "time": sig.get("time"), "alg": sig.get("alg")},
+        "signer": {
+            "issuer": sig.get("issuer"),
+            "common_name": sig.get("common_name"),
+            "time": sig.get("time"),
+            "alg": sig.get("alg"),
+        },
         "claim_generator": generator,
         "actions": actions,
         "ingredients": len(manifest.get("ingredients", [])),

@@ -76,7 +76,9 @@ class _Budget:
         return bytes(out)
 
 
-def _warc_images(path: Path, stream: IO[bytes], warc_name: str, budget: _Budget, skipped: list[str]) -> Iterator[CapturedImage]:
+def _warc_images(
+    path: Path, stream: IO[bytes], warc_name: str, budget: _Budget, skipped: list[str]
+) -> Iterator[CapturedImage]:
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
@@ -84,7 +86,9 @@ def _warc_images(path: Path, stream: IO[bytes], warc_name: str, budget: _Budget,
         for record in ArchiveIterator(stream):
             if record.rec_type != "response" or record.http_headers is None:
                 if record.rec_type == "revisit":
-                    skipped.append(f"{record.rec_headers.get_header('WARC-Target-URI')}: revisit record (payload elsewhere)")
+                    skipped.append(
+                        f"{record.rec_headers.get_header('WARC-Target-URI')}: revisit record (payload elsewhere)"
+                    )
                 continue
             ctype = (record.http_headers.get_header("Content-Type") or "").split(";")[0].strip().lower()
             if not ctype.startswith("image/"):
@@ -119,7 +123,11 @@ def _check_zip(path: Path, zf: zipfile.ZipFile) -> None:
     total = 0
     for info in infos:
         total += info.file_size
-        if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20:
+        if (
+            info.compress_size
+            and info.file_size / info.compress_size > MAX_RATIO
+            and info.file_size > 1 << 20
+        ):
             raise _fail(
                 path,
                 f"entry {info.filename} expands {info.file_size / info.compress_size:,.0f}-fold "
@@ -179,7 +187,10 @@ def read_capture(path: str | Path) -> tuple[list[CapturedImage], list[str]]:
 
 
 def _file_name(index: int, image: CapturedImage) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0])[:80] or "image"
+    stem = (
+        re.sub(r"[^A-Za-z0-9._-]+", "_", image.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0])[:80]
+        or "image"
+    )
     ext = "." + image.content_type.split("/", 1)[1].replace("jpeg", "jpg").replace("svg+xml", "svg")
     return f"{index:04d}-{stem}" if stem.lower().endswith(ext) else f"{index:04d}-{stem}{ext}"
 

@@ -66,7 +66,8 @@ def largest_translation(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, t
     # Count each bin with its 8 neighbours, as an offset on a bin edge falls either side.
     lookup = {tuple(k): c for k, c in zip(keys.tolist(), counts.tolist(), strict=True)}
     pooled = [
-        sum(lookup.get((k[0] + dx, k[1] + dy), 0) for dx in (-1, 0, 1) for dy in (-1, 0, 1)) for k in keys.tolist()
+        sum(lookup.get((k[0] + dx, k[1] + dy), 0) for dx in (-1, 0, 1) for dy in (-1, 0, 1))
+        for k in keys.tolist()
     ]
     centre = keys[int(np.argmax(pooled))]
     members = np.flatnonzero(np.abs(bins - centre).max(axis=1) <= 1)

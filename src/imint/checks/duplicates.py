@@ -51,7 +51,9 @@ class Match:
     mirrored: bool  # closer to the other image's mirror than to the image itself
 
 
-def find_near_duplicates(session: Session, query: ImageHashRow, max_distance: int = MAX_DISTANCE) -> list[Match]:
+def find_near_duplicates(
+    session: Session, query: ImageHashRow, max_distance: int = MAX_DISTANCE
+) -> list[Match]:
     """Every other stored image within ``max_distance`` bits of ``query`` (as is or mirrored), nearest first."""
     rows = session.execute(
         select(ImageHashRow.evidence_sha256, ImageHashRow.hash_hex, ImageHashRow.mirror_hex).where(
@@ -121,7 +123,9 @@ def _custody_sources(session: Session, sha256: str) -> list[dict[str, str]]:
 def first_seen(ctx: CheckContext) -> CheckResult:
     """For this picture and its near-duplicates: earliest EXIF capture time, ingest time and every source."""
     row = ensure_hash(ctx, "first_seen")
-    members = [(ctx.evidence.sha256, 0)] + [(m.sha256, m.distance) for m in find_near_duplicates(ctx.session, row)]
+    members = [(ctx.evidence.sha256, 0)] + [
+        (m.sha256, m.distance) for m in find_near_duplicates(ctx.session, row)
+    ]
     copies = []
     for sha, distance in members:
         ev = ctx.session.get(EvidenceRow, sha)
@@ -137,7 +141,10 @@ def first_seen(ctx: CheckContext) -> CheckResult:
                 "ingested_at": ev.added_at,
                 "sources": _custody_sources(ctx.session, sha),
                 "first_custody_id": ctx.session.scalar(
-                    select(CustodyEntry.id).where(CustodyEntry.evidence_sha256 == sha).order_by(CustodyEntry.id).limit(1)
+                    select(CustodyEntry.id)
+                    .where(CustodyEntry.evidence_sha256 == sha)
+                    .order_by(CustodyEntry.id)
+                    .limit(1)
                 )
                 or 0,
             }

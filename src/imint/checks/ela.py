@@ -57,7 +57,11 @@ def ela(ctx: CheckContext) -> CheckResult:
     scale = float(np.percentile(level, 99.5)) or 1.0
     flagged = score >= FLAG_Z
     where = _hottest_box(level)
-    note = "" if fmt == "JPEG" else f" The file is {fmt}, not JPEG, so error levels say little about its history."
+    note = (
+        ""
+        if fmt == "JPEG"
+        else f" The file is {fmt}, not JPEG, so error levels say little about its history."
+    )
     if flagged:
         summary = (
             f"One region (around x={where[0]}-{where[2]}, y={where[1]}-{where[3]}) changes much more than the rest "
@@ -71,7 +75,13 @@ def ela(ctx: CheckContext) -> CheckResult:
         "flagged" if flagged else "ok",
         summary,
         score=round(score, 3),
-        details={"quality": QUALITY, "format": fmt, "hottest_box": where, "p99_5": scale, "median": float(np.median(level))},
+        details={
+            "quality": QUALITY,
+            "format": fmt,
+            "hottest_box": where,
+            "p99_5": scale,
+            "median": float(np.median(level)),
+        },
         method=METHOD_ID,
         heatmap=np.clip(level / scale, 0, 1),
     )

@@ -134,7 +134,11 @@ def _heif_tags(data: bytes, fail) -> dict[str, dict[str, str]]:  # noqa: ANN001
     except Exception as exc:  # noqa: BLE001 - any decoder error is this file's problem
         raise fail(f"HEIF container unreadable: {exc}") from exc
     tags: dict[str, str] = {}
-    ifds = ((exif, "Image"), (exif.get_ifd(ExifTags.IFD.Exif), "Photo"), (exif.get_ifd(ExifTags.IFD.GPSInfo), "GPSInfo"))
+    ifds = (
+        (exif, "Image"),
+        (exif.get_ifd(ExifTags.IFD.Exif), "Photo"),
+        (exif.get_ifd(ExifTags.IFD.GPSInfo), "GPSInfo"),
+    )
     for ifd, group in ifds:
         names = ExifTags.GPSTAGS if group == "GPSInfo" else ExifTags.TAGS
         for k, v in ifd.items():
@@ -160,7 +164,9 @@ def capture_time(exif: dict[str, str], lat: float | None, lon: float | None) -> 
         return Capture(None, None, "no EXIF capture time", None)
     offset = _offset(exif.get("Exif.Photo.OffsetTimeOriginal"))
     if offset is not None:
-        return Capture(local, local.replace(tzinfo=offset).astimezone(dt.UTC), "EXIF OffsetTimeOriginal", str(offset))
+        return Capture(
+            local, local.replace(tzinfo=offset).astimezone(dt.UTC), "EXIF OffsetTimeOriginal", str(offset)
+        )
     if lat is not None and lon is not None:
         zone = zone_at(lat, lon)
         if zone:
@@ -197,7 +203,10 @@ def metadata(ctx: CheckContext) -> CheckResult:
     data = ctx.data()
     spans = _xmp_spans(data)
     if sum(spans) > MAX_XMP_BYTES:
-        raise ctx.fail("metadata", f"XMP metadata of {sum(spans):,} bytes is over the {MAX_XMP_BYTES:,}-byte limit; not parsed")
+        raise ctx.fail(
+            "metadata",
+            f"XMP metadata of {sum(spans):,} bytes is over the {MAX_XMP_BYTES:,}-byte limit; not parsed",
+        )
     tags = read_tags(data, ctx.name, lambda msg: ctx.fail("metadata", msg))
     exif, xmp, iptc = tags["exif"], tags["xmp"], tags["iptc"]
     if not (exif or xmp or iptc):
@@ -212,7 +221,11 @@ def metadata(ctx: CheckContext) -> CheckResult:
     cap = capture_time(exif, lat, lon)
     gps_utc = _gps_utc(exif)
     software = [s for s in (exif.get("Exif.Image.Software"), xmp.get("Xmp.xmp.CreatorTool")) if s]
-    history = {k: v for k, v in xmp.items() if k.startswith(("Xmp.xmpMM.History", "Xmp.photoshop.History", "Xmp.xmpMM.DerivedFrom"))}
+    history = {
+        k: v
+        for k, v in xmp.items()
+        if k.startswith(("Xmp.xmpMM.History", "Xmp.photoshop.History", "Xmp.xmpMM.DerivedFrom"))
+    }
     signs: list[str] = []
     for s in software:
         if EDIT_SOFTWARE.search(s):
@@ -245,9 +258,18 @@ def metadata(ctx: CheckContext) -> CheckResult:
     who = " ".join(p for p in (details["make"], details["model"]) if p) or "unknown camera"
     when = f"captured {details['capture_utc']} ({cap.basis})" if cap.utc else f"capture time: {cap.basis}"
     where = f"GPS {lat:.5f}, {lon:.5f}" if details["gps"] else "no GPS"
-    summary = f"{who}; {when}; {where}" + (f"; {'; '.join(signs)}" if signs else "") + ". Metadata can be rewritten by anyone."
+    summary = (
+        f"{who}; {when}; {where}"
+        + (f"; {'; '.join(signs)}" if signs else "")
+        + ". Metadata can be rewritten by anyone."
+    )
     return CheckResult(
-        "metadata", "flagged" if signs else "ok", summary, score=float(len(signs)), details=details, method=METHOD_ID
+        "metadata",
+        "flagged" if signs else "ok",
+        summary,
+        score=float(len(signs)),
+        details=details,
+        method=METHOD_ID,
     )
 
 
@@ -296,7 +318,10 @@ def contradictions(check_result: CheckResult, claim: Claim, *, max_km: float = 5
             )
     gps = d.get("gps")
     if gps and claim.places:
-        distances = {p.resolved_name or p.name: haversine_km(gps["lat"], gps["lon"], p.lat, p.lon) for p in claim.places}
+        distances = {
+            p.resolved_name or p.name: haversine_km(gps["lat"], gps["lon"], p.lat, p.lon)
+            for p in claim.places
+        }
         nearest = min(distances, key=distances.get)
         if distances[nearest] > max_km:
             out.append(

@@ -54,7 +54,11 @@ def noise(ctx: CheckContext) -> CheckResult:
         "flagged" if flagged else "ok",
         summary,
         score=round(score, 3),
-        details={"window": WINDOW, "hottest_box": where, "robust_peak_of_map": robust_peak(z[::WINDOW, ::WINDOW])},
+        details={
+            "window": WINDOW,
+            "hottest_box": where,
+            "robust_peak_of_map": robust_peak(z[::WINDOW, ::WINDOW]),
+        },
         method=METHOD_ID,
         heatmap=np.clip(z / max(FLAG_Z, score), 0, 1),
     )

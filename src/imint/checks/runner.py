@@ -111,7 +111,9 @@ def run_checks_in_session(
             result.evidence_sha256, result.created_at = evidence.sha256, now
             final = artifact_path(ws, evidence.sha256, spec.name)
             if result.heatmap is not None:
-                background = ctx._rgb if ctx._rgb is not None and ctx._rgb.shape[:2] == result.heatmap.shape else None
+                background = (
+                    ctx._rgb if ctx._rgb is not None and ctx._rgb.shape[:2] == result.heatmap.shape else None
+                )
                 tmp = staging / f"{spec.name}.png"
                 write_png(tmp, render(result.heatmap, background))
                 moves.append((tmp, final))
@@ -139,7 +141,9 @@ def run_checks_in_session(
                     created_by=ws.user,
                 )
             )
-        log_custody(session, evidence.sha256, "checked", ws.user, checks={r.check: r.status for r in report.results})
+        log_custody(
+            session, evidence.sha256, "checked", ws.user, checks={r.check: r.status for r in report.results}
+        )
         session.flush()
         # Heat maps of checks that no longer make one are removed; new ones replace old ones.
         for spec in specs:

@@ -41,7 +41,7 @@ def case_to_stix(ws: Workspace, case_name: str) -> dict[str, Any]:
     import stix2
 
     from imint import cases
-    from imint.cases import RELIABILITY, CREDIBILITY
+    from imint.cases import CREDIBILITY, RELIABILITY
 
     info = cases.get_case(ws, case_name)
     claims = cases.case_claims(ws, case_name)
@@ -83,16 +83,21 @@ def case_to_stix(ws: Workspace, case_name: str) -> dict[str, Any]:
             if claim.reliability:
                 custom["x_imint_reliability"] = claim.reliability
                 custom["x_imint_reliability_label"] = RELIABILITY[claim.reliability]
-            sources[key] = stix2.Identity(name=key, identity_class="organization", custom_properties=custom, allow_custom=True)
+            sources[key] = stix2.Identity(
+                name=key, identity_class="organization", custom_properties=custom, allow_custom=True
+            )
             objects.append(sources[key])
-        refs = [sources[key].id] + [observed[link.evidence_sha256].id for link in claim.links if link.evidence_sha256 in observed]
+        refs = [sources[key].id] + [
+            observed[link.evidence_sha256].id for link in claim.links if link.evidence_sha256 in observed
+        ]
         custom: dict[str, Any] = {
             "x_imint_claim_id": claim.id,
             "x_imint_status": claim.status,
             "x_imint_date_from": claim.date_from,
             "x_imint_date_to": claim.date_to,
             "x_imint_places": [
-                {"name": p.name, "resolved_name": p.resolved_name, "lat": p.lat, "lon": p.lon} for p in claim.places
+                {"name": p.name, "resolved_name": p.resolved_name, "lat": p.lat, "lon": p.lon}
+                for p in claim.places
             ],
             "x_imint_figure": claim.figure,
         }
@@ -124,7 +129,9 @@ def case_to_stix(ws: Workspace, case_name: str) -> dict[str, Any]:
                     relationship_type=link.relation,
                     description=link.note or None,
                     created_by_ref=author.id,
-                    custom_properties={"x_imint_record": f"{link.record_type}:{link.record_id}" if link.record_type else None},
+                    custom_properties={
+                        "x_imint_record": f"{link.record_type}:{link.record_id}" if link.record_type else None
+                    },
                     allow_custom=True,
                 )
             )

@@ -33,7 +33,9 @@ def _julian_day(when: dt.datetime) -> float:
     return utc.timestamp() / 86400.0 + 2440587.5
 
 
-def sun_position(when: dt.datetime, lat: float, lon: float, *, refraction: bool = True) -> tuple[float, float]:
+def sun_position(
+    when: dt.datetime, lat: float, lon: float, *, refraction: bool = True
+) -> tuple[float, float]:
     """Sun azimuth (degrees clockwise from true north) and elevation (degrees above the horizon).
 
     ``when`` must be timezone-aware; ``lat``/``lon`` in degrees (east positive).
@@ -44,7 +46,9 @@ def sun_position(when: dt.datetime, lat: float, lon: float, *, refraction: bool 
     return float(az[0]), float(el[0])
 
 
-def sun_positions(jd: np.ndarray, lat: float, lon: float, *, refraction: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def sun_positions(
+    jd: np.ndarray, lat: float, lon: float, *, refraction: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """NOAA solar position for an array of Julian days (UT); returns (azimuth, elevation) in degrees."""
     rad, deg = np.radians, np.degrees
     jc = (jd - 2451545.0) / 36525.0
@@ -73,10 +77,16 @@ def sun_positions(jd: np.ndarray, lat: float, lon: float, *, refraction: bool = 
     minutes_utc = np.mod(jd - 0.5, 1.0) * 1440.0
     true_solar = np.mod(minutes_utc + eq_time + 4 * lon, 1440.0)
     hour_angle = np.where(true_solar / 4 < 0, true_solar / 4 + 180, true_solar / 4 - 180)
-    cos_zen = np.sin(rad(lat)) * np.sin(rad(decl)) + np.cos(rad(lat)) * np.cos(rad(decl)) * np.cos(rad(hour_angle))
+    cos_zen = np.sin(rad(lat)) * np.sin(rad(decl)) + np.cos(rad(lat)) * np.cos(rad(decl)) * np.cos(
+        rad(hour_angle)
+    )
     zenith = deg(np.arccos(np.clip(cos_zen, -1, 1)))
     denom = np.cos(rad(lat)) * np.sin(rad(zenith))
-    cos_az = np.clip((np.sin(rad(lat)) * np.cos(rad(zenith)) - np.sin(rad(decl))) / np.where(denom == 0, 1e-12, denom), -1, 1)
+    cos_az = np.clip(
+        (np.sin(rad(lat)) * np.cos(rad(zenith)) - np.sin(rad(decl))) / np.where(denom == 0, 1e-12, denom),
+        -1,
+        1,
+    )
     a = deg(np.arccos(cos_az))
     azimuth = np.where(hour_angle > 0, np.mod(a + 180, 360), np.mod(540 - a, 360))
     elevation = 90 - zenith
