@@ -21,9 +21,10 @@ from imint.checks.base import CheckContext, CheckResult, not_applicable
 
 QUALITY = 75
 BLOCK = 8
-# Flag when the brightest 0.5 % of blocks stand this many robust deviations above the median block. The
-# unmodified test photos reach 2.6-4.7, a pasted-in patch 8.2 (docs/checks.md); few photos, a rough line.
-FLAG_Z = 6.0
+# Flag when the brightest 0.5 % of blocks stand this many robust deviations above the median block.
+# Measured (python -m imint.checks.measure): six untouched pictures saved once 2.5-6.2, three pastes 7.5-8.2.
+# A line set on so few pictures; real photos with strong edges will cross it.
+FLAG_Z = 7.0
 METHOD_ID = f"ela q={QUALITY} block={BLOCK} (Krawetz 2007)"
 
 

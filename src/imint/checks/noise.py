@@ -18,7 +18,7 @@ from imint.checks.base import CheckContext, CheckResult, not_applicable
 from imint.checks.ela import _hottest_box, robust_peak
 
 WINDOW = 16
-FLAG_Z = 6.0  # robust deviations of the top 0.5 % of windows; no unmodified test photo reaches it
+FLAG_Z = 6.0  # robust deviations of the top 0.5 % of windows; six untouched pictures reach 1.1-4.5
 METHOD_ID = f"median-3 residual, log local variance {WINDOW}px, robust z (Mahdian & Saic 2009)"
 
 
