@@ -20,8 +20,9 @@ from imint.media.images import decode_image
 from imint.media.phash import BITS, METHOD, hamming, hash_image, hex_to_uint64
 from imint.store.models import CustodyEntry, EvidenceRow
 
-# Bits of 64 that may differ for two files to count as copies of one picture. Measured on the test
-# fixtures (docs/checks.md): a resized, re-encoded, mirrored copy lies at 0-4, unrelated photos at 20-40.
+# Bits of 64 that may differ for two files to count as copies of one picture. Measured (python -m
+# imint.checks.measure): resized, re-encoded or mirrored copies 0, a 5 % crop 8, a 15 % crop 16 (missed);
+# 190 pairs of different pictures: min 20, 5th percentile 24.
 MAX_DISTANCE = 10
 METHOD_ID = f"{METHOD} hamming<={MAX_DISTANCE} (numpy scan)"
 
