@@ -83,3 +83,28 @@ def test_unknown_check_name_is_refused_before_anything_runs(ws, tmp_path: Path) 
     with pytest.raises(ValidationError, match="unknown check 'elax'"):
         checks.run_checks(ws, ev, ["elax"])
     assert checks.stored_results(ws, ev.sha256) == []
+
+
+def test_a_check_that_fails_half_way_leaves_nothing_of_its_own(ws, tmp_path: Path, monkeypatch) -> None:
+    from imint.checks import registry
+    from imint.checks.base import CheckSpec
+    from imint.checks.tables import ImageHashRow
+
+    def half_done(ctx):  # noqa: ANN001, ANN202
+        ctx.session.add(
+            ImageHashRow(evidence_sha256=ctx.evidence.sha256, method="junk", hash_hex="0", mirror_hex="0")
+        )
+        ctx.session.flush()
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(
+        registry.CHECKS, "half_done", CheckSpec("half_done", half_done, "fails after a write")
+    )
+    f = tmp_path / "a.jpg"
+    f.write_bytes(jpeg_bytes(astronaut()[:64, :64], 85))
+    ev = ws.ingest(f)
+    report = checks.run_checks(ws, ev, ["near_duplicates", "half_done"])
+    assert report["half_done"].status == "error"
+    assert report["half_done"].summary == "a.jpg [check half_done]: RuntimeError: boom"
+    with ws.session() as s:
+        assert [h.method for h in s.scalars(select(ImageHashRow))] == ["phash-64"]  # the junk row is gone

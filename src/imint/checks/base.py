@@ -147,6 +147,10 @@ class CheckContext:
             return "image"
         return self.evidence.kind
 
+    def decoded_rgb(self) -> np.ndarray | None:
+        """The pixels if a check already decoded them (heat maps are drawn over them), else None."""
+        return self._rgb
+
     def is_image(self) -> bool:
         return self.kind == "image"
 

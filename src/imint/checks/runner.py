@@ -111,9 +111,8 @@ def run_checks_in_session(
             result.evidence_sha256, result.created_at = evidence.sha256, now
             final = artifact_path(ws, evidence.sha256, spec.name)
             if result.heatmap is not None:
-                background = (
-                    ctx._rgb if ctx._rgb is not None and ctx._rgb.shape[:2] == result.heatmap.shape else None
-                )
+                rgb = ctx.decoded_rgb()
+                background = rgb if rgb is not None and rgb.shape[:2] == result.heatmap.shape else None
                 tmp = staging / f"{spec.name}.png"
                 write_png(tmp, render(result.heatmap, background))
                 moves.append((tmp, final))
