@@ -90,3 +90,45 @@ def test_record_type_card_evidence_cards_and_view(ws, tmp_path: Path) -> None:
     view = PART.evidence_view(ws, ev.sha256)
     assert [r["check"] for r in view["results"]] == ["c2pa", "ela"]
     assert PART.evidence_view(ws, "0" * 64) is None
+
+
+def test_sun_command_with_a_place_time_and_shadow(tmp_path: Path) -> None:
+    args = [
+        "sun",
+        "--lat",
+        "48.85",
+        "--lon",
+        "2.35",
+        "--claimed",
+        "2024-05-05T08:20:00Z",
+        "--top",
+        "100,100",
+        "--base",
+        "100,300",
+        "--tip",
+        "364,300",
+        "-w",
+        str(tmp_path / "ws"),
+    ]
+    result = CliRunner().invoke(_app(), args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "elevation" in result.output and "consistent with" in result.output
+    missing = CliRunner().invoke(
+        _app(), ["sun", "--lat", "1", "-w", str(tmp_path / "ws")], env={"COLUMNS": "200"}
+    )
+    assert missing.exit_code == 2 and "need a place and a time" in missing.output
+
+
+def test_sun_command_takes_place_and_time_from_the_evidence_metadata(tmp_path: Path) -> None:
+    from tests.test_checks_metadata import exif_jpeg
+
+    f = exif_jpeg(tmp_path / "kyiv.jpg", when="2024:07:10 14:30:00", lat=(50.0, 27.0, 0.0),
+                  lon=(30.0, 31.0, 24.0), lat_ref="N", lon_ref="E")  # fmt: skip
+    ws_dir = tmp_path / "ws"
+    with Workspace(ws_dir) as w:
+        sha = w.ingest(f).sha256
+    args = ["sun", sha[:12], "--top", "10,10", "--base", "10,110", "--tip", "90,110", "-w", str(ws_dir)]
+    result = CliRunner().invoke(_app(), args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "2024-07-10T11:30:00+00:00 over 50.45000, 30.52333" in result.output
+    assert "outside the shadow" in result.output  # elevation 57.0 at 11:30 UTC; ratio 0.8 allows 47-56

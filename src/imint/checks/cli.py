@@ -111,7 +111,82 @@ def stix(
     console.print(f"{len(bundle['objects'])} STIX objects written to {out}")
 
 
+def _point(text: str) -> tuple[float, float]:
+    from imint.errors import ValidationError
+
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValidationError(f"a pixel point is X,Y (e.g. 120,340); got {text!r}", subject="point") from None
+    return x, y
+
+
+def sun(
+    evidence: Annotated[
+        str | None, typer.Argument(help="Evidence hash: its EXIF GPS point and UTC capture time.")
+    ] = None,
+    lat: Annotated[float | None, typer.Option(help="Latitude (else from the evidence).")] = None,
+    lon: Annotated[float | None, typer.Option(help="Longitude (else from the evidence).")] = None,
+    claimed: Annotated[
+        str | None, typer.Option(help="Claimed time, ISO 8601 with zone (else EXIF UTC).")
+    ] = None,
+    top: Annotated[str | None, typer.Option(help="X,Y pixel of the top of a vertical object.")] = None,
+    base: Annotated[str | None, typer.Option(help="X,Y pixel where the object meets the ground.")] = None,
+    tip: Annotated[str | None, typer.Option(help="X,Y pixel of the end of its shadow.")] = None,
+    tolerance: Annotated[float, typer.Option(help="Allowed error of the shadow ratio (0.15 = 15 %).")] = 0.15,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Where the sun was at a time and place, and which times of that day a measured shadow allows."""
+    import datetime as dt
+
+    from imint.checks.metadata import metadata as metadata_check
+    from imint.checks.sun import shadow_time_window, sun_position
+    from imint.errors import ValidationError
+    from imint.workspace import Workspace
+
+    when = dt.datetime.fromisoformat(claimed.replace("Z", "+00:00")) if claimed else None
+    if evidence:
+        from imint.checks.base import CheckContext
+
+        with Workspace(workspace) as ws, ws.session() as s:
+            found = metadata_check(CheckContext(ws, ws.evidence(evidence), s)).details
+        gps = found.get("gps") or {}
+        lat = gps.get("lat") if lat is None else lat
+        lon = gps.get("lon") if lon is None else lon
+        if when is None and found.get("capture_utc"):
+            when = dt.datetime.fromisoformat(found["capture_utc"].replace("Z", "+00:00"))
+    if lat is None or lon is None or when is None:
+        raise ValidationError(
+            "need a place and a time: --lat/--lon/--claimed, or evidence with GPS and time", subject="sun"
+        )
+    if when.tzinfo is None:
+        raise ValidationError("the time needs a zone (e.g. 2024-07-10T11:30:00Z)", subject="claimed")
+    az, el = sun_position(when, lat, lon)
+    console.print(
+        f"sun at {when.isoformat()} over {lat:.5f}, {lon:.5f}: azimuth {az:.1f}°, elevation {el:.1f}°"
+    )
+    if top and base and tip:
+        w = shadow_time_window(
+            lat,
+            lon,
+            when.astimezone(dt.UTC).date(),
+            top=_point(top),
+            base=_point(base),
+            tip=_point(tip),
+            tolerance=tolerance,
+            claimed=when,
+        )
+        lo, hi = w.elevation_range
+        spans = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in w.intervals) or "none that day"
+        console.print(f"shadow ratio {w.ratio:.2f} -> sun elevation {lo:.1f}-{hi:.1f}°, UTC {spans}")
+        verdict = "consistent with" if w.claimed_consistent else "outside"
+        console.print(
+            f"the time is {verdict} the shadow (flat ground and a vertical object assumed; not proof)"
+        )
+
+
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     app.command("check")(handle_errors(check))
     app.command("capture")(handle_errors(capture))
     app.command("stix")(handle_errors(stix))
+    app.command("sun")(handle_errors(sun))
