@@ -27,6 +27,23 @@ def test_migration_creates_the_checks_tables(ws) -> None:
     assert {"check_results", "image_hashes"} <= tables
 
 
+def test_the_checks_branch_downgrades_and_upgrades_alone(ws) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from imint.store.db import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", ws.db.url)
+    cfg.attributes["connection_engine"] = ws.db.engine
+    command.downgrade(cfg, "checks@-1")  # one step down the checks branch; the shared core stays
+    tables = set(inspect(ws.db.engine).get_table_names())
+    assert not {"check_results", "image_hashes"} & tables and "evidence" in tables
+    command.upgrade(cfg, "heads")
+    assert {"check_results", "image_hashes"} <= set(inspect(ws.db.engine).get_table_names())
+
+
 def test_run_stores_one_row_per_check_and_rerun_replaces(ws, tmp_path: Path) -> None:
     f = tmp_path / "astro.jpg"
     f.write_bytes(jpeg_bytes(astronaut(), 85))
@@ -70,6 +87,7 @@ def test_truncated_jpeg_gives_errors_naming_file_and_check_and_others_still_run(
     assert {"ela", "noise", "copy_move", "jpeg"} <= set(errors)
     for check, message in errors.items():
         assert "cut.jpg" in message and f"check {check}" in message
+        assert report[check].details["error_type"] == "CheckError"  # an ImintError, not a crash
     assert report["c2pa"].status == "absent"  # other checks still ran
     # The stored original is untouched and nothing of the good file changed.
     assert hashlib.sha256(Path(ev.stored_path).read_bytes()).hexdigest() == ev.sha256

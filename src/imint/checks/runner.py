@@ -87,10 +87,14 @@ def _run_one(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
             result = spec.function(ctx)
     except ImintError as exc:
         message = str(exc) if ctx.name in str(exc) else f"{ctx.name} [check {spec.name}]: {exc}"
-        return CheckResult(spec.name, "error", message, details={"error": message})
+        return CheckResult(
+            spec.name, "error", message, details={"error": message, "error_type": type(exc).__name__}
+        )
     except Exception as exc:  # noqa: BLE001 - one broken check must not stop the others
         message = f"{ctx.name} [check {spec.name}]: {type(exc).__name__}: {exc}"
-        return CheckResult(spec.name, "error", message, details={"error": message})
+        return CheckResult(
+            spec.name, "error", message, details={"error": message, "error_type": "unexpected"}
+        )
     result.check = spec.name
     return result
 
