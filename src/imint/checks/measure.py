@@ -151,6 +151,33 @@ def forensics() -> None:
         print(f"copy-move: {name}: {len(members)} matches share one shift ({off[0]:.0f}, {off[1]:.0f})")
 
 
+def timing() -> None:
+    """Seconds per picture for the cheap checks and for all checks, in a throw-away workspace."""
+    import tempfile
+    from pathlib import Path
+
+    from imint.checks.registry import GROUPS
+    from imint.checks.runner import run_checks
+    from imint.workspace import Workspace
+
+    astro = _pictures(("astronaut",))["astronaut"]
+    with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "ws") as ws:
+        for side in (512, 2048):
+            f = Path(tmp) / f"astronaut{side}.jpg"
+            f.write_bytes(_jpeg(np.asarray(Image.fromarray(astro).resize((side, side))), 90))
+            ev = ws.ingest(f)
+            run_checks(ws, ev, ["metadata", "c2pa"])  # loads exiv2, timezonefinder and c2pa once
+            t = time.perf_counter()
+            run_checks(ws, ev, list(GROUPS["cheap"]))
+            cheap = time.perf_counter() - t
+            t = time.perf_counter()
+            run_checks(ws, ev)
+            print(
+                f"timing: {side} x {side} JPEG: cheap checks {cheap:.2f} s, all checks {time.perf_counter() - t:.2f} s"
+            )
+
+
 if __name__ == "__main__":
     near_duplicates()
     forensics()
+    timing()
