@@ -1,0 +1,146 @@
+"""The checks part as the shells see it (see /work/notes/PARTS.md).
+
+``imint.parts`` does not exist in this tree yet, so ``Part`` comes from a local stand-in
+(``imint.checks._part_base``) with the same method names; the lead switches it to ``imint.parts.Part``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+try:
+    from imint.parts import Part  # type: ignore[import-not-found]
+except ImportError:  # until the lead adds imint.parts
+    from imint.checks._part_base import Part
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from imint.records import Evidence
+    from imint.workspace import Workspace
+
+
+def check_evidence(session: Session, record_id: int) -> str | None:
+    """``check:ID`` (a stored check result) -> the evidence it is about."""
+    from imint.checks.tables import CheckResultRow
+
+    row = session.get(CheckResultRow, record_id)
+    return row.evidence_sha256 if row else None
+
+
+def _card_class():  # noqa: ANN202 - the report's Card dataclass
+    try:
+        from imint.report.cards import Card  # type: ignore[import-not-found]
+    except ImportError:
+        from imint.report.build import Card
+    return Card
+
+
+def _heatmap_uri(ws: Workspace, artifact: str | None) -> str | None:
+    if not artifact:
+        return None
+    path = ws.path / artifact
+    if not path.is_file():
+        return None
+    from PIL import Image
+
+    from imint.report.figures import image_uri
+
+    with Image.open(path) as img:
+        return image_uri(img, fmt="PNG")
+
+
+def render_check_card(ws: Workspace, link: Any, evidence: Evidence) -> Any:
+    """A claim's link to one check result, as a report card (machine finding, method, heat map)."""
+    from imint.checks.runner import row_to_result
+    from imint.checks.tables import CheckResultRow
+
+    Card = _card_class()
+    with ws.session() as s:
+        row = s.get(CheckResultRow, link.record_id)
+        result = row_to_result(row) if row else None
+    if result is None:
+        return Card(
+            title=f"check:{link.record_id} (no longer stored)",
+            sha256=evidence.sha256,
+            relation=link.relation,
+            note=link.note,
+            linked_by=link.created_by,
+        )
+    extra = [(uri, f"{result.check} heat map")] if (uri := _heatmap_uri(ws, result.artifact)) else []
+    return Card(
+        title=f"{result.check} check on {evidence.original_name}",
+        sha256=evidence.sha256,
+        facts=[
+            ("status", result.status),
+            ("score", "" if result.score is None else f"{result.score:g}"),
+            ("run at", result.created_at),
+        ],
+        machine=[result.summary],
+        method=[result.method],
+        extra_images=extra,
+        relation=link.relation,
+        note=link.note,
+        linked_by=link.created_by,
+    )
+
+
+class ChecksPart(Part):
+    name = "checks"
+    title = "Verification checks"
+    table_modules = ("imint.checks.tables",)
+    migrations = "imint.checks.migrations"
+
+    def commands(self, app: Any, eval_app: Any) -> None:
+        from imint.checks.cli import register
+
+        register(app, eval_app)
+
+    def record_types(self) -> dict[str, Any]:
+        return {"check": check_evidence}
+
+    def cards(self) -> dict[str, Any]:
+        return {"check": render_check_card}
+
+    def evidence_cards(self, ws: Workspace, evidence: Evidence) -> list[Any]:
+        """One card per evidence with every stored check: machine findings only, never a verdict."""
+        from imint.checks.runner import stored_results
+
+        results = stored_results(ws, evidence.sha256)
+        if not results:
+            return []
+        Card = _card_class()
+        extra = [
+            (uri, f"{r.check} heat map")
+            for r in results
+            if r.status == "flagged" and (uri := _heatmap_uri(ws, r.artifact))
+        ]
+        return [
+            Card(
+                title=f"Checks on {evidence.original_name}",
+                sha256=evidence.sha256,
+                machine=[f"{r.check}: {r.status}. {r.summary}" for r in results],
+                method=sorted({r.method for r in results if r.method}),
+                extra_images=extra,
+            )
+        ]
+
+    def on_ingest(self, ws: Workspace, evidence: Evidence, session: Session) -> None:
+        """The cheap checks (metadata, C2PA, perceptual hash + near-duplicates, first seen) inside the ingest."""
+        from imint.checks.base import CheckContext
+        from imint.checks.registry import GROUPS
+        from imint.checks.runner import run_checks_in_session
+
+        if not CheckContext(ws, evidence, session).is_image():
+            return
+
+        run_checks_in_session(ws, session, evidence, GROUPS["cheap"])
+
+    def evidence_view(self, ws: Workspace, sha256: str) -> dict[str, Any] | None:
+        from imint.checks.runner import stored_results
+
+        results = stored_results(ws, sha256)
+        return {"results": [r.to_dict() for r in results]} if results else None
+
+
+PART = ChecksPart()
