@@ -34,6 +34,7 @@ BUILTIN = (
     "imint.faces.video_part",
     "imint.sites.part",
     "imint.cases.part",
+    "imint.checks.part",
 )
 ENTRY_POINT_GROUP = "imint.parts"
 

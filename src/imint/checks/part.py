@@ -1,17 +1,11 @@
-"""The checks part as the shells see it (see /work/notes/PARTS.md).
-
-``imint.parts`` does not exist in this tree yet, so ``Part`` comes from a local stand-in
-(``imint.checks._part_base``) with the same method names; the lead switches it to ``imint.parts.Part``.
-"""
+"""The checks part: verification checks on every picture (copies, edits, metadata, credentials, sun)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-try:
-    from imint.parts import Part  # type: ignore[import-not-found]
-except ImportError:  # until the lead adds imint.parts
-    from imint.checks._part_base import Part
+from imint.parts import Part
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -89,7 +83,7 @@ class ChecksPart(Part):
     name = "checks"
     title = "Verification checks"
     table_modules = ("imint.checks.tables",)
-    migrations = "imint.checks.migrations"
+    migrations = Path(__file__).parent / "migrations"
 
     def commands(self, app: Any, eval_app: Any) -> None:
         from imint.checks.cli import register

@@ -69,6 +69,12 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema to the newest revision of every branch (idempotent)."""
         from alembic import command
+
+        with _migrate_lock:
+            command.upgrade(self.alembic_config(), "heads")
+
+    def alembic_config(self):  # noqa: ANN201 - an alembic.config.Config
+        """Alembic's configuration for this database: the core's revisions plus every part's branch."""
         from alembic.config import Config
 
         cfg = Config()
@@ -79,8 +85,7 @@ class Database:
         cfg.set_main_option("path_separator", "space")
         cfg.attributes["connection_engine"] = self.engine
         cfg.attributes["table_modules"] = self.table_modules
-        with _migrate_lock:
-            command.upgrade(cfg, "heads")
+        return cfg
 
     @contextmanager
     def session(self) -> Iterator[Session]:
