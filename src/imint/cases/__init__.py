@@ -16,7 +16,7 @@ cases.verify_evidence(ws)          # re-hash every stored original, log 'verifie
 ```
 """
 
-from imint.cases.evidence import CustodyRecord, VerifyResult, custody_log, show_evidence, verify_evidence
+from imint.cases.evidence import CustodyRecord, IntegrityCheck, custody_log, show_evidence, verify_evidence
 from imint.cases.gazetteer import Place, resolve_place
 from imint.cases.grading import CREDIBILITY, RELATIONS, RELIABILITY, STATUSES, admiralty_label
 from imint.cases.service import (
@@ -53,7 +53,7 @@ __all__ = [
     "LinkInfo",
     "Place",
     "QuantityGroup",
-    "VerifyResult",
+    "IntegrityCheck",
     "add_claim",
     "add_evidence",
     "admiralty_label",

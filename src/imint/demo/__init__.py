@@ -281,7 +281,7 @@ def run_demo(workspace: str | Path = "imint-demo", *, pdf: bool = True) -> DemoR
 
 
 def cases_report(ws: Workspace, html: Path, pdf: Path | None):  # noqa: ANN201 - ReportPaths
-    from imint.report import build_report
+    from imint.cases.report import build_report
 
     return build_report(ws, CASE_NAME, html_path=html, pdf_path=pdf, html=True, pdf=pdf is not None)
 
