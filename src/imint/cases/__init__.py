@@ -13,6 +13,9 @@ claim = cases.add_claim(ws, "dprk-troops", "1,500 special forces shipped to Vlad
 ev = cases.add_evidence(ws, "dprk-troops", ["port.jpg"], source="https://...")[0]
 cases.link_claim(ws, claim.id, "supports", evidence=ev.sha256, note="ships at the pier")
 cases.verify_evidence(ws)          # re-hash every stored original, log 'verified'
+
+from imint.cases.report import build_report
+build_report(ws, "dprk-troops")   # exports/dprk-troops-report.html and .pdf
 ```
 """
 
