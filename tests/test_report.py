@@ -11,8 +11,8 @@ from PIL import Image
 from skimage import data
 
 from imint import cases
+from imint.cases.report import build_report
 from imint.faces.tables import FaceRow, Match, Person
-from imint.report import build_report
 from imint.report.browser import Chromium, find_chromium
 from imint.workspace import Workspace
 

@@ -3,8 +3,8 @@
 import pytest
 
 from imint import cases
+from imint.cases.report import build_report
 from imint.errors import NotFoundError
-from imint.report import build_report
 from imint.sites import add_scene, add_site, detect_ships
 from imint.sites.synthetic import make_port_pair
 from imint.workspace import Workspace

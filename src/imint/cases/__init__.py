@@ -13,10 +13,13 @@ claim = cases.add_claim(ws, "dprk-troops", "1,500 special forces shipped to Vlad
 ev = cases.add_evidence(ws, "dprk-troops", ["port.jpg"], source="https://...")[0]
 cases.link_claim(ws, claim.id, "supports", evidence=ev.sha256, note="ships at the pier")
 cases.verify_evidence(ws)          # re-hash every stored original, log 'verified'
+
+from imint.cases.report import build_report
+build_report(ws, "dprk-troops")   # exports/dprk-troops-report.html and .pdf
 ```
 """
 
-from imint.cases.evidence import CustodyRecord, VerifyResult, custody_log, show_evidence, verify_evidence
+from imint.cases.evidence import CustodyRecord, IntegrityCheck, custody_log, show_evidence, verify_evidence
 from imint.cases.gazetteer import Place, resolve_place
 from imint.cases.grading import CREDIBILITY, RELATIONS, RELIABILITY, STATUSES, admiralty_label
 from imint.cases.service import (
@@ -50,10 +53,10 @@ __all__ = [
     "Claim",
     "CustodyRecord",
     "Figure",
+    "IntegrityCheck",
     "LinkInfo",
     "Place",
     "QuantityGroup",
-    "VerifyResult",
     "add_claim",
     "add_evidence",
     "admiralty_label",

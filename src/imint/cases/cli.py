@@ -347,7 +347,7 @@ def report(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Write a case's report: self-contained HTML (images inlined) and PDF."""
-    from imint.report import build_report
+    from imint.cases.report import build_report
 
     if not html and not pdf:
         raise ValidationError("nothing to write: give --html, --pdf or both", subject="report")

@@ -18,7 +18,9 @@ from imint.workspace import Workspace
 
 
 @dataclass(frozen=True)
-class VerifyResult:
+class IntegrityCheck:
+    """One stored original re-hashed: does it still match the hash it is filed under?"""
+
     sha256: str
     original_name: str
     status: str  # ok, modified, missing
@@ -47,20 +49,20 @@ class CustodyRecord:
 
 def verify_evidence(
     ws: Workspace, hashes: Iterable[str] | None = None, *, on_progress: Any = None
-) -> list[VerifyResult]:
+) -> list[IntegrityCheck]:
     """Re-hash stored originals (all, or those given by hash or unique prefix); log each check."""
     if hashes is None:
         targets = [(e.sha256, e.original_name) for e in ws.list_evidence()]
     else:
         targets = [(e.sha256, e.original_name) for e in (ws.evidence(h) for h in hashes)]
-    results: list[VerifyResult] = []
+    results: list[IntegrityCheck] = []
     for sha, name in targets:
         path = ws.object_path(sha)
         if not path.is_file():
-            result = VerifyResult(sha, name, "missing")
+            result = IntegrityCheck(sha, name, "missing")
         else:
             actual = sha256_file(path)
-            result = VerifyResult(sha, name, "ok" if actual == sha else "modified", actual)
+            result = IntegrityCheck(sha, name, "ok" if actual == sha else "modified", actual)
         details: dict[str, Any] = {"result": result.status}
         if result.status == "modified":
             details["actual_sha256"] = result.actual_sha256

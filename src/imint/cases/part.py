@@ -20,14 +20,14 @@ class CasesPart(Part):
         cli.register(app, eval_app)
 
     def routers(self) -> list[Any]:
-        from imint.api import routes_cases
+        from imint.cases import routes
 
-        return [routes_cases.router]
+        return [routes.router]
 
     def jobs(self) -> dict[str, Any]:
-        from imint.api import routes_cases
+        from imint.cases import jobs
 
-        return {"case-report": routes_cases._case_report_job}
+        return {"case-report": jobs.case_report_job}
 
 
 PART = CasesPart()

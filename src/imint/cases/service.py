@@ -24,7 +24,13 @@ from imint.cases.grading import (
     parse_status,
 )
 from imint.cases.tables import Case, CaseEvidence, ClaimLink, ClaimPlace, ClaimRow
-from imint.cases.values import format_date_range, format_figure, parse_date, parse_date_range, parse_figure
+from imint.cases.values import (
+    format_date_range,
+    format_figure,
+    parse_date_range,
+    parse_exact_day,
+    parse_figure,
+)
 from imint.errors import ConflictError, NotFoundError, ValidationError
 from imint.media.ingest import log_custody
 from imint.records import Evidence
@@ -341,7 +347,7 @@ def add_claim(
             "so claims about the same quantity can be compared",
             subject="quantity",
         )
-    published = parse_date(published_on) if published_on else None
+    published = parse_exact_day(published_on) if published_on else None
     date_from, date_to = parse_date_range(dates) if dates else (None, None)
     resolved = [resolve_place(p) for p in places]
     st = parse_status(status)

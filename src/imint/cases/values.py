@@ -111,7 +111,7 @@ def _parse_day(text: str, *, end: bool) -> dt.date:
     )
 
 
-def parse_date(text: str) -> str:
+def parse_exact_day(text: str) -> str:
     """One ISO day, validated (no 2024-02-30)."""
     t = (text or "").strip()
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from imint import cases
+from imint.cases.report import build_report
 from imint.cli_common import console, err_console
 from imint.demo.claims import CASE_NAME, CASE_SUMMARY, CASE_TITLE, CLAIMS
 from imint.errors import ImintError
 from imint.report.browser import BrowserError
+from imint.report.html import ReportPaths
 from imint.workspace import Workspace
 
 STAND_IN_NOTE = (
@@ -280,9 +282,7 @@ def run_demo(workspace: str | Path = "imint-demo", *, pdf: bool = True) -> DemoR
     return run
 
 
-def cases_report(ws: Workspace, html: Path, pdf: Path | None):  # noqa: ANN201 - ReportPaths
-    from imint.report import build_report
-
+def cases_report(ws: Workspace, html: Path, pdf: Path | None) -> ReportPaths:
     return build_report(ws, CASE_NAME, html_path=html, pdf_path=pdf, html=True, pdf=pdf is not None)
 
 

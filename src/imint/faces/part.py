@@ -42,6 +42,11 @@ class FacesPart(Part):
         # ``match:ID`` is a candidate (a face's possible identity); ``face:ID`` a face.
         return {"face": _face_evidence, "match": _candidate_evidence}
 
+    def cards(self) -> dict[str, Any]:
+        from imint.faces import cards
+
+        return dict(cards.RENDERERS)
+
     def jobs(self) -> dict[str, Any]:
         from imint.api import routes_faces
 

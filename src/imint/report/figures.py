@@ -17,10 +17,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from imint.cases.grading import admiralty_label
-from imint.cases.service import QuantityGroup
-from imint.cases.values import format_figure
-
 THUMB_PX = 520
 
 
@@ -122,38 +118,42 @@ def _svg_uri(fig) -> str:  # noqa: ANN001 - a matplotlib Figure
     return data_uri(buf.getvalue(), "image/svg+xml")
 
 
-def figures_chart(group: QuantityGroup) -> str:
-    """One row per claim: a bar for a range, a hatched bar from zero for 'up to', a dot for one figure."""
+@dataclass(frozen=True)
+class RangeRow:
+    """One row of a ranges chart: a figure from ``low`` to ``high`` (``low`` None: "up to ``high``")."""
+
+    label: str  # the row's name on the y axis
+    low: float | None
+    high: float
+    text: str  # the figure as written, beside the bar
+
+
+def ranges_chart(rows: Sequence[RangeRow], *, xlabel: str, xmax: float | None = None) -> str:
+    """One row per figure: a bar for a range, a hatched bar from zero for 'up to', a dot for one figure."""
     plt = _pyplot()
-    claims = group.claims
-    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.42 * len(claims)))
-    for i, c in enumerate(claims):
-        high = c.value_high or 0.0
-        label = format_figure(c.value_low, c.value_high, "")
-        if c.value_low is None:
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.42 * len(rows)))
+    for i, row in enumerate(rows):
+        high = row.high
+        if row.low is None:
             ax.barh(i, high, left=0, height=0.5, color="#d0ebff", edgecolor="#1971c2", hatch="///")
-        elif c.value_low < high:
-            ax.barh(i, high - c.value_low, left=c.value_low, height=0.5, color="#1971c2")
+        elif row.low < high:
+            ax.barh(i, high - row.low, left=row.low, height=0.5, color="#1971c2")
         else:
             ax.plot([high], [i], marker="o", markersize=8, color="#1971c2", zorder=3)
-        ax.annotate(label, (high, i), xytext=(7, 0), textcoords="offset points", va="center", fontsize=8)
-    labels = [
-        f"#{c.id} {_shorten(c.source, 30)} ({admiralty_label(c.reliability, c.credibility)})" for c in claims
-    ]
-    ax.set_yticks(range(len(claims)), labels)
-    ax.set_ylim(len(claims) - 0.5, -0.5)
-    unit = ", ".join(sorted(group.units)) or "value"
-    ax.set_xlabel(f"{group.quantity} ({unit})")
+        ax.annotate(row.text, (high, i), xytext=(7, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [row.label for row in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel(xlabel)
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _p: f"{v:,.0f}"))
-    spread = group.spread
-    if spread:
-        ax.set_xlim(0, spread[1] * 1.25)
+    if xmax is not None:
+        ax.set_xlim(0, xmax)
     ax.grid(axis="x", color="#dee2e6", linewidth=0.6)
     ax.set_axisbelow(True)
     return _svg_uri(fig)
 
 
-def _shorten(text: str, n: int) -> str:
+def shorten(text: str, n: int) -> str:
+    """``text`` cut to ``n`` characters, an ellipsis marking the cut."""
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 

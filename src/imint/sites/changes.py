@@ -159,6 +159,75 @@ def match_points(
     return pairs, [i for i in range(len(a)) if i not in used_a], [j for j in range(len(b)) if j not in used_b]
 
 
+def _point(d: dict[str, Any]) -> dict[str, Any]:
+    """A stored detection as a change point."""
+    return {
+        "id": d["id"],
+        "lon": d["lon"],
+        "lat": d["lat"],
+        "score": round(d["score"], 4),
+        "box": d["box"],
+        "scene_id": d["scene_id"],
+    }
+
+
+@dataclass
+class _DatedDetections:
+    """A site's stored detections pooled per day, and the first optical scene of each day."""
+
+    by_date: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    optical_by_date: dict[str, Any] = field(default_factory=dict)
+    pixel_mode: bool = False  # some scene has no georeference: detections carry pixel centres x, y
+
+
+def _detections_by_date(ws, scenes: list[Any], detector: str | None, notes: list[str]) -> _DatedDetections:  # noqa: ANN001
+    dated = _DatedDetections()
+    for sc in scenes:
+        if not sc.date:
+            notes.append(f"scene {sc.id} ({sc.original_name}) has no date and is left out")
+            continue
+        day = sc.date[:10]
+        dets = stored_detections(ws, sc, detector)
+        if not sc.georeferenced:
+            dated.pixel_mode = True
+            for d in dets:
+                cx, cy = (d["box"][0] + d["box"][2]) / 2, (d["box"][1] + d["box"][3]) / 2
+                d["x"], d["y"] = cx, cy
+        dated.by_date.setdefault(day, []).extend(dets)
+        if sc.modality == "optical":
+            dated.optical_by_date.setdefault(day, sc)
+    return dated
+
+
+def _ship_changes(
+    date_a: str,
+    date_b: str,
+    a: list[dict[str, Any]],
+    b: list[dict[str, Any]],
+    match_distance_m: float,
+    *,
+    pixel_mode: bool,
+) -> ChangePair:
+    """Arrivals, departures and stayed ships between the detections ``a`` of one date and ``b`` of the next."""
+    if pixel_mode:
+        pa = np.array([[d["x"], d["y"]] for d in a]).reshape(-1, 2)
+        pb = np.array([[d["x"], d["y"]] for d in b]).reshape(-1, 2)
+        matched, gone, new = match_points(pa, pb, match_distance_m, metric="euclidean")
+    else:
+        pa = np.array([[d["lon"], d["lat"]] for d in a], np.float64).reshape(-1, 2)
+        pb = np.array([[d["lon"], d["lat"]] for d in b], np.float64).reshape(-1, 2)
+        matched, gone, new = match_points(pa, pb, match_distance_m)
+    return ChangePair(
+        date_a=date_a,
+        date_b=date_b,
+        arrivals=[_point(b[j]) for j in new],
+        departures=[_point(a[i]) for i in gone],
+        stayed=[
+            {"a": _point(a[i]), "b": _point(b[j]), "distance_m": round(dist, 1)} for i, j, dist in matched
+        ],
+    )
+
+
 def site_changes(
     ws,  # noqa: ANN001
     site_name: str,
@@ -180,68 +249,23 @@ def site_changes(
             "match distance must be a positive number of metres", subject="match_distance_m"
         )
     site = get_site(ws, site_name)
-    scenes = list_scenes(ws, site.name)
     notes: list[str] = []
-    by_date: dict[str, list[dict[str, Any]]] = {}
-    optical_by_date: dict[str, Any] = {}
-    pixel_mode = False
-    for sc in scenes:
-        if not sc.date:
-            notes.append(f"scene {sc.id} ({sc.original_name}) has no date and is left out")
-            continue
-        day = sc.date[:10]
-        dets = stored_detections(ws, sc, detector)
-        if not sc.georeferenced:
-            pixel_mode = True
-            for d in dets:
-                cx, cy = (d["box"][0] + d["box"][2]) / 2, (d["box"][1] + d["box"][3]) / 2
-                d["x"], d["y"] = cx, cy
-        by_date.setdefault(day, []).extend(dets)
-        if sc.modality == "optical":
-            optical_by_date.setdefault(day, sc)
-    dates = sorted(by_date)
-    units = "px" if pixel_mode else "m"
-    if pixel_mode:
+    dated = _detections_by_date(ws, list_scenes(ws, site.name), detector, notes)
+    dates = sorted(dated.by_date)
+    if dated.pixel_mode:
         notes.append("some scenes are in pixel mode: matched by pixel distance, without map coordinates")
-    counts = {d: len(by_date[d]) for d in dates}
     pairs: list[ChangePair] = []
-
-    def point(d: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": d["id"],
-            "lon": d["lon"],
-            "lat": d["lat"],
-            "score": round(d["score"], 4),
-            "box": d["box"],
-            "scene_id": d["scene_id"],
-        }
-
     for da, db in zip(dates, dates[1:], strict=False):
-        a, b = by_date[da], by_date[db]
-        if pixel_mode:
-            pa = np.array([[d["x"], d["y"]] for d in a]).reshape(-1, 2)
-            pb = np.array([[d["x"], d["y"]] for d in b]).reshape(-1, 2)
-            matched, gone, new = match_points(pa, pb, match_distance_m, metric="euclidean")
-        else:
-            pa = np.array([[d["lon"], d["lat"]] for d in a], np.float64).reshape(-1, 2)
-            pb = np.array([[d["lon"], d["lat"]] for d in b], np.float64).reshape(-1, 2)
-            matched, gone, new = match_points(pa, pb, match_distance_m)
-        pair = ChangePair(
-            date_a=da,
-            date_b=db,
-            arrivals=[point(b[j]) for j in new],
-            departures=[point(a[i]) for i in gone],
-            stayed=[
-                {"a": point(a[i]), "b": point(b[j]), "distance_m": round(dist, 1)} for i, j, dist in matched
-            ],
+        pair = _ship_changes(
+            da, db, dated.by_date[da], dated.by_date[db], match_distance_m, pixel_mode=dated.pixel_mode
         )
-        if da in optical_by_date and db in optical_by_date:
+        if da in dated.optical_by_date and db in dated.optical_by_date:
             try:
                 from imint.sites.imad import new_activity
 
                 pair.new_activity = new_activity(
-                    optical_by_date[da],
-                    optical_by_date[db],
+                    dated.optical_by_date[da],
+                    dated.optical_by_date[db],
                     alpha=optical_alpha,
                     min_area_m2=optical_min_area_m2,
                 )
@@ -254,8 +278,8 @@ def site_changes(
         site=site.name,
         match_distance_m=match_distance_m,
         dates=dates,
-        counts=counts,
+        counts={d: len(dated.by_date[d]) for d in dates},
         pairs=pairs,
-        units=units,
+        units="px" if dated.pixel_mode else "m",
         notes=notes,
     )

@@ -279,3 +279,15 @@ def circle_polygon(lon: float, lat: float, radius_m: float, n: int = 64) -> dict
 def utm_crs_for(lon: float, lat: float) -> str:
     zone = int((lon + 180) // 6) + 1
     return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+
+
+def latlon_bounds(geometries: list[dict[str, Any] | None]) -> list[list[float]] | None:
+    """[[south, west], [north, east]] around GeoJSON geometries (lon, lat), as Leaflet's fitBounds takes it."""
+    from shapely.geometry import shape
+    from shapely.ops import unary_union
+
+    shapes = [shape(g) for g in geometries if g]
+    if not shapes:
+        return None
+    w, s, e, n = unary_union(shapes).bounds
+    return [[s, w], [n, e]]

@@ -27,9 +27,9 @@ class SitesPart(Part):
         cli.register(app, eval_app)
 
     def routers(self) -> list[Any]:
-        from imint.api import routes_sites
+        from imint.sites import routes
 
-        return [routes_sites.router]
+        return [routes.router]
 
     def record_types(self) -> dict[str, Any]:
         # Claims link scenes rather than single ship detections: re-running a detector replaces its
@@ -37,10 +37,15 @@ class SitesPart(Part):
         # changed at the scene's site between the previous date and this scene's date.
         return {"scene": _scene_evidence, "change": _scene_evidence}
 
-    def jobs(self) -> dict[str, Any]:
-        from imint.api import routes_sites
+    def cards(self) -> dict[str, Any]:
+        from imint.sites import cards
 
-        return {"site-detect": routes_sites._site_detect_job}
+        return dict(cards.RENDERERS)
+
+    def jobs(self) -> dict[str, Any]:
+        from imint.sites import jobs
+
+        return {"site-detect": jobs.site_detect_job}
 
 
 PART = SitesPart()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 import warnings
@@ -188,9 +189,32 @@ def add_site(
         return _site(row)
 
 
+def read_polygon_json(text: str) -> Any:
+    """A polygon given as GeoJSON text (a Polygon, a MultiPolygon or a Feature), parsed; checked by ``add_site``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"not JSON ({exc.msg})", subject="polygon") from None
+
+
 def list_sites(ws) -> list[Site]:  # noqa: ANN001
     with ws.session() as s:
         return [_site(r) for r in s.query(SiteRow).order_by(SiteRow.name).all()]
+
+
+def get_site_by_id(ws, site_id: int) -> Site:  # noqa: ANN001
+    with ws.session() as s:
+        row = s.get(SiteRow, int(site_id))
+        if row is None:
+            raise NotFoundError("no such site", subject=f"site {site_id}")
+        return _site(row)
+
+
+def site_id_of(ws, name: str) -> int | None:  # noqa: ANN001
+    """The id of the site called ``name``, or None when there is none (any more)."""
+    with ws.session() as s:
+        row = s.query(SiteRow).filter_by(name=name).first()
+        return row.id if row is not None else None
 
 
 def get_site(ws, name: str) -> Site:  # noqa: ANN001
@@ -206,7 +230,7 @@ def get_site(ws, name: str) -> Site:  # noqa: ANN001
 _DATE_TAGS = ("ACQUISITION_DATE", "ACQUISITION_START_TIME", "ACQUISITION_TIME", "DATE", "TIFFTAG_DATETIME")
 
 
-def parse_date(value: str, subject: str = "date") -> str:
+def parse_scene_date(value: str, subject: str = "date") -> str:
     """A date or date-time as UTC ISO 8601 (``2026-03-01`` or ``2026-03-01T10:12:00Z``)."""
     text = value.strip()
     m = re.fullmatch(
@@ -276,12 +300,12 @@ def add_scene(
         warnings.simplefilter("always")
         info = geo.open_raster(path)
     notes = list(info.warnings)
-    when = parse_date(date) if date else None
+    when = parse_scene_date(date) if date else None
     if when is None:
         for key in _DATE_TAGS:
             if info.tags.get(key):
                 try:
-                    when = parse_date(info.tags[key], subject=f"{Path(path).name} tag {key}")
+                    when = parse_scene_date(info.tags[key], subject=f"{Path(path).name} tag {key}")
                     break
                 except ValidationError:
                     continue

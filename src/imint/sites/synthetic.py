@@ -120,6 +120,131 @@ def _box(poly: np.ndarray, width: int, height: int) -> list[float]:
     return [max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)]
 
 
+def _georeference(
+    center: tuple[float, float], width: int, height: int, pixel_size_m: float
+) -> tuple[str, Any]:
+    """The UTM zone of ``center`` and a north-up transform that puts ``center`` mid-scene."""
+    from pyproj import Transformer
+    from rasterio.transform import Affine
+
+    crs = utm_crs_for(*center)
+    e, n = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(*center)
+    transform = Affine(
+        pixel_size_m, 0, e - width / 2 * pixel_size_m, 0, -pixel_size_m, n + height / 2 * pixel_size_m
+    )
+    return crs, transform
+
+
+def _geotiff_profile(width: int, height: int, crs: str | None, transform: Any) -> dict[str, Any]:
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "uint16",
+        "compress": "deflate",
+        "predictor": 2,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "BIGTIFF": "IF_SAFER",
+    }
+    if crs is not None:
+        profile.update(crs=crs, transform=transform)
+    return profile
+
+
+def _scene_tags(seed: int, date: str | None, tags: dict[str, str] | None) -> dict[str, str]:
+    """What the file says about itself: SAR amplitude, the sensor it imitates, SIMULATED, its date."""
+    return {
+        "MODALITY": "SAR",
+        "SAR_QUANTITY": "amplitude",
+        "SENSOR": "simulated Sentinel-1-like IW GRD",
+        "SIMULATED": SIMULATED_TAG,
+        "IMINT_SYNTHETIC_SEED": str(seed),
+        **(
+            {"ACQUISITION_DATE": date, "TIFFTAG_DATETIME": date.replace("-", ":") + " 00:00:00"}
+            if date
+            else {}
+        ),
+        **(tags or {}),
+    }
+
+
+@dataclass
+class _Clutter:
+    """Backscatter fields of a scene: coarse sea wind and land texture, and point scatterers on land."""
+
+    wind: np.ndarray
+    texture: np.ndarray
+    scatterer_rc: np.ndarray  # (n, 2) row, col in full-resolution pixels
+    scatterer_sigma: np.ndarray
+
+
+def _clutter(coarse_land: np.ndarray, rng: np.random.Generator) -> _Clutter:
+    # Low-frequency sea clutter (wind) and land texture, drawn coarse then upsampled per block.
+    cw, ch = coarse_land.shape[1], coarse_land.shape[0]
+    wind = 0.02 * np.exp(
+        0.35 * cv2.GaussianBlur(rng.standard_normal((ch, cw)).astype(np.float32), (0, 0), 6) * 3
+    )
+    texture = 0.12 * np.exp(
+        0.8 * cv2.GaussianBlur(rng.standard_normal((ch, cw)).astype(np.float32), (0, 0), 1.5) * 2
+    )
+    # Strong point scatterers (cranes, buildings) well inside the land, never on the water.
+    land_cells = np.argwhere(cv2.erode(coarse_land.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    n_scatterers = int(len(land_cells) * 0.8)
+    scat = (
+        land_cells[rng.integers(0, max(len(land_cells), 1), n_scatterers)]
+        if len(land_cells)
+        else np.zeros((0, 2))
+    )
+    scat_rc = (scat + rng.uniform(0, 1, scat.shape)) * COARSE
+    scat_sigma = np.exp(rng.uniform(np.log(2), np.log(60), len(scat_rc)))
+    return _Clutter(wind, texture, scat_rc, scat_sigma)
+
+
+def _sigma0_block(
+    y0: int,
+    y1: int,
+    width: int,
+    land_score: np.ndarray,
+    clutter: _Clutter,
+    ships: list[dict[str, float]],
+    polys: list[np.ndarray],
+    ship_ids: list[int],
+) -> np.ndarray:
+    """Backscatter (sigma0) of rows ``y0:y1`` before speckle: sea or land, scatterers, then ships."""
+    # Bilinear upsampling of the coarse fields onto this block's rows.
+    rows = (np.arange(y0, y1) + 0.5) / COARSE - 0.5
+    cols = (np.arange(width) + 0.5) / COARSE - 0.5
+    map_x = np.broadcast_to(cols[None, :], (y1 - y0, width)).astype(np.float32)
+    map_y = np.broadcast_to(rows[:, None], (y1 - y0, width)).astype(np.float32)
+
+    def up(coarse: np.ndarray) -> np.ndarray:
+        return cv2.remap(coarse, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    # The coast is thresholded at full resolution, so it is smooth, not blocky.
+    sigma0 = np.where(up(land_score) > 0, up(clutter.texture), up(clutter.wind)).astype(np.float32)
+    in_block = (clutter.scatterer_rc[:, 0] >= y0) & (clutter.scatterer_rc[:, 0] < y1)
+    for (r, c), s in zip(clutter.scatterer_rc[in_block], clutter.scatterer_sigma[in_block], strict=True):
+        sigma0[int(r) - y0, min(int(c), width - 1)] = s
+    for i in ship_ids:
+        mask = np.zeros((y1 - y0, width), np.uint8)
+        cv2.fillPoly(mask, [np.round((polys[i] - [0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_AA, shift=4)
+        sigma0[mask > 0] = ships[i].get("sigma0", 15.0)
+    return sigma0
+
+
+def _ships_by_block(polys: list[np.ndarray], height: int, block_rows: int) -> list[list[int]]:
+    """For each block of ``block_rows`` rows, the ships whose outline reaches into it."""
+    owners: list[list[int]] = [[] for _ in range(math.ceil(height / block_rows))]
+    for i, p in enumerate(polys):
+        r0, r1 = int(max(p[:, 1].min() - 2, 0)), int(min(p[:, 1].max() + 2, height - 1))
+        for b in range(r0 // block_rows, r1 // block_rows + 1):
+            owners[b].append(i)
+    return owners
+
+
 def make_sar_scene(
     path: str | Path,
     *,
@@ -147,9 +272,9 @@ def make_sar_scene(
     without CRS (pixel mode).
     """
     import rasterio
-    from rasterio.transform import Affine
 
     path = Path(path)
+    # One generator, drawn from in a fixed order (ships, then clutter), so a seed gives the same bytes.
     rng = np.random.default_rng(seed)
     land_seed = seed if land_seed is None else land_seed
     land_score = _land_score(width, height, land_seed, land)
@@ -158,95 +283,17 @@ def make_sar_scene(
         ships = _place_ships(coarse_land, width, height, n_ships, pixel_size_m, rng)
     polys = [_ship_polygon(s, pixel_size_m) for s in ships]
     boxes = np.array([_box(p, width, height) for p in polys], np.float32).reshape(-1, 4)
-
-    crs, transform = None, None
-    if georeferenced:
-        from pyproj import Transformer
-
-        crs = utm_crs_for(*center)
-        e, n = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(*center)
-        transform = Affine(
-            pixel_size_m, 0, e - width / 2 * pixel_size_m, 0, -pixel_size_m, n + height / 2 * pixel_size_m
-        )
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": 1,
-        "dtype": "uint16",
-        "compress": "deflate",
-        "predictor": 2,
-        "tiled": True,
-        "blockxsize": 512,
-        "blockysize": 512,
-        "BIGTIFF": "IF_SAFER",
-    }
-    if georeferenced:
-        profile.update(crs=crs, transform=transform)
-    all_tags = {
-        "MODALITY": "SAR",
-        "SAR_QUANTITY": "amplitude",
-        "SENSOR": "simulated Sentinel-1-like IW GRD",
-        "SIMULATED": SIMULATED_TAG,
-        "IMINT_SYNTHETIC_SEED": str(seed),
-        **(
-            {"ACQUISITION_DATE": date, "TIFFTAG_DATETIME": date.replace("-", ":") + " 00:00:00"}
-            if date
-            else {}
-        ),
-        **(tags or {}),
-    }
-
-    # Low-frequency sea clutter (wind) and land texture, drawn coarse then upsampled per block.
-    cw, ch = coarse_land.shape[1], coarse_land.shape[0]
-    wind = 0.02 * np.exp(
-        0.35 * cv2.GaussianBlur(rng.standard_normal((ch, cw)).astype(np.float32), (0, 0), 6) * 3
-    )
-    texture = 0.12 * np.exp(
-        0.8 * cv2.GaussianBlur(rng.standard_normal((ch, cw)).astype(np.float32), (0, 0), 1.5) * 2
-    )
-    # Strong point scatterers (cranes, buildings) well inside the land, never on the water.
-    land_cells = np.argwhere(cv2.erode(coarse_land.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-    n_scatterers = int(len(land_cells) * 0.8)
-    scat = (
-        land_cells[rng.integers(0, max(len(land_cells), 1), n_scatterers)]
-        if len(land_cells)
-        else np.zeros((0, 2))
-    )
-    scat_rc = (scat + rng.uniform(0, 1, scat.shape)) * COARSE
-    scat_sigma = np.exp(rng.uniform(np.log(2), np.log(60), len(scat_rc)))
-
-    row_owner = [[] for _ in range(math.ceil(height / block_rows))]
-    for i, p in enumerate(polys):
-        r0, r1 = int(max(p[:, 1].min() - 2, 0)), int(min(p[:, 1].max() + 2, height - 1))
-        for b in range(r0 // block_rows, r1 // block_rows + 1):
-            row_owner[b].append(i)
-    with rasterio.open(path, "w", **profile) as ds:
-        ds.update_tags(**all_tags)
+    crs, transform = _georeference(center, width, height, pixel_size_m) if georeferenced else (None, None)
+    clutter = _clutter(coarse_land, rng)
+    owners = _ships_by_block(polys, height, block_rows)
+    with rasterio.open(path, "w", **_geotiff_profile(width, height, crs, transform)) as ds:
+        ds.update_tags(**_scene_tags(seed, date, tags))
         for b, y0 in enumerate(range(0, height, block_rows)):
             y1 = min(y0 + block_rows, height)
-            block_rng = np.random.default_rng([seed, b])
-            # Bilinear upsampling of the coarse fields onto this block's rows.
-            rows = (np.arange(y0, y1) + 0.5) / COARSE - 0.5
-            cols = (np.arange(width) + 0.5) / COARSE - 0.5
-            map_x = np.broadcast_to(cols[None, :], (y1 - y0, width)).astype(np.float32)
-            map_y = np.broadcast_to(rows[:, None], (y1 - y0, width)).astype(np.float32)
-
-            def up(coarse: np.ndarray, mx: np.ndarray = map_x, my: np.ndarray = map_y) -> np.ndarray:
-                return cv2.remap(coarse, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-            # The coast is thresholded at full resolution, so it is smooth, not blocky.
-            sigma0 = np.where(up(land_score) > 0, up(texture), up(wind)).astype(np.float32)
-            in_block = (scat_rc[:, 0] >= y0) & (scat_rc[:, 0] < y1)
-            for (r, c), s in zip(scat_rc[in_block], scat_sigma[in_block], strict=True):
-                sigma0[int(r) - y0, min(int(c), width - 1)] = s
-            for i in row_owner[b]:
-                mask = np.zeros((y1 - y0, width), np.uint8)
-                cv2.fillPoly(
-                    mask, [np.round((polys[i] - [0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_AA, shift=4
-                )
-                sigma0[mask > 0] = ships[i].get("sigma0", 15.0)
-            speckle = block_rng.gamma(looks, 1.0 / looks, sigma0.shape).astype(np.float32)
+            sigma0 = _sigma0_block(y0, y1, width, land_score, clutter, ships, polys, owners[b])
+            speckle = (
+                np.random.default_rng([seed, b]).gamma(looks, 1.0 / looks, sigma0.shape).astype(np.float32)
+            )
             dn = np.sqrt(sigma0 * speckle) * DN_SCALE
             ds.write(np.clip(dn, 1, 65535).astype(np.uint16)[None], window=((y0, y1), (0, width)))
 

@@ -1,26 +1,27 @@
-"""Report cards for the sites part's records: ship quicklooks and change maps with their chart."""
+"""Report cards for the sites part's records: ship quicklooks and change maps with their chart.
+
+Registered through ``SitesPart.cards()`` for the record types ``scene`` and ``change``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw
 
-from imint.cases.service import LinkInfo
 from imint.records import Evidence
 from imint.report import figures
-from imint.workspace import Workspace
+from imint.report.cards import Card, Link
+from imint.sites.changes import site_changes
+from imint.sites.service import Scene, get_scene, list_scenes, stored_detections
+
+if TYPE_CHECKING:
+    from imint.workspace import Workspace
 
 ARRIVAL, DEPARTURE, STAYED, DETECTED = "#2f9e44", "#e03131", "#adb5bd", "#f59f00"
 
 
-def _scene(ws: Workspace, scene_id: int) -> Any:
-    from imint.sites import get_scene
-
-    return get_scene(ws, scene_id)
-
-
-def _quicklook(scene: Any) -> tuple[Image.Image, float]:
+def _quicklook(scene: Scene) -> tuple[Image.Image, float]:
     """The scene, small, as RGB; and the factor from full-resolution pixels to quicklook pixels."""
     img = figures.raster_quicklook(scene.stored_path, max_px=720).convert("RGB")
     return img, img.width / float(scene.width)
@@ -36,7 +37,7 @@ def _draw(img: Image.Image, boxes: list[list[float]], scale: float, colour: str,
         draw.rectangle((cx - half_w, cy - half_h, cx + half_w, cy + half_h), outline=colour, width=2)
 
 
-def _scene_facts(scene: Any, evidence: Evidence) -> list[tuple[str, str]]:
+def _scene_facts(scene: Scene, evidence: Evidence) -> list[tuple[str, str]]:
     facts = [
         ("site", scene.site),
         ("date", scene.date or "undated"),
@@ -50,11 +51,9 @@ def _scene_facts(scene: Any, evidence: Evidence) -> list[tuple[str, str]]:
     return facts
 
 
-def scene_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Any:
-    from imint.report.build import Card  # build imports this module: a late import avoids the cycle
-    from imint.sites import stored_detections
-
-    scene = _scene(ws, link.record_id)
+def scene_card(ws: Workspace, link: Link, evidence: Evidence) -> Card:
+    """``scene:ID``: the scene with the ships the detector found boxed."""
+    scene = get_scene(ws, link.record_id)
     detections = stored_detections(ws, scene)
     img, scale = _quicklook(scene)
     _draw(img, [d["box"] for d in detections], scale, DETECTED)
@@ -80,11 +79,9 @@ def scene_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Any:
     return card
 
 
-def change_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Any:
-    from imint.report.build import Card
-    from imint.sites import site_changes, stored_detections
-
-    scene = _scene(ws, link.record_id)
+def change_card(ws: Workspace, link: Link, evidence: Evidence) -> Card:
+    """``change:ID``: arrivals, departures and ships that stayed between the previous date and this scene's."""
+    scene = get_scene(ws, link.record_id)
     report = site_changes(ws, scene.site)
     day = (scene.date or "")[:10]
     pair = next((p for p in report.pairs if p.date_b == day), None)
@@ -140,9 +137,7 @@ def change_card(ws: Workspace, link: LinkInfo, evidence: Evidence) -> Any:
     return card
 
 
-def _scenes_on(ws: Workspace, site: str, day: str) -> list[Any]:
-    from imint.sites import list_scenes
-
+def _scenes_on(ws: Workspace, site: str, day: str) -> list[Scene]:
     return [sc for sc in list_scenes(ws, site) if (sc.date or "")[:10] == day]
 
 

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from imint import cases
-from imint.api import audit
 from imint.api.acting import acting_workspace
 from imint.api.deps import audit_event, done, guard, principal, render
-from imint.api.jobs import JobContext
 from imint.api.uploads import saved_uploads
-from imint.errors import NotFoundError
+from imint.cases.overview import case_overview
+from imint.cases.report import build_report, report_path
+from imint.errors import BadInputError, NotFoundError
 
 router = APIRouter()
-_report_lock = threading.Lock()  # one report build at a time (it writes the same export file)
 
 
 def _acting(request: Request) -> Any:
     return acting_workspace(request.app.state.ws, principal(request).name)
-
-
-def _case(ws: Any, case_id: int) -> Any:
-    return cases.get_case(ws, case_id)
 
 
 @router.get("/cases", tags=["cases"], **guard("viewer"))
@@ -49,33 +42,7 @@ def create_case(
 
 @router.get("/cases/{case_id}", tags=["cases"], **guard("viewer"))
 def case_page(request: Request, case_id: int) -> Response:
-    ws = request.app.state.ws
-    info = _case(ws, case_id)
-    claims = [c.to_dict() for c in cases.case_claims(ws, info.id)]
-    evidence = [
-        {
-            "sha256": e.sha256,
-            "name": e.original_name,
-            "kind": e.kind,
-            "added_at": e.added_at,
-            "added_by": e.added_by,
-            "source": e.source,
-            "note": note,
-        }
-        for e, note in cases.case_evidence(ws, info.id)
-    ]
-    report = ws.exports_dir / f"{info.name}-report.html"
-    data = {
-        "case": info.to_dict(),
-        "claims": claims,
-        "evidence": evidence,
-        "relations": list(cases.RELATIONS),
-        "statuses": list(cases.STATUSES),
-        "reliability": cases.RELIABILITY,
-        "credibility": {str(k): v for k, v in cases.CREDIBILITY.items()},
-        "report_built": report.exists(),
-    }
-    return render(request, "case.html", data)
+    return render(request, "case.html", case_overview(request.app.state.ws, case_id))
 
 
 @router.post("/cases/{case_id}/claims", tags=["cases"], status_code=201, **guard("analyst"))
@@ -92,7 +59,7 @@ def add_claim(
     places: Annotated[str, Form(max_length=2000, description="comma-separated place names")] = "",
 ) -> Response:
     ws = _acting(request)
-    info = _case(ws, case_id)
+    info = cases.get_case(ws, case_id)
     claim = cases.add_claim(
         ws,
         info.id,
@@ -120,7 +87,7 @@ def add_case_evidence(
 ) -> Response:
     """Add evidence to a case: uploads go through the one ingest path; stored files by hash."""
     ws = _acting(request)
-    info = _case(ws, case_id)
+    info = cases.get_case(ws, case_id)
     added: list[dict[str, str]] = []
     if files and any(f.filename or f.size for f in files):
         with saved_uploads(
@@ -135,8 +102,6 @@ def add_case_evidence(
         cases.attach_evidence(ws, info.id, ev.sha256, note=note)
         added.append({"sha256": ev.sha256, "name": ev.original_name})
     if not added:
-        from imint.errors import BadInputError
-
         raise BadInputError("send files or an evidence hash", subject="files")
     audit_event(request, "case-evidence-add", info.name, evidence=[a["sha256"] for a in added])
     return done(request, {"case": info.name, "added": added}, f"/cases/{info.id}", status_code=201)
@@ -194,39 +159,12 @@ def set_claim_status(
 
 
 # -- reports --------------------------------------------------------------------------------------
-def _build_report(ws: Any, case_id: int, *, pdf: bool) -> Any:
-    from imint.report import build_report
-
-    with _report_lock:
-        return build_report(ws, case_id, pdf=pdf)
-
-
-def _case_report_job(ctx: JobContext) -> dict[str, Any]:
-    """Build a case's HTML report and its PDF (printed by headless Chromium: slow, hence a job)."""
-    ws = acting_workspace(ctx.ws, ctx.user)
-    ctx.progress(0, 1, "building the report", force=True)
-    paths = _build_report(ws, ctx.params["case_id"], pdf=bool(ctx.params.get("pdf", True)))
-    with ctx.ws.session() as s:
-        audit.record(
-            s,
-            actor=ctx.user,
-            action="export",
-            target=f"case {ctx.params['case_id']} report",
-            via="job",
-            pdf=bool(paths.pdf),
-        )
-    return {
-        "html": paths.html.name if paths.html else None,
-        "pdf": paths.pdf.name if paths.pdf else None,
-        "console_errors": paths.console_errors,
-        "link": f"/cases/{ctx.params['case_id']}/report",
-    }
 
 
 @router.post("/cases/{case_id}/report", tags=["reports"], status_code=202, **guard("analyst"))
 def build_case_report(request: Request, case_id: int, pdf: Annotated[bool, Form()] = True) -> Response:
     """Build the case report (HTML, and PDF unless ``pdf=false``) as a background job."""
-    info = _case(request.app.state.ws, case_id)
+    info = cases.get_case(request.app.state.ws, case_id)
     me = principal(request)
     job_id = request.app.state.jobs.submit(
         "case-report", {"case_id": info.id, "pdf": pdf}, user=me.name, total=1
@@ -235,18 +173,13 @@ def build_case_report(request: Request, case_id: int, pdf: Annotated[bool, Form(
     return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
 
 
-def _report_file(ws: Any, case_id: int, suffix: str) -> tuple[Any, Path]:
-    info = _case(ws, case_id)
-    return info, ws.exports_dir / f"{info.name}-report{suffix}"
-
-
 @router.get("/cases/{case_id}/report", tags=["reports"], **guard("viewer"))
 def case_report(request: Request, case_id: int, download: bool = False) -> Response:
     """The case report as HTML, built from the current records."""
     ws = _acting(request)
-    info = _case(ws, case_id)
+    info = cases.get_case(ws, case_id)
     # Built afresh from the current records on every view (the HTML part is quick; the PDF is a job).
-    path = _build_report(ws, info.id, pdf=False).html
+    path = build_report(ws, info.id, pdf=False).html
     audit_event(request, "export", f"case {info.name} report", format="html", download=download)
     return FileResponse(
         path,
@@ -259,8 +192,8 @@ def case_report(request: Request, case_id: int, download: bool = False) -> Respo
 @router.get("/cases/{case_id}/report/pdf", tags=["reports"], **guard("viewer"))
 def case_report_pdf(request: Request, case_id: int) -> Response:
     """The case report's PDF, once built (``POST /cases/{id}/report``)."""
-    ws = request.app.state.ws
-    info, path = _report_file(ws, case_id, ".pdf")
+    info = cases.get_case(request.app.state.ws, case_id)
+    path = report_path(request.app.state.ws, info, ".pdf")
     if not path.exists():
         raise NotFoundError(
             "no PDF report built yet; build it from the case page", subject=f"case {info.name}"

@@ -1,0 +1,112 @@
+"""What the sites pages show, as plain data: the library behind the web routes (a script can call it too).
+
+Each function takes a workspace and ids, and returns JSON-able dicts (or PNG bytes); the routes only
+parse the request and render.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from imint.sites import geo
+from imint.sites.changes import site_changes
+from imint.sites.service import (
+    DETECTORS,
+    Scene,
+    detections_geojson,
+    get_scene,
+    get_site_by_id,
+    list_scenes,
+    list_sites,
+    site_id_of,
+    stored_detections,
+    write_quicklook,
+)
+
+
+def site_summaries(ws) -> list[dict[str, Any]]:  # noqa: ANN001 - imint.workspace.Workspace
+    """Every site with its number of scenes and the dates they were taken."""
+    scenes = list_scenes(ws)
+    items = []
+    for site in list_sites(ws):
+        mine = [sc for sc in scenes if sc.site == site.name]
+        items.append(
+            {**site.to_dict(), "scenes": len(mine), "dates": sorted({sc.date for sc in mine if sc.date})}
+        )
+    return items
+
+
+def _map_by_date(ws, scenes: list[Scene]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:  # noqa: ANN001
+    """Per date: the scenes' footprints and detections as map layers; and one row per scene."""
+    by_date: dict[str, dict[str, Any]] = {}
+    scene_rows = []
+    for sc in scenes:
+        found = stored_detections(ws, sc.id)
+        day = by_date.setdefault(
+            sc.date or "undated",
+            {"footprints": [], "detections": {"type": "FeatureCollection", "features": []}},
+        )
+        if sc.footprint:
+            day["footprints"].append(sc.footprint)
+        day["detections"]["features"] += [
+            f for f in detections_geojson(sc, found)["features"] if f["geometry"]
+        ]
+        scene_rows.append({**sc.to_dict(), "detections": len(found)})
+    for day in by_date.values():  # one footprint layer per date for the map
+        day["footprint"] = {"type": "GeometryCollection", "geometries": day.pop("footprints")}
+    return by_date, scene_rows
+
+
+def site_overview(ws, site_id: int) -> dict[str, Any]:  # noqa: ANN001
+    """A site on a map: its area, each scene's footprint and detections, one date at a time."""
+    site = get_site_by_id(ws, site_id)
+    scenes = list_scenes(ws, site.name)
+    by_date, scene_rows = _map_by_date(ws, scenes)
+    geoms = [site.geometry] + [sc.footprint for sc in scenes if sc.footprint]
+    return {
+        "site": site.to_dict(),
+        "scenes": scene_rows,
+        "map": {
+            "area": site.geometry,
+            "dates": sorted(by_date),
+            "by_date": by_date,
+            "bounds": geo.latlon_bounds(geoms),
+        },
+        "detectors": list(DETECTORS),
+    }
+
+
+def scene_overview(ws, scene_id: int) -> dict[str, Any]:  # noqa: ANN001
+    """A scene, the id of its site and its stored detections as GeoJSON."""
+    sc = get_scene(ws, scene_id)
+    found = stored_detections(ws, sc.id)
+    return {
+        "scene": sc.to_dict(),
+        "site_id": site_id_of(ws, sc.site),
+        "detections": detections_geojson(sc, found),
+    }
+
+
+def scene_quicklook_png(ws, scene_id: int, *, max_side: int = 1600) -> bytes:  # noqa: ANN001
+    """A PNG of the scene with its detections boxed."""
+    sc = get_scene(ws, scene_id)
+    found = stored_detections(ws, sc.id)
+    with tempfile.TemporaryDirectory(prefix="imint-quicklook-") as tmp:
+        return write_quicklook(sc, found, Path(tmp) / "q.png", max_side=max_side).read_bytes()
+
+
+def changes_overview(ws, site_id: int, *, match_distance_m: float = 200.0) -> dict[str, Any]:  # noqa: ANN001
+    """Ships per date and arrivals / departures / stayed between consecutive dates, with GeoJSON."""
+    site = get_site_by_id(ws, site_id)
+    report = site_changes(ws, site.name, match_distance_m=match_distance_m)
+    return {"site": site.to_dict(), "changes": report.to_dict(), "geojson": report.to_geojson()}
+
+
+def changes_chart_png(ws, site_id: int) -> bytes:  # noqa: ANN001
+    """Ships per date with arrivals and departures, as a PNG."""
+    site = get_site_by_id(ws, site_id)
+    report = site_changes(ws, site.name)
+    with tempfile.TemporaryDirectory(prefix="imint-chart-") as tmp:
+        return report.chart_png(Path(tmp) / "chart.png").read_bytes()

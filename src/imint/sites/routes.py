@@ -1,0 +1,124 @@
+"""Sites over HTTP: watched areas, their scenes, ship detections per date on a map, and changes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from imint.api.acting import acting_workspace
+from imint.api.deps import audit_event, done, guard, principal, render
+from imint.api.uploads import saved_uploads
+from imint.sites import overview, service
+
+router = APIRouter()
+
+
+def _acting(request: Request) -> Any:
+    return acting_workspace(request.app.state.ws, principal(request).name)
+
+
+@router.get("/sites", tags=["sites"], **guard("viewer"))
+def sites_page(request: Request) -> Response:
+    return render(request, "sites.html", {"sites": overview.site_summaries(request.app.state.ws)})
+
+
+@router.post("/sites", tags=["sites"], status_code=201, **guard("analyst"))
+def add_site(
+    request: Request,
+    name: Annotated[str, Form(min_length=1, max_length=256)],
+    place: Annotated[str, Form(max_length=256, description="a city in the offline gazetteer")] = "",
+    lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+    radius_m: Annotated[float | None, Form(gt=0, le=500_000)] = None,
+    polygon: Annotated[str, Form(max_length=200_000, description="GeoJSON Polygon in lon, lat")] = "",
+    notes: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    """A watched area: a gazetteer place, a point with a radius, or a GeoJSON polygon."""
+    kwargs: dict[str, Any] = {"notes": notes}
+    if polygon.strip():
+        kwargs["polygon"] = service.read_polygon_json(polygon)
+    elif lon is not None and lat is not None:
+        kwargs["point"] = (lon, lat)
+    elif place.strip():
+        kwargs["place"] = place.strip()
+    if radius_m is not None:
+        kwargs["radius_m"] = radius_m
+    site = service.add_site(_acting(request), name.strip(), **kwargs)
+    audit_event(request, "site-add", site.name, site_id=site.id)
+    return done(request, site.to_dict(), f"/sites/{site.id}", status_code=201)
+
+
+@router.get("/sites/{site_id}", tags=["sites"], **guard("viewer"))
+def site_page(request: Request, site_id: int) -> Response:
+    """A site on a map: its area, each scene's footprint and detections, one date at a time."""
+    return render(request, "site.html", overview.site_overview(request.app.state.ws, site_id))
+
+
+@router.post("/sites/{site_id}/scenes", tags=["sites"], status_code=202, **guard("analyst"))
+def add_scene(
+    request: Request,
+    site_id: int,
+    scene: Annotated[UploadFile, File(description="a GeoTIFF (or a PNG/JPEG chip in pixel mode)")],
+    date: Annotated[str, Form(max_length=40, description="YYYY-MM-DD; else read from the file's tags")] = "",
+    modality: Annotated[str, Form(max_length=16, description="SAR or optical; else guessed")] = "",
+    detector: Annotated[str, Form(pattern="^(cfar|cnn|none)$")] = "cfar",
+) -> Response:
+    """Add a scene to a site; ship detection then runs as a background job (``detector=none`` skips it)."""
+    ws = _acting(request)
+    site = service.get_site_by_id(ws, site_id)
+    with saved_uploads(
+        [scene], allowed=("raster", "image"), max_file_bytes=request.app.state.max_upload_bytes
+    ) as paths:
+        sc = service.add_scene(ws, paths[0], site=site.name, date=date or None, modality=modality or None)
+    audit_event(request, "scene-add", sc.evidence_sha256, site=site.name, scene_id=sc.id, date=sc.date)
+    data: dict[str, Any] = {"scene": sc.to_dict()}
+    if detector == "none":
+        return done(request, data, f"/sites/{site_id}", status_code=201)
+    job_id = request.app.state.jobs.submit(
+        "site-detect", {"scene_id": sc.id, "detector": detector}, user=ws.user, total=0
+    )
+    data.update(job_id=job_id, job=f"/jobs/{job_id}")
+    return done(request, data, f"/jobs/{job_id}", status_code=202)
+
+
+@router.post("/scenes/{scene_id}/detect", tags=["sites"], status_code=202, **guard("analyst"))
+def detect(
+    request: Request, scene_id: int, detector: Annotated[str, Form(pattern="^(cfar|cnn)$")] = "cfar"
+) -> Response:
+    """Run ship detection on a scene again (as a background job)."""
+    service.get_scene(request.app.state.ws, scene_id)
+    me = principal(request)
+    job_id = request.app.state.jobs.submit(
+        "site-detect", {"scene_id": scene_id, "detector": detector}, user=me.name
+    )
+    audit_event(request, "detect-ships", f"scene {scene_id}", job_id=job_id, detector=detector)
+    return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
+
+
+@router.get("/scenes/{scene_id}", tags=["sites"], **guard("viewer"))
+def scene_page(request: Request, scene_id: int) -> Response:
+    return render(request, "scene.html", overview.scene_overview(request.app.state.ws, scene_id))
+
+
+@router.get("/scenes/{scene_id}/quicklook", tags=["sites"], **guard("viewer"))
+def scene_quicklook(request: Request, scene_id: int) -> Response:
+    """A PNG of the scene with its detections boxed."""
+    png = overview.scene_quicklook_png(request.app.state.ws, scene_id, max_side=1600)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get("/sites/{site_id}/changes", tags=["sites"], **guard("viewer"))
+def site_changes(
+    request: Request, site_id: int, match_distance_m: Annotated[float, Query(gt=0, le=10_000)] = 200.0
+) -> Response:
+    """Ships per date and arrivals / departures / stayed between consecutive dates (GeoJSON inside)."""
+    data = overview.changes_overview(request.app.state.ws, site_id, match_distance_m=match_distance_m)
+    return render(request, "site_changes.html", data)
+
+
+@router.get("/sites/{site_id}/changes/chart", tags=["sites"], **guard("viewer"))
+def site_changes_chart(request: Request, site_id: int) -> Response:
+    """Ships per date with arrivals and departures, as a PNG."""
+    return Response(overview.changes_chart_png(request.app.state.ws, site_id), media_type="image/png")
