@@ -17,9 +17,12 @@ from imint.cli import app
 from imint.errors import BadInputError
 from imint.faces.engine import get_engine
 from imint.faces.tables import FaceRow, Match
-from imint.faces.video import EmbeddingPool, VideoSearch, embedding_pool, search_video, split_media
-from imint.faces.video_tables import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
+from imint.faces.video import search_video
+from imint.faces.video.pool import EmbeddingPool, embedding_pool
+from imint.faces.video.scan import scan_video
+from imint.faces.video.tables import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
 from imint.media.frames import probe_video
+from imint.media.sniff import sort_media
 from imint.workspace import Workspace
 from tests.video_clips import astronaut, grace_hopper, moving_faces_frames, truncate, write_clip
 
@@ -156,12 +159,11 @@ def test_killed_run_resumes_without_redoing_segments(tmp_path, clips):
     ws = Workspace(tmp_path / "ws", user="tester")
     evidence = ws.ingest(clips["faces"])
     info = probe_video(evidence.stored_path)
-    search = VideoSearch(ws.faces)
-    search.scan(evidence, info, segment_seconds=1.0, stop_after_segments=1)  # as if killed after 1 s
+    scan_video(ws.faces, evidence, info, segment_seconds=1.0, stop_after_segments=1)  # as if killed after 1 s
     with ws.session() as s:
         assert s.scalar(select(VideoScan)).status == "running"
         assert s.scalars(select(VideoSegment.start)).all() == [0.0]
-    search.scan(evidence, info, segment_seconds=1.0)
+    scan_video(ws.faces, evidence, info, segment_seconds=1.0)
     with ws.session() as s:
         assert s.scalar(select(VideoScan)).status == "complete"
         assert s.scalars(select(VideoSegment.start).order_by(VideoSegment.start)).all() == [0.0, 1.0, 2.0]
@@ -202,7 +204,7 @@ def test_a_scene_cut_ends_the_track_even_where_the_next_face_sits(ws, tmp_path):
     assert any(a.person is None and a.start >= 1.5 for a in result.appearances)
 
 
-def test_split_media_sorts_photos_and_videos(tmp_path, clips):
+def test_sort_media_sorts_photos_and_videos(tmp_path, clips):
     folder = tmp_path / "mixed"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "clip.mp4").write_bytes(Path(clips["faces"]).read_bytes())
@@ -210,7 +212,7 @@ def test_split_media_sorts_photos_and_videos(tmp_path, clips):
     (folder / "notes.txt").write_text("ignored")
     renamed = tmp_path / "clip.bin"  # judged by content when named on the command line
     renamed.write_bytes(Path(clips["faces"]).read_bytes())
-    photos, videos = split_media([folder, renamed, clips["astronaut"]])
+    photos, videos = sort_media([folder, renamed, clips["astronaut"]])
     assert photos == [folder / "photo.png", clips["astronaut"]]
     assert videos == [folder / "sub" / "clip.mp4", renamed]
 
