@@ -14,7 +14,7 @@ from imint.faces.service import identified_as
 from imint.faces.tables import FaceRow, Match, ReferencePhoto
 from imint.faces.video.results import Appearance, TrackResult
 from imint.faces.video.tables import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
-from imint.faces.video.tracker import PendingFace, Track
+from imint.faces.video.track import PendingFace, Track
 from imint.media.frames import VideoInfo
 from imint.records import Candidate, Evidence
 from imint.store.db import utcnow
