@@ -172,6 +172,63 @@ def test_killed_run_resumes_without_redoing_segments(tmp_path, clips):
         assert [(t.start, t.end, t.n_frames) for t in tracks] == [(0.0, 2.8, 15), (0.0, 2.8, 15)]
 
 
+_KILLED_CHILD = """
+import sys, time
+from imint.faces.video import search_video
+from imint.workspace import Workspace
+
+calls = []
+
+def stall_after_the_first_commit(done, total, item):
+    calls.append(done)
+    if len(calls) > 5:  # the sixth frame (1.0 s) came after the first segment was committed
+        time.sleep(600)
+
+ws = Workspace(sys.argv[1], user="tester")
+search_video(ws, sys.argv[2], segment_seconds=1.0, embed_workers=0, progress=stall_after_the_first_commit)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_in_a_new_process(tmp_path, clips):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws_path = tmp_path / "ws"
+    Workspace(ws_path, user="tester").enroll(PERSON, [clips["astronaut"]])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, str(ws_path), str(clips["faces"])], env=env
+    )
+    try:
+        ws = Workspace(ws_path, user="tester")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and child.poll() is None:
+            with ws.session() as s:
+                if s.scalars(select(VideoSegment.start)).all():
+                    break
+            time.sleep(0.5)
+        assert child.poll() is None, "the child ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    with ws.session() as s:
+        assert s.scalar(select(VideoScan)).status == "running"
+        assert s.scalars(select(VideoSegment.start)).all() == [0.0]
+    result = search_video(ws, clips["faces"], segment_seconds=1.0)
+    assert not result.reused and result.error is None
+    with ws.session() as s:
+        assert s.scalar(select(VideoScan)).status == "complete"
+        assert s.scalars(select(VideoSegment.start).order_by(VideoSegment.start)).all() == [0.0, 1.0, 2.0]
+    assert [(t.start, t.end, t.frames) for t in result.tracks] == [(0.0, 2.8, 15), (0.0, 2.8, 15)]
+    assert [a.person for a in result.appearances if a.person] == [PERSON]
+
+
 def test_truncated_video_keeps_what_came_before_the_fault(ws, clips, tmp_path):
     cut = truncate(clips["faststart"], tmp_path / "cut.mp4", 0.55)
     result = search_video(ws, cut)
