@@ -17,7 +17,7 @@ from imint.cli import app
 from imint.errors import BadInputError
 from imint.faces.engine import get_engine
 from imint.faces.tables import FaceRow, Match
-from imint.faces.video import search_video
+from imint.faces.video import search_video, search_videos
 from imint.faces.video.pool import EmbeddingPool, embedding_pool
 from imint.faces.video.scan import scan_video
 from imint.faces.video.tables import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
@@ -174,7 +174,7 @@ def test_killed_run_resumes_without_redoing_segments(tmp_path, clips):
 
 _KILLED_CHILD = """
 import sys, time
-from imint.faces.video import search_video
+from imint.faces.video import search_video, search_videos
 from imint.workspace import Workspace
 
 calls = []
@@ -272,6 +272,30 @@ def test_sort_media_sorts_photos_and_videos(tmp_path, clips):
     photos, videos = sort_media([folder, renamed, clips["astronaut"]])
     assert photos == [folder / "photo.png", clips["astronaut"]]
     assert videos == [folder / "sub" / "clip.mp4", renamed]
+
+
+def test_search_videos_gives_one_object_per_video_then_those_it_could_not_read(
+    ws, clips, tmp_path, first_search
+):
+    note = tmp_path / "note.mp4"
+    note.write_text("not a video")
+    heard = []
+    found = search_videos(
+        ws,
+        [note, clips["faces"]],
+        fpir=0.01,
+        k=5,
+        watchlist=None,
+        fps=5.0,
+        out_dir=None,
+        progress=lambda done, total, item: heard.append((done, total, Path(item).name)),
+    )
+    assert [v["media"]["path"] for v in found] == [str(clips["faces"]), str(note)]
+    assert found[0]["media"]["sha256"] == first_search[0].evidence.sha256 and found[0]["error"] is None
+    assert any(a["person"] == PERSON for a in found[0]["appearances"])
+    assert "note.mp4" in found[1]["error"] and found[1]["appearances"] == []
+    assert heard[0] == (0, 0, "note.mp4") and heard[-1][2] == "two_faces.mp4"
+    assert heard[-1][0] == heard[-1][1] >= 1
 
 
 def test_cli_folder_with_photos_and_videos_gives_both_in_one_json(ws, clips, tmp_path, first_search):

@@ -52,21 +52,30 @@ def assess_on_crops(rgb: np.ndarray, faces: Faces) -> tuple[np.ndarray, list[str
     quality = np.zeros(len(faces), np.float32)
     reasons: list[str] = []
     for i in range(len(faces)):
-        crop, offset = face_crop(rgb, faces.boxes[i])
-        q, r = assess(crop, _shifted(faces.select([i]), offset))
+        x1, y1, x2, y2 = _crop_box(rgb.shape, faces.boxes[i])
+        q, r = assess(rgb[y1:y2, x1:x2], _shifted(faces.select([i]), np.array([x1, y1], np.float32)))
         quality[i] = q[0]
         reasons.append(r[0])
     return quality, reasons
 
 
-def face_crop(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The region around a face that embedding needs (75 % margin), and its top-left corner."""
-    h, w = rgb.shape[:2]
+def _crop_box(shape: tuple[int, ...], box: np.ndarray) -> tuple[int, int, int, int]:
+    """The region around a face with a 75 % margin, clipped to the frame: ``x1, y1, x2, y2``."""
+    h, w = shape[:2]
     x1, y1, x2, y2 = box
     margin = 0.75 * max(x2 - x1, y2 - y1)
-    cx1, cy1 = int(max(0, x1 - margin)), int(max(0, y1 - margin))
-    cx2, cy2 = int(min(w, x2 + margin)), int(min(h, y2 + margin))
-    return np.ascontiguousarray(rgb[cy1:cy2, cx1:cx2]), np.array([cx1, cy1], np.float32)
+    return (
+        int(max(0, x1 - margin)),
+        int(max(0, y1 - margin)),
+        int(min(w, x2 + margin)),
+        int(min(h, y2 + margin)),
+    )
+
+
+def face_crop(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The region around a face that embedding needs (75 % margin), and its top-left corner."""
+    x1, y1, x2, y2 = _crop_box(rgb.shape, box)
+    return np.ascontiguousarray(rgb[y1:y2, x1:x2]), np.array([x1, y1], np.float32)
 
 
 def _shifted(one: Faces, offset: np.ndarray) -> Faces:
