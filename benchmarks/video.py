@@ -60,7 +60,7 @@ def generated(dest: Path, height: int, seconds: float = 10.0) -> Path:
 def peer_per_frame(path: Path, fps: float, max_seconds: float) -> dict:
     """Detect + embed every face of every sampled frame (no tracking), as photo tools do."""
     from imint.faces.engine import get_engine
-    from imint.faces.video import detect_frame, embed_faces
+    from imint.faces.video.detect import detect_frame, embed_faces
     from imint.media.frames import iter_frames
 
     engine = get_engine()
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=5.0)
     parser.add_argument("--peer-seconds", type=float, default=4.0, help="video seconds the peer analyses")
     parser.add_argument("--heights", type=int, nargs="+", default=[720, 1080])
-    from imint.faces.video import DEFAULT_EMBED_WORKERS
+    from imint.faces.video.pool import DEFAULT_EMBED_WORKERS
 
     parser.add_argument(
         "--embed-workers", type=int, default=DEFAULT_EMBED_WORKERS, help="processes for fused embeddings"
@@ -96,7 +96,9 @@ def main() -> None:
 
     from imint.faces.engine import get_engine
     from imint.faces.models import ARCFACE_TEMPLATE
-    from imint.faces.video import association_embedder, embedding_pool, search_video
+    from imint.faces.video import ScanStats, search_video
+    from imint.faces.video.pool import embedding_pool
+    from imint.faces.video.tracker import association_embedder
     from imint.records import Faces
     from imint.workspace import Workspace
 
@@ -132,15 +134,15 @@ def main() -> None:
             ws.enroll("Lin-Manuel_Miranda", sorted(reference.iterdir()))
         load_before = os.getloadavg()[0]
         clock, cpu = time.perf_counter(), time.process_time()
-        result = search_video(ws, path, fps=args.fps, embed_workers=args.embed_workers)
+        t = ScanStats()
+        result = search_video(ws, path, fps=args.fps, embed_workers=args.embed_workers, stats=t)
         seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
-        cpu += result.timings.get("embed_worker_cpu", 0.0)
+        cpu += t.embed_worker_cpu
         clock = time.perf_counter()
         search_video(ws, path, fps=args.fps, annotate_dir=tmp / "annotated", embed_workers=args.embed_workers)
         export_seconds = time.perf_counter() - clock
         duration = result.info.duration
         peer = peer_per_frame(path, args.fps, args.peer_seconds)
-        t = result.timings
         rows.append(
             {
                 "clip": name,
@@ -151,18 +153,18 @@ def main() -> None:
                 "tracks": len(result.tracks),
                 "appearances": len(result.appearances),
                 "persons_found": sorted({a.person for a in result.appearances if a.person}),
-                "faces_embedded": int(t.get("embedded_faces", 0)),
-                "reid_embedded": int(t.get("reid_embedded_faces", 0)),
+                "faces_embedded": t.embedded_faces,
+                "reid_embedded": t.reid_embedded_faces,
                 "embed_workers": args.embed_workers,
                 "seconds": round(seconds, 2),
                 "rtf": round(duration / seconds, 3),
                 "cpu_s": round(cpu, 2),
                 "rtf_cpu": round(duration / cpu, 3),
-                "decode_s": round(t.get("decode", 0), 2),
-                "detect_s": round(t.get("detect", 0), 2),
-                "embed_s": round(t.get("embed", 0), 2),
-                "embed_worker_cpu_s": round(t.get("embed_worker_cpu", 0), 2),
-                "reid_embed_s": round(t.get("reid_embed", 0), 2),
+                "decode_s": round(t.decode, 2),
+                "detect_s": round(t.detect, 2),
+                "embed_s": round(t.embed, 2),
+                "embed_worker_cpu_s": round(t.embed_worker_cpu, 2),
+                "reid_embed_s": round(t.reid_embed, 2),
                 "export_s": round(export_seconds, 2),
                 "peer_rtf": peer["rtf"],
                 "peer": peer,

@@ -17,9 +17,12 @@ from imint.cli import app
 from imint.errors import BadInputError
 from imint.faces.engine import get_engine
 from imint.faces.tables import FaceRow, Match
-from imint.faces.video import EmbeddingPool, VideoSearch, embedding_pool, search_video, split_media
-from imint.faces.video_tables import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
+from imint.faces.video import search_video, search_videos
+from imint.faces.video.pool import EmbeddingPool, embedding_pool
+from imint.faces.video.scan import scan_video
+from imint.faces.video.tables import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
 from imint.media.frames import probe_video
+from imint.media.sniff import sort_media
 from imint.workspace import Workspace
 from tests.video_clips import astronaut, grace_hopper, moving_faces_frames, truncate, write_clip
 
@@ -156,18 +159,74 @@ def test_killed_run_resumes_without_redoing_segments(tmp_path, clips):
     ws = Workspace(tmp_path / "ws", user="tester")
     evidence = ws.ingest(clips["faces"])
     info = probe_video(evidence.stored_path)
-    search = VideoSearch(ws.faces)
-    search.scan(evidence, info, segment_seconds=1.0, stop_after_segments=1)  # as if killed after 1 s
+    scan_video(ws.faces, evidence, info, segment_seconds=1.0, stop_after_segments=1)  # as if killed after 1 s
     with ws.session() as s:
         assert s.scalar(select(VideoScan)).status == "running"
         assert s.scalars(select(VideoSegment.start)).all() == [0.0]
-    search.scan(evidence, info, segment_seconds=1.0)
+    scan_video(ws.faces, evidence, info, segment_seconds=1.0)
     with ws.session() as s:
         assert s.scalar(select(VideoScan)).status == "complete"
         assert s.scalars(select(VideoSegment.start).order_by(VideoSegment.start)).all() == [0.0, 1.0, 2.0]
         tracks = s.scalars(select(VideoTrack).where(VideoTrack.status == "closed")).all()
         # Open tracks were carried across the kill and the segment boundaries, not restarted.
         assert [(t.start, t.end, t.n_frames) for t in tracks] == [(0.0, 2.8, 15), (0.0, 2.8, 15)]
+
+
+_KILLED_CHILD = """
+import sys, time
+from imint.faces.video import search_video, search_videos
+from imint.workspace import Workspace
+
+calls = []
+
+def stall_after_the_first_commit(done, total, item):
+    calls.append(done)
+    if len(calls) > 5:  # the sixth frame (1.0 s) came after the first segment was committed
+        time.sleep(600)
+
+ws = Workspace(sys.argv[1], user="tester")
+search_video(ws, sys.argv[2], segment_seconds=1.0, embed_workers=0, progress=stall_after_the_first_commit)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_in_a_new_process(tmp_path, clips):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws_path = tmp_path / "ws"
+    Workspace(ws_path, user="tester").enroll(PERSON, [clips["astronaut"]])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, str(ws_path), str(clips["faces"])], env=env
+    )
+    try:
+        ws = Workspace(ws_path, user="tester")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and child.poll() is None:
+            with ws.session() as s:
+                if s.scalars(select(VideoSegment.start)).all():
+                    break
+            time.sleep(0.5)
+        assert child.poll() is None, "the child ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    with ws.session() as s:
+        assert s.scalar(select(VideoScan)).status == "running"
+        assert s.scalars(select(VideoSegment.start)).all() == [0.0]
+    result = search_video(ws, clips["faces"], segment_seconds=1.0)
+    assert not result.reused and result.error is None
+    with ws.session() as s:
+        assert s.scalar(select(VideoScan)).status == "complete"
+        assert s.scalars(select(VideoSegment.start).order_by(VideoSegment.start)).all() == [0.0, 1.0, 2.0]
+    assert [(t.start, t.end, t.frames) for t in result.tracks] == [(0.0, 2.8, 15), (0.0, 2.8, 15)]
+    assert [a.person for a in result.appearances if a.person] == [PERSON]
 
 
 def test_truncated_video_keeps_what_came_before_the_fault(ws, clips, tmp_path):
@@ -202,7 +261,7 @@ def test_a_scene_cut_ends_the_track_even_where_the_next_face_sits(ws, tmp_path):
     assert any(a.person is None and a.start >= 1.5 for a in result.appearances)
 
 
-def test_split_media_sorts_photos_and_videos(tmp_path, clips):
+def test_sort_media_sorts_photos_and_videos(tmp_path, clips):
     folder = tmp_path / "mixed"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "clip.mp4").write_bytes(Path(clips["faces"]).read_bytes())
@@ -210,9 +269,33 @@ def test_split_media_sorts_photos_and_videos(tmp_path, clips):
     (folder / "notes.txt").write_text("ignored")
     renamed = tmp_path / "clip.bin"  # judged by content when named on the command line
     renamed.write_bytes(Path(clips["faces"]).read_bytes())
-    photos, videos = split_media([folder, renamed, clips["astronaut"]])
+    photos, videos = sort_media([folder, renamed, clips["astronaut"]])
     assert photos == [folder / "photo.png", clips["astronaut"]]
     assert videos == [folder / "sub" / "clip.mp4", renamed]
+
+
+def test_search_videos_gives_one_object_per_video_then_those_it_could_not_read(
+    ws, clips, tmp_path, first_search
+):
+    note = tmp_path / "note.mp4"
+    note.write_text("not a video")
+    heard = []
+    found = search_videos(
+        ws,
+        [note, clips["faces"]],
+        fpir=0.01,
+        k=5,
+        watchlist=None,
+        fps=5.0,
+        out_dir=None,
+        progress=lambda done, total, item: heard.append((done, total, Path(item).name)),
+    )
+    assert [v["media"]["path"] for v in found] == [str(clips["faces"]), str(note)]
+    assert found[0]["media"]["sha256"] == first_search[0].evidence.sha256 and found[0]["error"] is None
+    assert any(a["person"] == PERSON for a in found[0]["appearances"])
+    assert "note.mp4" in found[1]["error"] and found[1]["appearances"] == []
+    assert heard[0] == (0, 0, "note.mp4") and heard[-1][2] == "two_faces.mp4"
+    assert heard[-1][0] == heard[-1][1] >= 1
 
 
 def test_cli_folder_with_photos_and_videos_gives_both_in_one_json(ws, clips, tmp_path, first_search):

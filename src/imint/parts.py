@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # The built-in parts, in the order their commands, pages and report cards appear.
 BUILTIN = (
     "imint.faces.part",
-    "imint.faces.video_part",
+    "imint.faces.video.part",
     "imint.sites.part",
     "imint.cases.part",
     "imint.checks.part",

@@ -121,13 +121,13 @@ def search(
     """
     if not 0 < fpir < 1:
         raise typer.BadParameter("FPIR must be between 0 and 1", param_hint="--fpir")
-    from imint.faces.video import split_media
+    from imint.media.sniff import sort_media
 
     ws = _ws(workspace)
     out_dir = None if no_annotate else (annotate_dir or ws.exports_dir / "annotated")
-    photos, videos = split_media(paths)
+    photos, videos = sort_media(paths)
     if videos:
-        from imint.faces.video_cli import search_videos
+        from imint.faces.video.cli import search_videos
 
         video_json = search_videos(
             ws, videos, fpir=fpir, k=top_k, watchlist=watchlist, fps=fps, out_dir=out_dir

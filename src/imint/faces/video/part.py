@@ -10,7 +10,7 @@ from imint.parts import Part
 class VideoPart(Part):
     name = "video"
     title = "Video"
-    table_modules = ("imint.faces.video_tables",)
+    table_modules = ("imint.faces.video.tables",)
     migrations = Path(__file__).parent / "migrations"  # the ``video`` branch
 
 
