@@ -23,10 +23,8 @@ def check_evidence(session: Session, record_id: int) -> str | None:
 
 
 def _card_class():  # noqa: ANN202 - the report's Card dataclass
-    try:
-        from imint.report.cards import Card  # type: ignore[import-not-found]
-    except ImportError:
-        from imint.report.build import Card
+    from imint.report.cards import Card
+
     return Card
 
 
