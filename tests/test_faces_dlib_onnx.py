@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from imint.faces.models import DlibEmbedder, get_detector
 from tests.conftest import astronaut, grace_hopper
 
 CONVERTER = Path(__file__).resolve().parents[1] / "training" / "faces" / "convert_dlib_resnet.py"
+SHARED_DATA = Path(
+    os.environ.get("IMINT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 TOLERANCE = 1e-4
 
 
@@ -143,3 +147,24 @@ def test_the_reader_refuses_a_truncated_or_altered_file() -> None:
     altered = raw.replace(b"\x0dloss_metric_2", b"\x0dloss_metric_9", 1)
     with pytest.raises(converter.DlibFormatError, match="loss_metric_9"):
         converter.read_dlib_net(altered)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("folder", ["faces", "faces-field"])
+def test_onnx_equals_dlib_on_the_dev_sets_first_photos(dlib_net, folder) -> None:
+    # The field set's 25-35 px faces take DlibEmbedder's upsampled-crop path.
+    from imint.faces.datasets import read_face_folder
+    from imint.media.images import load_image_file
+
+    root = SHARED_DATA / folder
+    if not (root / "manifest.csv").exists():
+        pytest.skip(f"{root} not present")
+    detector, embedder = get_detector("yunet"), DlibEmbedder()
+    chips = []
+    for img in read_face_folder(root, limit=30).images:
+        rgb = load_image_file(img.path)
+        chips += embedder.chips(rgb, detector.detect(rgb))
+    assert len(chips) >= 25
+    batch = [c for chip in chips for c in (chip, np.ascontiguousarray(chip[:, ::-1]))]
+    theirs = np.stack([_dlib(dlib_net, c) for c in batch])
+    assert np.abs(_unit(dlib_resnet().descriptors(batch)) - _unit(theirs)).max() < TOLERANCE

@@ -68,5 +68,5 @@ def _l2(x: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def dlib_resnet() -> DlibResNet:
-    """The converted network, loaded once per process (about 0.3 s)."""
+    """The converted network, loaded once per process (about 0.2 CPU-s)."""
     return DlibResNet()
