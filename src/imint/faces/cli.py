@@ -19,7 +19,7 @@ from imint.cli_common import (
     progress,
     write_json,
 )
-from imint.faces.annotate import format_fmr
+from imint.faces.annotate import fmr_label
 from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
 
 
@@ -34,6 +34,25 @@ def _bar(prog, description: str):  # noqa: ANN001, ANN202
         prog.update(task, completed=done, total=total, description=f"{description} {Path(item).name[:40]}")
 
     return update
+
+
+class _PhotoBar:
+    """A progress bar over the photos of a search, closed when they are done (the call with
+    ``done == total`` and no item), so that the video search after them can show its own."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self._live = None
+        self._update = None
+
+    def __call__(self, done: int, total: int, item: str) -> None:
+        if self._live is None:
+            self._live = progress()
+            self._update = _bar(self._live.__enter__(), self.description)
+        self._update(done, total, item)
+        if done >= total and not item:
+            self._live.__exit__(None, None, None)
+            self._live = None
 
 
 persons_app = typer.Typer(
@@ -121,31 +140,23 @@ def search(
     """
     if not 0 < fpir < 1:
         raise typer.BadParameter("FPIR must be between 0 and 1", param_hint="--fpir")
-    from imint.faces.video import split_media
-
     ws = _ws(workspace)
     out_dir = None if no_annotate else (annotate_dir or ws.exports_dir / "annotated")
-    photos, videos = split_media(paths)
-    if videos:
-        from imint.faces.video_cli import search_videos
-
-        video_json = search_videos(
-            ws, videos, fpir=fpir, k=top_k, watchlist=watchlist, fps=fps, out_dir=out_dir
-        )
-        if not photos:
-            if json_out:
-                write_json(json_out, video_json[0] if len(video_json) == 1 else video_json)
-                console.print(f"JSON: {json_out}")
-            return
-    with progress() as prog:
-        results = ws.faces.search(
-            photos,
-            fpir=fpir,
-            k=top_k,
-            watchlist=watchlist,
-            annotate_dir=out_dir,
-            progress=_bar(prog, "searching"),
-        )
+    results = ws.faces.search(
+        paths,
+        fpir=fpir,
+        k=top_k,
+        watchlist=watchlist,
+        annotate_dir=out_dir,
+        fps=fps,
+        progress=_PhotoBar("searching"),
+    )
+    video_json = results.videos
+    if video_json and not results:
+        if json_out:
+            write_json(json_out, video_json[0] if len(video_json) == 1 else video_json)
+            console.print(f"JSON: {json_out}")
+        return
     audit(ws, "search", ", ".join(map(str, paths)), files=len(results), fpir=fpir, watchlist=watchlist)
     table = Table(title=f"Faces found (operating point FPIR {fpir:g})")
     for col in ("file", "face", "quality", "identity", "score", "FMR", "status"):
@@ -163,7 +174,7 @@ def search(
                 f.quality_reason,
                 best.person_name if best else ("[dim]flagged[/]" if f.poor else "unknown"),
                 f"{best.score:.3f}" if best else "",
-                format_fmr(best.fmr) if best else "",
+                fmr_label(best.fmr) if best else "",
                 best.status if best else "",
             )
     console.print(table)
@@ -176,7 +187,7 @@ def search(
         console.print(f"annotated images: {out_dir}")
     if json_out:
         data = {"operating_point": f"fpir={fpir:g}", "media": [r.to_dict() for r in results]}
-        if videos:
+        if video_json:
             data["videos"] = video_json
         write_json(json_out, data)
         console.print(f"JSON: {json_out}")
@@ -196,7 +207,7 @@ def verify(
     audit(ws, "verify", f"{a} | {b}", score=r.score, fmr=r.fmr)
     verdict = "[green]same person[/]" if r.same_person else "[red]not the same person[/]"
     console.print(
-        f"{verdict} at FMR {fmr:g}: score {r.score:.3f} ({format_fmr(r.fmr)}), "
+        f"{verdict} at FMR {fmr:g}: score {r.score:.3f} ({fmr_label(r.fmr)}), "
         f"quality {r.reason_a} / {r.reason_b}"
     )
     if json_out:
@@ -358,7 +369,7 @@ def candidates(
         table.add_row(
             str(m["match_id"]),
             m["person"],
-            format_fmr(m["fmr"]),
+            fmr_label(m["fmr"]),
             f"{m['score']:.3f}",
             m["evidence_sha256"][:12],
             m["status"],

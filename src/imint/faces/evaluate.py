@@ -28,8 +28,8 @@ from imint.faces.cluster import DEFAULT_CLUSTER_FMR, cluster_embeddings
 from imint.faces.datasets import in_fit_half, pick_labelled, read_face_folder
 from imint.faces.engine import get_engine
 from imint.faces.quality import QUALITY_BINS, is_poor, quality_bin
+from imint.faces.results import DEFAULT_TOP_K, identified_as
 from imint.media.images import load_image_file
-from imint.media.ingest import ingest_file
 from imint.records import Faces
 
 FARS = (0.01, 0.001, 0.0001)
@@ -120,7 +120,7 @@ def evaluate_faces(
                 if isinstance(analysed, ImintError):
                     raise analysed
                 with ws.session() as s:
-                    ev = ingest_file(s, ws.objects_dir, img.path, added_by="eval")
+                    ev = ws.ingest(img.path, session=s)
                     rows = service.store_analysis(s, ev, analysed)
             except ImintError as exc:
                 errors.append(str(exc))
@@ -192,8 +192,6 @@ def _round(x: float | None, nd: int = 4) -> float | None:
 
 
 def _identification(service, ws, folder, emb, quality, reasons, found, face_id) -> dict[str, Any]:  # noqa: ANN001
-    from imint.faces.service import DEFAULT_TOP_K, identified_as
-
     index_of = {img.rel: i for i, img in enumerate(folder.images)}
     gallery: dict[str, list[int]] = defaultdict(list)
     probes, distractors = [], []
