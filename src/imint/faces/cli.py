@@ -360,14 +360,14 @@ def candidates(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the list as JSON here.")] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """The review queue: matches waiting for a person's decision."""
+    """The review queue: candidates (possible identities of faces) waiting for a person's decision."""
     rows = _ws(workspace).faces.list_matches(None if status == "all" else status)
-    table = Table(title=f"{len(rows)} matches ({status})")
-    for col in ("match", "person", "FMR", "score", "evidence", "status", "decided by"):
+    table = Table(title=f"{len(rows)} candidates ({status})")
+    for col in ("candidate", "person", "FMR", "score", "evidence", "status", "decided by"):
         table.add_column(col)
     for m in rows:
         table.add_row(
-            str(m["match_id"]),
+            str(m["id"]),
             m["person"],
             fmr_label(m["fmr"]),
             f"{m['score']:.3f}",
@@ -383,23 +383,23 @@ def candidates(
 NoteOpt = Annotated[str, typer.Option(help="Why (kept with the decision).")]
 
 
-def _decide(match_id: int, status: str, note: str, workspace: Path) -> None:
+def _decide(candidate_id: int, status: str, note: str, workspace: Path) -> None:
     ws = _ws(workspace)
-    r = ws.faces.decide(match_id, status, note)
-    audit(ws, {"confirmed": "confirm", "rejected": "reject"}[status], f"match {match_id}", note=note)
-    console.print(f"match {match_id} {status} by {r['decided_by']} at {r['decided_at']}")
+    r = ws.faces.decide(candidate_id, status, note)
+    audit(ws, {"confirmed": "confirm", "rejected": "reject"}[status], f"candidate {candidate_id}", note=note)
+    console.print(f"candidate {candidate_id} {status} by {r['decided_by']} at {r['decided_at']}")
 
 
 @handle_errors
-def confirm(match_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Confirm a candidate match (records who and when)."""
-    _decide(match_id, "confirmed", note, workspace)
+def confirm(candidate_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Confirm a candidate (records who and when)."""
+    _decide(candidate_id, "confirmed", note, workspace)
 
 
 @handle_errors
-def reject(match_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Reject a candidate match (records who and when)."""
-    _decide(match_id, "rejected", note, workspace)
+def reject(candidate_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Reject a candidate (records who and when)."""
+    _decide(candidate_id, "rejected", note, workspace)
 
 
 @handle_errors

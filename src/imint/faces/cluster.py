@@ -175,7 +175,7 @@ class Clusters:
         if not 0 < fmr < 1:
             raise ValidationError("the clustering FMR must be between 0 and 1", subject="fmr")
         if paths:
-            self.service.search(paths, progress=progress)
+            self.service.search(paths, progress=progress, with_videos=False)
         cal = self.service.engine.calibration
         with gallery_lock(self.ws), self.ws.session() as s:
             rows = self._unknown_faces(s, None)

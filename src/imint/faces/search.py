@@ -227,6 +227,7 @@ def _search_videos(
             }
             for v in videos
         ]
+    # The one in video_cli (before the video sub-package) reports to its own bar, not to ours.
     if progress is not None and "progress" in inspect.signature(search_videos).parameters:
         options["progress"] = progress
     return search_videos(ws, videos, **options)
@@ -246,13 +247,15 @@ def search(
     video_progress: ProgressFn | None = None,
     follow_links: bool = True,
     by_bytes: bool = False,
+    with_videos: bool = True,
 ) -> SearchResults:
     """Find enrolled people in photos and videos (files, or folders searched recursively).
 
     Every photo is ingested and analysed in its own transaction: a bad file is reported in
     its result and the run goes on. Files analysed before (same bytes) are not analysed
     again. The result lists the photos' results; its ``videos`` the videos' (appearances).
-    ``follow_links`` and ``by_bytes`` say how folders are read (``sort_media``).
+    ``follow_links`` and ``by_bytes`` say how folders are read (``sort_media``); with
+    ``with_videos=False`` videos are left out (clustering adds photos only).
     """
     photos, videos = sort_media(paths, follow_links=follow_links, by_bytes=by_bytes)
     results: list[MediaResult] = []
@@ -275,7 +278,7 @@ def search(
             out_dir=Path(annotate_dir) if annotate_dir is not None else None,
             progress=video_progress,
         )
-        if videos
+        if videos and with_videos
         else []
     )
     return SearchResults(results, found_in_videos)

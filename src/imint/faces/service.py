@@ -150,6 +150,6 @@ class FaceService:
     def list_matches(self, status: str | None = "candidate", *, limit: int | None = None) -> list[dict]:
         return review.list_matches(self.ws, status, limit=limit)
 
-    def decide(self, match_id: int, status: str, note: str = "") -> dict[str, Any]:
+    def decide(self, candidate_id: int, status: str, note: str = "") -> dict[str, Any]:
         """Confirm or reject a candidate; records who and when."""
-        return review.decide(self.ws, match_id, status, note)
+        return review.decide(self.ws, candidate_id, status, note)
