@@ -6,14 +6,16 @@ The core knows the file (``ws.evidence``); each part adds its section through it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from imint.api.deps import audit_event, guard, principal, render
 from imint.errors import NotFoundError
-from imint.records import Evidence
+
+if TYPE_CHECKING:
+    from imint.records import Evidence
 
 router = APIRouter()
 

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from imint.errors import BadInputError
 from imint.faces.tables import FaceRow, FaceScan
-from imint.records import Evidence, Faces
 
 if TYPE_CHECKING:
     from imint.faces.service import FaceService
+    from imint.records import Evidence, Faces
 
 
 def embedding_of(row: FaceRow) -> np.ndarray:

@@ -22,13 +22,13 @@ from scipy.spatial.distance import squareform
 from sqlalchemy import func, select
 
 from imint.errors import NotFoundError, ValidationError
-from imint.faces.calibration import Calibration
 from imint.faces.gallery import gallery_lock
 from imint.faces.quality import is_poor, quality_bin
 from imint.faces.review import face_dict
 from imint.faces.tables import Cluster, ClusterConstraint, FaceRow, Match, Person, ReferencePhoto
 
 if TYPE_CHECKING:
+    from imint.faces.calibration import Calibration
     from imint.faces.service import FaceService
 
 DEFAULT_CLUSTER_FMR = 1e-3

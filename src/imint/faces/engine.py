@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from imint.faces.calibration import Calibration, load_calibration
 from imint.faces.models import FaceDetector, FaceEmbedder, FusedEmbedder, get_detector, get_embedder
 from imint.faces.quality import assess, is_poor
-from imint.records import Faces
+
+if TYPE_CHECKING:
+    from imint.records import Faces
 
 # The default model: YuNet detection, SFace + dlib ResNet fused at the score level.
 DEFAULT_MODEL = "yunet/sface+dlib"

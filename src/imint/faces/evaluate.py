@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -30,7 +30,9 @@ from imint.faces.engine import get_engine
 from imint.faces.quality import QUALITY_BINS, is_poor, quality_bin
 from imint.faces.results import DEFAULT_TOP_K, identified_as
 from imint.media.images import load_image_file
-from imint.records import Faces
+
+if TYPE_CHECKING:
+    from imint.records import Faces
 
 FARS = (0.01, 0.001, 0.0001)
 FPIRS = (0.1, 0.01)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imint.faces.quality import is_poor
-from imint.records import Candidate, Evidence
+
+if TYPE_CHECKING:
+    from imint.records import Candidate, Evidence
 
 ProgressFn = Callable[[int, int, str], None]
 

@@ -28,11 +28,11 @@ from imint.faces.results import (
     SearchResults,
     identified_as,
 )
-from imint.faces.tables import FaceRow
-from imint.records import Candidate, Evidence, Faces
-from imint.store.index import FaceIndex
 
 if TYPE_CHECKING:
+    from imint.faces.tables import FaceRow
+    from imint.records import Candidate, Evidence, Faces
+    from imint.store.index import FaceIndex
     from imint.workspace import Workspace
 
 # Re-exported: the video modules import these from here.
