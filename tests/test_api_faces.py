@@ -244,7 +244,7 @@ def _audit_all(site) -> list[dict]:  # noqa: ANN001, F811
 
 
 def test_a_video_upload_becomes_a_job(site, tmp_path):  # noqa: F811
-    from imint.api.routes_faces import _video_search
+    from imint.faces.search import video_search_available
     from tests.api_support import astronaut_clip
 
     _enroll(site)
@@ -258,7 +258,7 @@ def test_a_video_upload_becomes_a_job(site, tmp_path):  # noqa: F811
     assert site.app.state.jobs.wait_idle(300)
     job = site.client.get(r.json()["job"], headers=site.auth("viewer")).json()["job"]
     assert job["status"] == "done" and job["progress_done"] == 1
-    if _video_search() is None:  # a build without video support says so, by file
+    if not video_search_available():  # a build without video support says so, by file
         assert job["result"]["failed"][0]["name"] == "clip.mp4"
     else:
         (found,) = job["result"]["evidence"]

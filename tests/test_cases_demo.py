@@ -68,7 +68,7 @@ def test_demo_builds_the_sample_case_and_is_rerunnable(demo):
 
     # Face search ran on the stand-in photos: Grace Hopper is a candidate, never an identification.
     officers = next(c for c in claims.values() if "Donetsk" in c.text)
-    assert {link.record_type for link in officers.links} == {"match", "face"}
+    assert {link.record_type for link in officers.links} == {"candidate", "face"}
     assert all(link.relation == "context" for link in officers.links)
 
     # Ship and change detection ran on the SIMULATED port scenes, linked with notes that say so.

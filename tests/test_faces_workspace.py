@@ -132,3 +132,77 @@ def test_a_face_is_taken_for_its_best_ranked_candidate_above_the_operating_point
     assert identified_as([candidate(1, False), candidate(2, True), candidate(3, True)]).rank == 2
     assert identified_as([candidate(1, False), candidate(2, False)]) is None
     assert identified_as([]) is None
+
+
+def test_a_candidate_carries_its_id_and_claims_link_it_by_either_name(ws, photos):
+    from imint import cases
+
+    ws.enroll("Eileen Collins", [photos["astronaut"]])
+    (result,) = ws.search([photos["astronaut_crop"]])
+    best = result.faces[0].best
+    (queued,) = ws.faces.list_matches("candidate")
+    assert best.id is not None and best.id == queued["id"] == queued["match_id"]
+    assert result.to_dict()["faces"][0]["candidates"][0]["id"] == best.id
+    # Below the operating point nothing is stored, so such a candidate has no id.
+    assert all(c.id is None for c in result.faces[0].candidates if not c.above_threshold)
+
+    cases.create_case(ws, "c1")
+    claim = cases.add_claim(ws, "c1", "the astronaut is Eileen Collins")
+    new = cases.link_claim(ws, claim.id, "supports", record=f"candidate:{best.id}")
+    old = cases.link_claim(ws, claim.id, "context", record=f"match:{best.id}")  # the older name
+    assert new.evidence_sha256 == old.evidence_sha256 == result.evidence.sha256
+
+
+def test_the_faces_part_gives_the_evidence_page_its_faces(ws, photos):
+    ws.enroll("Eileen Collins", [photos["astronaut"]])
+    (result,) = ws.search([photos["astronaut_crop"]])
+    section = ws.parts.get("faces").evidence_view(ws, result.evidence.sha256)
+    (face,) = section["faces"]
+    assert face["id"] == result.faces[0].face_id and face["frame_time"] is None
+    (cand,) = face["candidates"]
+    assert cand["person"] == "Eileen Collins" and cand["evidence_sha256"] == result.evidence.sha256
+
+
+def test_the_gallery_lock_excludes_other_processes(ws, tmp_path):
+    import subprocess
+    import sys
+
+    from imint.faces.gallery import gallery_lock
+
+    probe = (
+        "import fcntl, sys\n"
+        "fh = open(sys.argv[1], 'a')\n"
+        "try:\n"
+        "    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(3)\n"
+    )
+    lock_file = ws.index_dir / "gallery.lock"
+    pytest.importorskip("fcntl")
+    with gallery_lock(ws), gallery_lock(ws):  # re-entrant in one thread (a promotion enrolls)
+        held = subprocess.run([sys.executable, "-c", probe, str(lock_file)], check=False)
+    free = subprocess.run([sys.executable, "-c", probe, str(lock_file)], check=False)
+    assert (held.returncode, free.returncode) == (3, 0)
+
+
+def test_the_gallery_lock_serialises_threads(ws):
+    import threading
+    import time
+
+    from imint.faces.gallery import gallery_lock
+
+    inside, most = [0], [0]
+
+    def writer() -> None:
+        with gallery_lock(ws):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            time.sleep(0.02)
+            inside[0] -= 1
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1

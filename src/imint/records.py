@@ -116,6 +116,9 @@ class Candidate:
     operating_point: str  # e.g. "fpir=0.01"
     above_threshold: bool
     status: str = "candidate"
+    # The stored candidate (a row of the faces part's ``matches``): what review, the routes
+    # ``/candidates/{id}`` and claim links ``candidate:ID`` name. None until it is stored.
+    id: int | None = None
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

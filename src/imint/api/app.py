@@ -253,9 +253,10 @@ def create_app(
         ]
         return _error_response(request, 422, "; ".join(problems) or "invalid request", {"errors": problems})
 
-    from imint.api import routes_core
+    from imint.api import routes_core, routes_evidence
 
     app.include_router(routes_core.router)
+    app.include_router(routes_evidence.router)
     for router in ws.parts.routers():
         app.include_router(router)
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from imint.api import audit
-from imint.api.acting import acting_workspace
 from imint.api.jobs import JobContext
 from imint.cases.report import build_report
 
 
 def case_report_job(ctx: JobContext) -> dict[str, Any]:
     """Build a case's HTML report and its PDF (printed by headless Chromium: slow, hence a job)."""
-    ws = acting_workspace(ctx.ws, ctx.user)
+    ws = ctx.ws.as_user(ctx.user)
     ctx.progress(0, 1, "building the report", force=True)
     paths = build_report(ws, ctx.params["case_id"], pdf=bool(ctx.params.get("pdf", True)))
     with ctx.ws.session() as s:

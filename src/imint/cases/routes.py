@@ -8,7 +8,6 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from imint import cases
-from imint.api.acting import acting_workspace
 from imint.api.deps import audit_event, done, guard, principal, render
 from imint.api.uploads import saved_uploads
 from imint.cases.overview import case_overview
@@ -19,7 +18,7 @@ router = APIRouter()
 
 
 def _acting(request: Request) -> Any:
-    return acting_workspace(request.app.state.ws, principal(request).name)
+    return request.app.state.ws.as_user(principal(request).name)
 
 
 @router.get("/cases", tags=["cases"], **guard("viewer"))

@@ -147,10 +147,6 @@ def face_step(ws: Workspace, run: DemoRun) -> None:
         err_console.print(f"[yellow]enroll:[/] {problem}")
     searched = [run.material[k] for k in ("hopper_variant", "montage", "astronaut")]
     results = ws.search(searched, annotate_dir=run.workspace / "exports" / "faces")
-    from sqlalchemy import select
-
-    from imint.faces.tables import Match
-
     claim = run.claim_ids["officers-donetsk"]
     for result in results:
         if result.error or result.evidence is None:
@@ -167,11 +163,7 @@ def face_step(ws: Workspace, run: DemoRun) -> None:
                     note=f"{STAND_IN_NOTE} Face search: no enrolled person above the operating point.",
                 )
                 continue
-            with ws.session() as s:
-                match_id = s.scalar(
-                    select(Match.id).where(Match.face_id == face.face_id, Match.person_id == best.person_id)
-                )
-            cases.link_claim(ws, claim, "context", record=("match", int(match_id)), note=STAND_IN_NOTE)
+            cases.link_claim(ws, claim, "context", record=("candidate", best.id), note=STAND_IN_NOTE)
 
 
 SITE_NAME = "vladivostok-port-SIMULATED"

@@ -37,10 +37,13 @@ def draw_faces(image: np.ndarray, labelled: list[tuple[tuple[float, ...], str, s
     return out
 
 
-def format_fmr(fmr: float) -> str:
-    """An FMR as people read it: 'FMR 1 in 20,000'."""
+def fmr_label(fmr: float) -> str:
+    """An FMR as a short label on a drawn face or a table cell: 'FMR 1 in 20,000'."""
     if fmr <= 0:
         return "FMR ~0"
     if fmr >= 0.1:
         return f"FMR {fmr:.2f}"
     return f"FMR 1 in {1 / fmr:,.0f}"
+
+
+# The video modules still import the old name; it goes when they move into imint.faces.video.

@@ -66,7 +66,7 @@ def _decision(match: Match, name: str) -> str:
     return "Not reviewed by a person: a candidate only, not an identification."
 
 
-def match_card(ws: Workspace, link: Link, evidence: Evidence) -> Card:
+def candidate_card(ws: Workspace, link: Link, evidence: Evidence) -> Card:
     """``match:ID``: the face, the candidate identity with its false-match rate, and the review."""
     match, face, person = _match_rows(ws, link.record_id)
     card = Card(title=f"Face candidate on {evidence.original_name}", sha256=evidence.sha256)
@@ -112,4 +112,5 @@ def face_card(ws: Workspace, link: Link, evidence: Evidence) -> Card:
     return card
 
 
-RENDERERS = {"match": match_card, "face": face_card}
+# ``match`` is the name links made before candidates were called so everywhere.
+RENDERERS = {"candidate": candidate_card, "match": candidate_card, "face": face_card}

@@ -19,7 +19,7 @@ from imint.cli_common import (
     progress,
     write_json,
 )
-from imint.faces.annotate import format_fmr
+from imint.faces.annotate import fmr_label
 from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
 
 
@@ -34,6 +34,25 @@ def _bar(prog, description: str):  # noqa: ANN001, ANN202
         prog.update(task, completed=done, total=total, description=f"{description} {Path(item).name[:40]}")
 
     return update
+
+
+class _PhotoBar:
+    """A progress bar over the photos of a search, closed when they are done (the call with
+    ``done == total`` and no item), so that the video search after them can show its own."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self._live = None
+        self._update = None
+
+    def __call__(self, done: int, total: int, item: str) -> None:
+        if self._live is None:
+            self._live = progress()
+            self._update = _bar(self._live.__enter__(), self.description)
+        self._update(done, total, item)
+        if done >= total and not item:
+            self._live.__exit__(None, None, None)
+            self._live = None
 
 
 persons_app = typer.Typer(
@@ -125,7 +144,10 @@ def search(
 
     ws = _ws(workspace)
     out_dir = None if no_annotate else (annotate_dir or ws.exports_dir / "annotated")
+    # Photos and videos are sorted as the library sorts them; the videos go first through the video
+    # part's command-line half (a bar per video and a table of appearances), then the photos.
     photos, videos = sort_media(paths)
+    video_json: list = []
     if videos:
         from imint.faces.video.cli import search_videos
 
@@ -137,15 +159,15 @@ def search(
                 write_json(json_out, video_json[0] if len(video_json) == 1 else video_json)
                 console.print(f"JSON: {json_out}")
             return
-    with progress() as prog:
-        results = ws.faces.search(
-            photos,
-            fpir=fpir,
-            k=top_k,
-            watchlist=watchlist,
-            annotate_dir=out_dir,
-            progress=_bar(prog, "searching"),
-        )
+    results = ws.faces.search(
+        photos,
+        fpir=fpir,
+        k=top_k,
+        watchlist=watchlist,
+        annotate_dir=out_dir,
+        with_videos=False,
+        progress=_PhotoBar("searching"),
+    )
     audit(ws, "search", ", ".join(map(str, paths)), files=len(results), fpir=fpir, watchlist=watchlist)
     table = Table(title=f"Faces found (operating point FPIR {fpir:g})")
     for col in ("file", "face", "quality", "identity", "score", "FMR", "status"):
@@ -163,7 +185,7 @@ def search(
                 f.quality_reason,
                 best.person_name if best else ("[dim]flagged[/]" if f.poor else "unknown"),
                 f"{best.score:.3f}" if best else "",
-                format_fmr(best.fmr) if best else "",
+                fmr_label(best.fmr) if best else "",
                 best.status if best else "",
             )
     console.print(table)
@@ -176,7 +198,7 @@ def search(
         console.print(f"annotated images: {out_dir}")
     if json_out:
         data = {"operating_point": f"fpir={fpir:g}", "media": [r.to_dict() for r in results]}
-        if videos:
+        if video_json:
             data["videos"] = video_json
         write_json(json_out, data)
         console.print(f"JSON: {json_out}")
@@ -196,7 +218,7 @@ def verify(
     audit(ws, "verify", f"{a} | {b}", score=r.score, fmr=r.fmr)
     verdict = "[green]same person[/]" if r.same_person else "[red]not the same person[/]"
     console.print(
-        f"{verdict} at FMR {fmr:g}: score {r.score:.3f} ({format_fmr(r.fmr)}), "
+        f"{verdict} at FMR {fmr:g}: score {r.score:.3f} ({fmr_label(r.fmr)}), "
         f"quality {r.reason_a} / {r.reason_b}"
     )
     if json_out:
@@ -349,16 +371,16 @@ def candidates(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the list as JSON here.")] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """The review queue: matches waiting for a person's decision."""
+    """The review queue: candidates (possible identities of faces) waiting for a person's decision."""
     rows = _ws(workspace).faces.list_matches(None if status == "all" else status)
-    table = Table(title=f"{len(rows)} matches ({status})")
-    for col in ("match", "person", "FMR", "score", "evidence", "status", "decided by"):
+    table = Table(title=f"{len(rows)} candidates ({status})")
+    for col in ("candidate", "person", "FMR", "score", "evidence", "status", "decided by"):
         table.add_column(col)
     for m in rows:
         table.add_row(
-            str(m["match_id"]),
+            str(m["id"]),
             m["person"],
-            format_fmr(m["fmr"]),
+            fmr_label(m["fmr"]),
             f"{m['score']:.3f}",
             m["evidence_sha256"][:12],
             m["status"],
@@ -372,23 +394,23 @@ def candidates(
 NoteOpt = Annotated[str, typer.Option(help="Why (kept with the decision).")]
 
 
-def _decide(match_id: int, status: str, note: str, workspace: Path) -> None:
+def _decide(candidate_id: int, status: str, note: str, workspace: Path) -> None:
     ws = _ws(workspace)
-    r = ws.faces.decide(match_id, status, note)
-    audit(ws, {"confirmed": "confirm", "rejected": "reject"}[status], f"match {match_id}", note=note)
-    console.print(f"match {match_id} {status} by {r['decided_by']} at {r['decided_at']}")
+    r = ws.faces.decide(candidate_id, status, note)
+    audit(ws, {"confirmed": "confirm", "rejected": "reject"}[status], f"candidate {candidate_id}", note=note)
+    console.print(f"candidate {candidate_id} {status} by {r['decided_by']} at {r['decided_at']}")
 
 
 @handle_errors
-def confirm(match_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Confirm a candidate match (records who and when)."""
-    _decide(match_id, "confirmed", note, workspace)
+def confirm(candidate_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Confirm a candidate (records who and when)."""
+    _decide(candidate_id, "confirmed", note, workspace)
 
 
 @handle_errors
-def reject(match_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Reject a candidate match (records who and when)."""
-    _decide(match_id, "rejected", note, workspace)
+def reject(candidate_id: int, note: NoteOpt = "", workspace: WorkspaceOpt = DEFAULT_WS) -> None:
+    """Reject a candidate (records who and when)."""
+    _decide(candidate_id, "rejected", note, workspace)
 
 
 @handle_errors

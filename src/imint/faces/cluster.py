@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from imint.errors import NotFoundError, ValidationError
-from imint.faces.calibration import Calibration
+from imint.faces.gallery import gallery_lock
 from imint.faces.quality import is_poor, quality_bin
+from imint.faces.review import face_dict
 from imint.faces.tables import Cluster, ClusterConstraint, FaceRow, Match, Person, ReferencePhoto
 
 if TYPE_CHECKING:
+    from imint.faces.calibration import Calibration
     from imint.faces.service import FaceService
 
 DEFAULT_CLUSTER_FMR = 1e-3
@@ -173,9 +175,9 @@ class Clusters:
         if not 0 < fmr < 1:
             raise ValidationError("the clustering FMR must be between 0 and 1", subject="fmr")
         if paths:
-            self.service.search(paths, progress=progress)
+            self.service.search(paths, progress=progress, with_videos=False)
         cal = self.service.engine.calibration
-        with self.ws.session() as s:
+        with gallery_lock(self.ws), self.ws.session() as s:
             rows = self._unknown_faces(s, None)
             pos = {r.id: i for i, r in enumerate(rows)}
             must, cannot = [], []
@@ -212,6 +214,49 @@ class Clusters:
                 )
             return sorted(out, key=lambda c: -len(c.face_ids))
 
+    def overview(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Clusters with their face counts and a sample face, largest first (the clusters page)."""
+        with self.ws.session() as s:
+            rows = s.execute(
+                select(Cluster, func.count(FaceRow.id), func.min(FaceRow.id))
+                .outerjoin(FaceRow, FaceRow.cluster_id == Cluster.id)
+                .group_by(Cluster.id)
+                .order_by(func.count(FaceRow.id).desc())
+                .limit(limit)
+            ).all()
+            names = dict(s.execute(select(Person.id, Person.name)).all())
+            return [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "person_id": c.person_id,
+                    "person": names.get(c.person_id, ""),
+                    "faces": n,
+                    "sample_face_id": first,
+                    "created_at": c.created_at,
+                }
+                for c, n, first in rows
+            ]
+
+    def detail(self, cluster_id: int) -> dict[str, Any]:
+        """One cluster and its faces."""
+        with self.ws.session() as s:
+            c = s.get(Cluster, cluster_id)
+            if c is None:
+                raise NotFoundError("no such cluster", subject=f"cluster {cluster_id}")
+            faces = [face_dict(f) for f in s.scalars(select(FaceRow).where(FaceRow.cluster_id == cluster_id))]
+            person = s.get(Person, c.person_id) if c.person_id else None
+            return {
+                "cluster": {
+                    "id": c.id,
+                    "name": c.name,
+                    "person_id": c.person_id,
+                    "person": person.name if person else "",
+                    "created_at": c.created_at,
+                },
+                "faces": faces,
+            }
+
     def _cluster(self, s: Any, cluster_id: int) -> Cluster:
         c = s.get(Cluster, cluster_id)
         if c is None:
@@ -219,14 +264,14 @@ class Clusters:
         return c
 
     def rename(self, cluster_id: int, name: str) -> None:
-        with self.ws.session() as s:
+        with gallery_lock(self.ws), self.ws.session() as s:
             self._cluster(s, cluster_id).name = name
 
     def merge(self, cluster_ids: Sequence[int]) -> int:
         """Merge clusters into the first one; remembered as must-links."""
         if len(cluster_ids) < 2:
             raise ValidationError("merge needs two clusters or more", subject="clusters")
-        with self.ws.session() as s:
+        with gallery_lock(self.ws), self.ws.session() as s:
             keep = self._cluster(s, cluster_ids[0])
             anchor = s.scalar(select(FaceRow.id).where(FaceRow.cluster_id == keep.id).limit(1))
             for cid in cluster_ids[1:]:
@@ -238,7 +283,7 @@ class Clusters:
 
     def split(self, cluster_id: int, face_ids: Sequence[int]) -> int:
         """Move faces out of a cluster into a new one; remembered as cannot-links."""
-        with self.ws.session() as s:
+        with gallery_lock(self.ws), self.ws.session() as s:
             self._cluster(s, cluster_id)
             members = {f.id: f for f in s.scalars(select(FaceRow).where(FaceRow.cluster_id == cluster_id))}
             moving = [fid for fid in face_ids if fid in members]
@@ -270,7 +315,7 @@ class Clusters:
 
     def promote(self, cluster_id: int, name: str, *, max_references: int = 5) -> int:
         """Make a cluster a person: its best faces become reference photos."""
-        with self.ws.session() as s:
+        with gallery_lock(self.ws), self.ws.session() as s:
             c = self._cluster(s, cluster_id)
             faces = s.scalars(select(FaceRow).where(FaceRow.cluster_id == cluster_id)).all()
             person = s.scalar(select(Person).where(Person.name == name))
@@ -292,5 +337,5 @@ class Clusters:
             c.person_id = person.id
             c.name = name
             pid = person.id
-        self.service._invalidate_index()
+        self.service.invalidate_index()
         return pid

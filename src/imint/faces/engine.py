@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from imint.faces.calibration import Calibration, load_calibration
 from imint.faces.models import FaceDetector, FaceEmbedder, FusedEmbedder, get_detector, get_embedder
 from imint.faces.quality import assess, is_poor
-from imint.records import Faces
+
+if TYPE_CHECKING:
+    from imint.records import Faces
 
 # The default model: YuNet detection, SFace + dlib ResNet fused at the score level.
 DEFAULT_MODEL = "yunet/sface+dlib"
@@ -26,11 +30,18 @@ def _build_embedder(name: str) -> FaceEmbedder:
 
 @dataclass
 class FaceEngine:
-    """Everything needed to turn an image into embedded, quality-scored faces."""
+    """Everything needed to turn an image into embedded, quality-scored faces.
+
+    One engine serves every thread of a process (``get_engine`` makes one per model), and
+    OpenCV's detector keeps per-call state (its input size), so the image work of
+    ``detect``, ``embed`` and ``analyze`` runs one call at a time, behind the engine's lock.
+    """
 
     model_id: str
     detector: FaceDetector
     embedder: FaceEmbedder
+    # Re-entrant: ``analyze`` holds it across its own ``detect`` and ``embed``.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def calibration(self) -> Calibration:
@@ -38,21 +49,26 @@ class FaceEngine:
 
     def detect(self, image: np.ndarray) -> Faces:
         """Boxes, landmarks, detector scores, quality and its reason (no embeddings)."""
-        faces = self.detector.detect(image)
-        faces.quality, faces.quality_reason = assess(image, faces)
+        with self.lock:
+            faces = self.detector.detect(image)
+            faces.quality, faces.quality_reason = assess(image, faces)
         faces.model_id = self.model_id
         return faces
 
     def embed(self, image: np.ndarray, faces: Faces) -> Faces:
-        faces.embeddings = (
-            self.embedder.embed(image, faces) if len(faces) else np.zeros((0, self.embedder.dim), np.float32)
-        )
+        with self.lock:
+            faces.embeddings = (
+                self.embedder.embed(image, faces)
+                if len(faces)
+                else np.zeros((0, self.embedder.dim), np.float32)
+            )
         faces.model_id = self.model_id
         return faces
 
     def analyze(self, image: np.ndarray) -> Faces:
         """Detect, assess and embed every face of an RGB image."""
-        return self.embed(image, self.detect(image))
+        with self.lock:
+            return self.embed(image, self.detect(image))
 
     @staticmethod
     def usable(faces: Faces) -> np.ndarray:

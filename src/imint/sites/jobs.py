@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from imint.api import audit
-from imint.api.acting import acting_workspace
 from imint.api.jobs import JobContext
 from imint.sites.service import detect_ships, get_scene, site_id_of
 
 
 def site_detect_job(ctx: JobContext) -> dict[str, Any]:
     """Find ships in one scene, tile by tile (progress is the tile count)."""
-    ws = acting_workspace(ctx.ws, ctx.user)
+    ws = ctx.ws.as_user(ctx.user)
     scene_id = ctx.params["scene_id"]
 
     def on_tile(done: int, total: int) -> None:

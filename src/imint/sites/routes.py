@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from imint.api.acting import acting_workspace
 from imint.api.deps import audit_event, done, guard, principal, render
 from imint.api.uploads import saved_uploads
 from imint.sites import overview, service
@@ -16,7 +15,7 @@ router = APIRouter()
 
 
 def _acting(request: Request) -> Any:
-    return acting_workspace(request.app.state.ws, principal(request).name)
+    return request.app.state.ws.as_user(principal(request).name)
 
 
 @router.get("/sites", tags=["sites"], **guard("viewer"))

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from imint.cli_common import console, err_console, progress
-from imint.faces.annotate import format_fmr
+from imint.faces.annotate import fmr_label
 from imint.faces.video.search import search_videos as search_each_video
 
 
@@ -87,7 +87,7 @@ def _appearance_table(videos: list[dict[str, Any]], *, fpir: float, fps: float) 
                 f"{a['start']:.1f} s",
                 f"{a['end']:.1f} s",
                 who,
-                format_fmr(a["fmr"]) if a["person"] and a["fmr"] is not None else "",
+                fmr_label(a["fmr"]) if a["person"] and a["fmr"] is not None else "",
                 f"{a['best_frame_time']:.1f} s",
                 ",".join(map(str, a["tracks"])),
                 a["quality_reason"],

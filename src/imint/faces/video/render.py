@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from imint.faces.annotate import draw_faces, format_fmr
+from imint.faces.annotate import draw_faces, fmr_label
 from imint.faces.video.results import TrackResult
 from imint.faces.video.storage import best_shot_crops, detection_boxes
 from imint.media.frames import TruncatedVideoError, VideoInfo, iter_frames
@@ -26,7 +26,7 @@ def _track_label(t: TrackResult) -> tuple[str, str]:
     best = t.best
     if best is not None:
         state = "confirmed" if best.status == "confirmed" else "match"
-        return f"{best.person_name} ({format_fmr(best.fmr)})", state
+        return f"{best.person_name} ({fmr_label(best.fmr)})", state
     if t.poor:
         return f"#{t.track_no} poor quality", "poor"
     cluster = f" c{t.cluster}" if t.cluster is not None else ""
@@ -132,7 +132,7 @@ def write_contact_sheet(
         )
         draw.text((x + 4, y + cell + 16), _who(t)[:24], fill=colour, font=font)
         if best:
-            draw.text((x + 4, y + cell + 30), format_fmr(best.fmr), fill=colour, font=font)
+            draw.text((x + 4, y + cell + 30), fmr_label(best.fmr), fill=colour, font=font)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{Path(evidence.original_name).stem}-{evidence.sha256[:8]}-tracks.png"
     tmp = out.with_name(f".{out.name}.partial.png")

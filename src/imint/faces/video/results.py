@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imint.faces.quality import is_poor
-from imint.faces.service import identified_as
+from imint.faces.results import identified_as
 from imint.media.frames import DEFAULT_SAMPLE_FPS, VideoInfo
 from imint.records import Candidate, Evidence
 

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from imint.faces.quality import is_poor
-from imint.faces.service import identified_as
+from imint.faces.results import identified_as
 from imint.faces.tables import FaceRow, Match, ReferencePhoto
 from imint.faces.video.results import Appearance, TrackResult
 from imint.faces.video.tables import VideoAppearance, VideoDetection, VideoScan, VideoSegment, VideoTrack
