@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from imint.store import audit
 from imint.store.accounts import Principal
@@ -31,12 +31,13 @@ CSRF_FIELD = "csrf_token"
 class ErrorBody(BaseModel):
     """The JSON body of every 4xx answer (an HTML page gets the same text in error.html)."""
 
+    model_config = ConfigDict(extra="forbid")
+
+    # Every field is always sent (null or [] when empty), so every field is required in the schema.
     detail: str = Field(description="What went wrong, in words a user can act on.")
-    subject: str | None = Field(None, description="The file, field or record at fault, when there is one.")
-    reason: str | None = Field(None, description="The problem without the subject.")
-    errors: list[str] = Field(
-        default_factory=list, description="For 422: one 'field: problem' line per invalid field."
-    )
+    subject: str | None = Field(description="The file, field or record at fault, when there is one.")
+    reason: str | None = Field(description="The problem without the subject.")
+    errors: list[str] = Field(description="For 422: one 'field: problem' line per invalid field; else [].")
 
 
 ERROR_DESCRIPTIONS = {
