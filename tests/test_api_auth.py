@@ -353,3 +353,16 @@ def test_enabling_a_disabled_user_does_not_bring_old_sessions_back(site):  # noq
     assert site.client.get("/", headers=site.auth("analyst")).status_code == 200  # its token works again
     with sqlite3.connect(site.workspace / "imint.db") as db:
         assert db.execute("SELECT count(*) FROM web_sessions").fetchone()[0] == 0
+
+
+def test_failed_logins_count_against_the_name_tried_even_with_a_token_sent(site):  # noqa: F811
+    page = site.client.get("/login", headers={"Accept": "text/html"})
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+    r = site.client.post(
+        "/login",
+        data={"username": "analyst", "password": "guess", "login_csrf": token},
+        headers=site.auth("viewer"),
+    )
+    assert r.status_code == 401
+    failed = site.client.get("/audit.json?action=login", headers=site.auth("admin")).json()["entries"][0]
+    assert (failed["actor"], failed["outcome"], failed["role"]) == ("analyst", "failed", "")

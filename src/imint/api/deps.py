@@ -87,13 +87,17 @@ def client_ip(request: Request) -> str:
 
 
 def audit_event(request: Request, action: str, target: Any = "", outcome: str = "ok", **details: Any) -> None:
-    """Append one audit row for the current caller, with where the request came from."""
+    """Append one audit row for the current caller (or ``actor=``), with where the request came from."""
     p: Principal | None = getattr(request.state, "principal", None)
+    # An explicit actor wins: a login attempt is on record under the name tried (the login limit
+    # counts by it), even when the request also carries someone's token or cookie.
+    named = details.pop("actor", None)
+    caller = p if p is not None and named in (None, p.name) else None
     audit.log(
         request.app.state.ws,
-        actor=p.name if p else details.pop("actor", "anonymous"),
-        role=p.role if p else "",
-        via=p.via if p else "",
+        actor=named if named is not None else (p.name if p else "anonymous"),
+        role=caller.role if caller else "",
+        via=caller.via if caller else "",
         action=action,
         target=str(target),
         outcome=outcome,
