@@ -316,3 +316,19 @@ def test_hsts_is_sent_behind_tls(tmp_path):  # noqa: ANN001
     with TestClient(create_app(tmp_path / "ws", secure_cookies=True, run_jobs=False)) as client:
         r = client.get("/login")
     assert r.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_405_lists_every_method_the_path_has(site):  # noqa: F811
+    r = site.client.request("PATCH", "/users", headers=site.auth("admin"))
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, POST"
+    assert set(r.json()) == {"detail", "subject", "reason", "errors"}
+
+
+def test_the_role_enum_of_the_schema_is_the_roles_of_the_tables():
+    from typing import get_args
+
+    from imint.api.routes_core import Role
+    from imint.store.models_api import ROLES
+
+    assert get_args(Role) == ROLES

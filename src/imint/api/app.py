@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -267,6 +268,10 @@ def create_app(
         response = _error_response(request, exc.status_code, str(exc.detail))
         for k, v in (exc.headers or {}).items():
             response.headers[k] = v
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; a path served by two
+            # routes (GET and POST /cases) must list both, as its OpenAPI entry does.
+            response.headers["Allow"] = ", ".join(_methods_at(request.app, request.scope))
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -287,6 +292,17 @@ def create_app(
     app.add_middleware(GuardMiddleware, ws=ws, max_body_bytes=max_upload_bytes, tls=secure_cookies)
     app.openapi = lambda: _openapi_with_error_bodies(app)  # type: ignore[method-assign]
     return app
+
+
+def _methods_at(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method the OpenAPI document lists at the request's path (the app's routes are nested
+    included routers, so the document is the one flat list of them)."""
+    path = scope["path"]
+    methods: set[str] = set()
+    for template, ops in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {m.upper() for m in ops}
+    return sorted(methods)
 
 
 def _openapi_with_error_bodies(app: FastAPI) -> dict[str, Any]:
@@ -314,7 +330,7 @@ def _openapi_with_error_bodies(app: FastAPI) -> dict[str, Any]:
             if "{" in path:
                 needed.add(404)
             if "requestBody" in op:
-                needed.add(413)
+                needed |= {400, 413}  # 400: a body that is not the form/multipart it claims to be
             for code, entry in error_responses(*needed).items():
                 responses.setdefault(str(code), _error_entry(entry["description"]))
             for code, entry in responses.items():

@@ -7,7 +7,7 @@ jobs in ``imint.api.jobs``; the CLI (``imint users|tokens|audit``) calls the sam
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -32,7 +32,9 @@ from imint.store.accounts import (
     LOCKOUT_MINUTES,
     MAX_FAILED_LOGINS,
     MAX_TOKEN_DAYS,
+    MIN_PASSWORD_LENGTH,
     SESSION_HOURS,
+    USERNAME_RE,
     Accounts,
     login_refusal,
 )
@@ -40,6 +42,8 @@ from imint.store.counts import count_rows
 from imint.store.models_api import ROLES
 
 __all__ = ["LOCKOUT_MINUTES", "MAX_FAILED_LOGINS", "router"]
+
+Role = Literal["viewer", "analyst", "admin"]  # imint.store.models_api.ROLES, as a schema enum
 
 router = APIRouter()
 
@@ -77,8 +81,8 @@ def login_page(
 @router.post("/login", tags=["auth"], **public(401, 403, 429))
 def login(
     request: Request,
-    username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=1024)],
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
     login_csrf: Annotated[str, Form(max_length=64)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
 ) -> Response:
@@ -200,8 +204,8 @@ def revoke_own_token(request: Request, token_id: int) -> Response:
 @router.post("/account/password", tags=["account"], **guard("viewer"))
 def change_own_password(
     request: Request,
-    current_password: Annotated[str, Form(max_length=1024)],
-    new_password: Annotated[str, Form(max_length=1024)],
+    current_password: Annotated[str, Form(min_length=1, max_length=1024)],
+    new_password: Annotated[str, Form(min_length=MIN_PASSWORD_LENGTH, max_length=1024)],
 ) -> Response:
     """Change your password (you need the current one); all your login sessions end, so log in again."""
     me = principal(request)
@@ -224,9 +228,9 @@ def users_page(request: Request) -> Response:
 @router.post("/users", tags=["users"], status_code=201, **guard("admin", 409))
 def add_user(
     request: Request,
-    name: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=1024)],
-    role: Annotated[str, Form(max_length=16)] = "viewer",
+    name: Annotated[str, Form(pattern=USERNAME_RE.pattern)],
+    password: Annotated[str, Form(min_length=MIN_PASSWORD_LENGTH, max_length=1024)],
+    role: Annotated[Role, Form()] = "viewer",
 ) -> Response:
     me = principal(request)
     user = Accounts(request.app.state.ws).add_user(name, password, role, created_by=me.name)
@@ -238,7 +242,7 @@ def add_user(
 def update_user(
     request: Request,
     name: str,
-    role: Annotated[str | None, Form(max_length=16)] = None,
+    role: Annotated[Role | None, Form()] = None,
     disabled: Annotated[bool | None, Form()] = None,
 ) -> Response:
     """Change a user's role, or disable / enable the account (disabling logs it out everywhere)."""
