@@ -242,15 +242,15 @@ def add_user(
 def update_user(
     request: Request,
     name: str,
-    role: Annotated[Role | None, Form()] = None,
+    role: Annotated[Role | Literal[""], Form(description="The new role; empty: keep it.")] = "",
     disabled: Annotated[bool | None, Form()] = None,
 ) -> Response:
     """Change a user's role, or disable / enable the account (disabling logs it out everywhere)."""
     me = principal(request)
     if name == me.name and (disabled or (role and role != "admin")):
         raise HTTPException(409, "you cannot demote or disable yourself; ask another admin")
-    user = Accounts(request.app.state.ws).update_user(name, role=role, disabled=disabled)
-    audit_event(request, "user-update", name, new_role=role, disabled=disabled)
+    user = Accounts(request.app.state.ws).update_user(name, role=role or None, disabled=disabled)
+    audit_event(request, "user-update", name, new_role=role or None, disabled=disabled)
     return done(request, user, "/users")
 
 
