@@ -48,6 +48,7 @@ common=(--url "$base" --seed "$seed" --max-examples "$max_examples" --generation
   --checks all --continue-on-failure --request-timeout 120 -H "Accept: application/json"
   --report junit,ndjson --report-dir "$report_dir")
 status=0
+cd "$work"  # schemathesis keeps its cache (.schemathesis/) in the current folder: not the checkout
 echo "== main run (everything but user management), seed $seed, max $max_examples examples"
 "$st" run "$work/openapi.json" "${common[@]}" -H "Authorization: Bearer $main_token" \
   --exclude-path-regex "$user_management" ${ST_ARGS:-} --report-junit-path "$report_dir/main.xml" \
