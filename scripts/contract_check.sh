@@ -21,7 +21,8 @@ report_dir=${REPORT_DIR:-$work/reports}
 mkdir -p "$report_dir"
 ws="$work/ws"
 port=${PORT:-$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-imint() { "$(dirname "$python")/imint" "$@"; }
+imint_bin="$(dirname "$python")/imint"
+imint() { "$imint_bin" "$@"; }
 
 echo "a long fuzzing password" | imint users add fuzz-admin --admin --password-stdin -w "$ws" >/dev/null
 echo "a long fuzzing password" | imint users add fuzz-users --admin --password-stdin -w "$ws" >/dev/null
@@ -29,7 +30,7 @@ main_token=$(imint tokens create --user fuzz-admin --label contract --expires-da
 users_token=$(imint tokens create --user fuzz-users --label contract --expires-days 1 -w "$ws" 2>/dev/null | tail -1)
 mkdir -p "$ws/inbox"
 
-imint serve -w "$ws" --host 127.0.0.1 --port "$port" >"$work/serve.log" 2>&1 &
+"$imint_bin" serve -w "$ws" --host 127.0.0.1 --port "$port" >"$work/serve.log" 2>&1 &  # $!: the server itself
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
 base="http://127.0.0.1:$port"
