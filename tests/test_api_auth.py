@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 
@@ -242,3 +243,126 @@ def test_changing_your_password_needs_the_current_one_and_logs_you_out(site):  #
         ]
     ]
     assert outcomes == ["ok", "failed"]
+
+
+def _login_status(client, name: str, password: str) -> int:  # noqa: ANN001
+    page = client.get("/login", headers={"Accept": "text/html"})
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+    data = {"username": name, "password": password, "login_csrf": token}
+    return client.post("/login", data=data, headers={"Accept": "application/json"}).status_code
+
+
+def test_failed_logins_from_one_address_are_limited_across_names(site, monkeypatch):  # noqa: F811
+    from imint.store import accounts
+
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_IP", 4)
+    # Four different names, each under its own limit: the address is what gets locked.
+    assert [_login_status(site.client, f"guess{i}", "nope") for i in range(4)] == [401] * 4
+    page = site.client.get("/login", headers={"Accept": "text/html"})
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+    r = site.client.post(
+        "/login",
+        data={"username": "viewer", "password": PASSWORD, "login_csrf": token},
+        headers={"Accept": "application/json"},
+    )
+    assert r.status_code == 429 and "address" in r.json()["detail"]
+    assert "imint_session" not in site.client.cookies
+    denied = site.client.get("/audit.json?action=login", headers=site.auth("admin")).json()["entries"][0]
+    assert denied["outcome"] == "denied" and denied["actor"] == "viewer"
+
+
+def test_the_name_limit_holds_for_a_name_tried_from_many_addresses(site):  # noqa: F811
+    from imint.store import accounts, audit
+
+    ws = site.app.state.ws
+    for i in range(accounts.MAX_FAILED_LOGINS):  # failures recorded from ten other addresses
+        audit.log(ws, actor="analyst", action="login", target="analyst", outcome="failed", ip=f"10.0.0.{i}")
+    assert accounts.login_refusal(ws, "analyst", "10.9.9.9") is not None
+    assert accounts.login_refusal(ws, "viewer", "10.9.9.9") is None
+    assert _login_status(site.client, "analyst", PASSWORD) == 429
+
+
+def test_tokens_expire(site):  # noqa: F811
+    from imint.store.accounts import Accounts
+
+    accounts = Accounts(site.app.state.ws)
+    token, secret = accounts.create_token("analyst", "short-lived", expires_days=1)
+    assert token["expires_at"] > token["created_at"]
+    headers = {"Authorization": f"Bearer {secret}", "Accept": "application/json"}
+    assert site.client.get("/", headers=headers).status_code == 200
+    with sqlite3.connect(site.workspace / "imint.db") as db:  # a day later
+        db.execute("UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE id = ?", (token["id"],))
+    assert site.client.get("/", headers=headers).status_code == 401
+    assert site.client.get("/", headers=site.auth("analyst")).status_code == 200  # the others still work
+
+
+def test_account_tokens_expire_by_default_and_zero_means_never(site):  # noqa: F811
+    from imint.store.accounts import DEFAULT_TOKEN_DAYS
+
+    r = site.client.post("/account/tokens", data={"label": "default"}, headers=site.auth("viewer"))
+    assert r.status_code == 201
+    made = r.json()
+    made_at = dt.datetime.fromisoformat(made["created_at"])
+    days = (dt.datetime.fromisoformat(made["expires_at"]) - made_at).days
+    assert days == DEFAULT_TOKEN_DAYS
+    never = site.client.post(
+        "/account/tokens", data={"label": "forever", "expires_days": "0"}, headers=site.auth("viewer")
+    )
+    assert never.status_code == 201 and never.json()["expires_at"] is None
+    too_long = site.client.post(
+        "/account/tokens", data={"expires_days": "99999"}, headers=site.auth("viewer")
+    )
+    assert too_long.status_code == 422 and "expires_days" in too_long.json()["detail"]
+    listed = site.client.get("/account.json", headers=site.auth("viewer")).json()["tokens"]
+    assert [t["expires_at"] is None for t in listed] == [True, False, True]  # the fixture's token: never
+
+
+def test_a_revoked_token_is_refused_at_once_and_revoking_twice_keeps_the_time(site):  # noqa: F811
+    mine = site.client.get("/account.json", headers=site.auth("viewer")).json()["tokens"][0]
+    first = site.client.post(f"/account/tokens/{mine['id']}/revoke", headers=site.auth("admin"))
+    assert first.status_code == 404  # an admin's own /account revokes only the admin's tokens
+    r = site.client.post(f"/account/tokens/{mine['id']}/revoke", headers=site.auth("viewer"))
+    assert r.status_code == 200
+    assert site.client.get("/account.json", headers=site.auth("viewer")).status_code == 401
+
+
+def test_a_password_change_ends_every_session_of_the_user(site):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    other = TestClient(site.app)  # a second browser, logged in as the same user
+    login(other, "viewer")
+    csrf = login(site.client, "viewer")
+    assert other.get("/", headers={"Accept": "application/json"}).status_code == 200
+    r = site.client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "new_password": "a new long one"},
+        headers={"X-CSRF-Token": csrf, "Accept": "application/json"},
+    )
+    assert r.status_code == 200
+    assert other.get("/", headers={"Accept": "application/json"}).status_code == 401
+    assert site.client.get("/", headers={"Accept": "application/json"}).status_code == 401
+    assert site.client.get("/", headers=site.auth("viewer")).status_code == 200  # tokens are not sessions
+
+
+def test_enabling_a_disabled_user_does_not_bring_old_sessions_back(site):  # noqa: F811
+    login(site.client, "analyst")
+    for disabled in ("true", "false"):
+        r = site.client.post("/users/analyst", data={"disabled": disabled}, headers=site.auth("admin"))
+        assert r.status_code == 200
+    assert site.client.get("/", headers={"Accept": "application/json"}).status_code == 401
+    assert site.client.get("/", headers=site.auth("analyst")).status_code == 200  # its token works again
+    with sqlite3.connect(site.workspace / "imint.db") as db:
+        assert db.execute("SELECT count(*) FROM web_sessions").fetchone()[0] == 0
+
+
+def test_failed_logins_count_against_the_name_tried_even_with_a_token_sent(site):  # noqa: F811
+    page = site.client.get("/login", headers={"Accept": "text/html"})
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text).group(1)
+    r = site.client.post(
+        "/login",
+        data={"username": "analyst", "password": "guess", "login_csrf": token},
+        headers=site.auth("viewer"),
+    )
+    assert r.status_code == 401
+    failed = site.client.get("/audit.json?action=login", headers=site.auth("admin")).json()["entries"][0]
+    assert (failed["actor"], failed["outcome"], failed["role"]) == ("analyst", "failed", "")

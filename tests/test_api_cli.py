@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from typer.testing import CliRunner
@@ -77,3 +78,64 @@ def test_an_admin_resets_a_password_from_the_command_line(tmp_path):  # noqa: AN
     with Workspace(ws) as w, w.session() as s:
         assert security.check_password(s, "dave", "second password") is not None
         assert security.check_password(s, "dave", "first password") is None
+
+
+def _client(ws: str):  # noqa: ANN202
+    from fastapi.testclient import TestClient
+
+    from imint.api.app import create_app
+
+    return TestClient(create_app(ws, run_jobs=False))
+
+
+def test_tokens_expire_by_default_and_are_revoked_from_the_command_line(tmp_path):  # noqa: ANN001
+    from imint.store.accounts import DEFAULT_TOKEN_DAYS
+
+    ws = str(tmp_path / "ws")
+    _run("users", "add", "erin", "--role", "analyst", "--password-stdin", "-w", ws, stdin="a long password\n")
+    r = _run("tokens", "create", "--user", "erin", "-w", ws)
+    assert r.exit_code == 0 and "expires" in r.stderr
+    expiring = r.stdout.strip().splitlines()[-1]
+    r = _run("tokens", "create", "--user", "erin", "--expires-days", "0", "-w", ws)
+    assert r.exit_code == 0 and "never expires" in r.stderr
+    forever = r.stdout.strip().splitlines()[-1]
+    assert _run("tokens", "create", "--user", "erin", "--expires-days", "-1", "-w", ws).exit_code == 2
+
+    from imint.store.accounts import Accounts
+    from imint.workspace import Workspace
+
+    with Workspace(ws) as w:
+        tokens = Accounts(w).tokens("erin")
+    assert [t["expires_at"] is None for t in tokens] == [False, True]
+    lifetime = dt.datetime.fromisoformat(tokens[0]["expires_at"]) - dt.datetime.fromisoformat(
+        tokens[0]["created_at"]
+    )
+    assert lifetime.days == DEFAULT_TOKEN_DAYS
+    listing = _run("tokens", "list", "-w", ws)
+    assert listing.exit_code == 0 and "expires" in listing.output and "2" + tokens[0]["expires_at"][1:4] in listing.output
+
+    with _client(ws) as client:
+        for secret in (expiring, forever):
+            assert client.get("/", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+        assert _run("tokens", "revoke", str(tokens[1]["id"]), "-w", ws).exit_code == 0
+        assert client.get("/", headers={"Authorization": f"Bearer {forever}"}).status_code == 401
+        assert client.get("/", headers={"Authorization": f"Bearer {expiring}"}).status_code == 200
+    assert _run("tokens", "revoke", "9999", "-w", ws).exit_code == 3
+
+
+def test_a_password_reset_or_disable_from_the_command_line_ends_web_sessions(tmp_path):  # noqa: ANN001
+    from tests.api_support import login
+
+    ws = str(tmp_path / "ws")
+    _run("users", "add", "fay", "--password-stdin", "-w", ws, stdin="first password\n")
+    with _client(ws) as client:
+        login(client, "fay", "first password")
+        assert client.get("/", headers={"Accept": "application/json"}).status_code == 200
+        assert (
+            _run("users", "passwd", "fay", "--password-stdin", "-w", ws, stdin="second password\n").exit_code
+            == 0
+        )
+        assert client.get("/", headers={"Accept": "application/json"}).status_code == 401
+        login(client, "fay", "second password")
+        assert _run("users", "disable", "fay", "-w", ws).exit_code == 0
+        assert client.get("/", headers={"Accept": "application/json"}).status_code == 401

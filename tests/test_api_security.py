@@ -183,3 +183,152 @@ def test_the_openapi_document_needs_an_account(site):  # noqa: F811
     assert "/search" in doc["paths"] and doc["paths"]["/search"]["post"]["x-required-role"] == "analyst"
     assert site.client.get("/docs").status_code == 401  # no Swagger page (it would load from a CDN)
     assert site.client.get("/docs", headers=site.auth("viewer")).status_code == 404
+
+
+# -- stored files are never served as something a browser would run ----------------------------
+@pytest.mark.parametrize(
+    ("stored", "served"),
+    [
+        ("image/jpeg", "image/jpeg"),
+        ("video/mp4", "video/mp4"),
+        ("IMAGE/PNG; charset=binary", "image/png"),
+        ("image/svg+xml", "application/octet-stream"),
+        ("text/html", "application/octet-stream"),
+        ("application/xhtml+xml", "application/octet-stream"),
+        ("application/javascript", "application/octet-stream"),
+        ("text/xml", "application/octet-stream"),
+        ("application/pdf", "application/octet-stream"),
+        ("", "application/octet-stream"),
+        (None, "application/octet-stream"),
+    ],
+)
+def test_safe_media_type_lets_only_display_types_through(stored, served):  # noqa: ANN001
+    from imint.api.deps import safe_media_type
+
+    assert safe_media_type(stored) == served
+
+
+def test_file_response_makes_anything_but_pictures_and_videos_a_download(tmp_path):  # noqa: ANN001
+    from imint.api.deps import file_response
+
+    path = tmp_path / "obj"
+    path.write_bytes(b"<svg onload=alert(1)>")
+    svg = file_response(path, "image/svg+xml", "map.svg")
+    assert svg.media_type == "application/octet-stream"
+    assert svg.headers["content-disposition"].startswith("attachment")
+    assert svg.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in svg.headers["content-security-policy"]
+    photo = file_response(path, "image/jpeg", "photo.jpg")
+    assert photo.media_type == "image/jpeg" and photo.headers["content-disposition"].startswith("inline")
+    asked = file_response(path, "image/jpeg", "photo.jpg", download=True)
+    assert asked.headers["content-disposition"].startswith("attachment")
+
+
+# -- one error body, documented ----------------------------------------------------------------------
+def _error_ref(entry):  # noqa: ANN001, ANN202
+    return entry.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+
+
+def test_every_operation_documents_its_errors_with_the_one_error_body(site):  # noqa: F811
+    from imint.api.deps import ErrorBody
+
+    doc = site.client.get("/openapi.json", headers=site.auth("viewer")).json()
+    assert doc["components"]["schemas"]["ErrorBody"] == ErrorBody.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    assert "HTTPValidationError" not in str(doc)  # FastAPI's default 422 body is not what we send
+    operations = 0
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            operations += 1
+            needed = {"422"} if op.get("x-required-role") == "public" else {"401", "403", "422"}
+            if "{" in path:
+                needed.add("404")
+            if "requestBody" in op:
+                needed.add("413")
+            missing = needed - set(op["responses"])
+            assert not missing, f"{method.upper()} {path} does not document {sorted(missing)}"
+            for code, entry in op["responses"].items():
+                if code.startswith("4"):
+                    assert _error_ref(entry) == "#/components/schemas/ErrorBody", (method, path, code)
+    assert operations > 20
+    login_post = doc["paths"]["/login"]["post"]["responses"]
+    assert {"401", "403", "429"} <= set(login_post)
+    assert "409" in doc["paths"]["/users"]["post"]["responses"]
+
+
+def test_actual_error_bodies_match_the_documented_model(site):  # noqa: F811
+    from imint.api.deps import ErrorBody
+
+    answers = {
+        401: site.client.get("/jobs", headers={"Accept": "application/json"}),
+        403: site.client.get("/users", headers=site.auth("viewer")),
+        404: site.client.get("/jobs/99999", headers=site.auth("viewer")),
+        422: site.client.get("/jobs", params={"limit": "many"}, headers=site.auth("viewer")),
+        409: site.client.post(
+            "/users", data={"name": "admin", "password": "long enough"}, headers=site.auth("admin")
+        ),
+        413: site.client.post(
+            "/users",
+            content=b"x" * (9 * 1024 * 1024),
+            headers={**site.auth("admin"), "Content-Type": "application/x-www-form-urlencoded"},
+        ),
+    }
+    for status, r in answers.items():
+        assert r.status_code == status, (status, r.text[:200])
+        assert r.headers["content-type"] == "application/json"
+        body = ErrorBody.model_validate(r.json())  # extra keys are refused too
+        assert set(r.json()) == {"detail", "subject", "reason", "errors"}
+        assert body.detail
+    assert answers[404].json()["subject"] == "job 99999"
+    assert answers[422].json()["errors"] and "limit" in answers[422].json()["errors"][0]
+    assert answers[409].json()["reason"] == "a user with this name exists"
+
+
+# -- security headers on every answer ----------------------------------------------------------------
+def test_security_headers_are_on_errors_static_files_and_the_door_too(site):  # noqa: F811
+    answers = {
+        "401 json": site.client.get("/", headers={"Accept": "application/json"}),
+        "401 page": site.client.get("/", headers={"Accept": "text/html"}),
+        "403": site.client.get("/users", headers=site.auth("viewer")),
+        "404": site.client.get("/no/such/page", headers=site.auth("viewer")),
+        "422": site.client.get("/jobs?limit=0", headers=site.auth("viewer")),
+        "413": site.client.post("/search", content=b"x" * (9 * 1024 * 1024), headers=site.auth("analyst")),
+        "static": site.client.get("/static/app.css"),
+        "login": site.client.get("/login", headers={"Accept": "text/html"}),
+        "page": site.client.get("/", headers={**site.auth("viewer"), "Accept": "text/html"}),
+    }
+    assert answers["static"].status_code == 200 and answers["413"].status_code == 413
+    for name, r in answers.items():
+        assert "frame-ancestors 'none'" in r.headers.get("content-security-policy", ""), name
+        assert r.headers.get("x-content-type-options") == "nosniff", name
+        assert r.headers.get("x-frame-options") == "DENY", name
+        assert r.headers.get("referrer-policy") == "same-origin", name
+        assert len(r.headers.get_list("content-security-policy")) == 1, name
+    assert "strict-transport-security" not in answers["page"].headers  # only behind TLS
+
+
+def test_hsts_is_sent_behind_tls(tmp_path):  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from imint.api.app import create_app
+
+    with TestClient(create_app(tmp_path / "ws", secure_cookies=True, run_jobs=False)) as client:
+        r = client.get("/login")
+    assert r.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_405_lists_every_method_the_path_has(site):  # noqa: F811
+    r = site.client.request("PATCH", "/users", headers=site.auth("admin"))
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, POST"
+    assert set(r.json()) == {"detail", "subject", "reason", "errors"}
+
+
+def test_the_role_enum_of_the_schema_is_the_roles_of_the_tables():
+    from typing import get_args
+
+    from imint.api.routes_core import Role
+    from imint.store.models_api import ROLES
+
+    assert get_args(Role) == ROLES

@@ -89,10 +89,9 @@ def audit(ws: Any, action: str, target: str = "", **details: Any) -> None:
     The web app records its own requests; this is the same log for the command line,
     so a search or a confirmation is on record whichever door it came through.
     """
-    from imint.api.audit import record
+    from imint.store.audit import log
 
-    with ws.session() as s:
-        record(s, actor=ws.user, action=action, target=str(target)[:2000], via="cli", **details)
+    log(ws, actor=ws.user, action=action, target=str(target)[:2000], via="cli", **details)
 
 
 def write_json(path: Path, data: Any) -> None:

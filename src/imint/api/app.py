@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -19,19 +20,26 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imint import __version__
-from imint.api import security
-from imint.api.deps import SESSION_COOKIE, wants_json
+from imint.api.deps import (
+    ALWAYS_DOCUMENTED,
+    SESSION_COOKIE,
+    ErrorBody,
+    error_json,
+    error_responses,
+    wants_json,
+)
 from imint.api.jobs import JobRunner
 from imint.errors import ImintError
 from imint.parts import Parts
 from imint.settings import Settings
+from imint.store.accounts import Accounts, Principal
 from imint.workspace import Workspace
 
 log = logging.getLogger("imint.api")
@@ -52,7 +60,19 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]], *, tls: bool) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus every security header the response does not set itself (a stored file sets
+    its own CSP). HSTS only behind TLS (``--secure-cookies``), where it means something."""
+    have = {k.lower() for k, _ in headers}
+    extra = [*SECURITY_HEADERS, HSTS] if tls else SECURITY_HEADERS
+    return list(headers) + [(k, v) for k, v in extra if k not in have]
 
 
 class BodyTooLarge(Exception):
@@ -66,15 +86,28 @@ class GuardMiddleware:
     every path, including ones that do not exist, and learns nothing about routes.
     """
 
-    def __init__(self, app: ASGIApp, *, ws: Workspace, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, ws: Workspace, max_body_bytes: int, tls: bool = False) -> None:
         self.app = app
-        self.ws = ws
+        self.accounts = Accounts(ws)
         self.max_body_bytes = max_body_bytes
+        self.tls = tls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
+        inner_send = send
+
+        async def send_with_headers(message: Message) -> None:
+            # Every answer gets the security headers: pages, errors, the door's own 401/413, static files.
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = with_security_headers(message.get("headers", []), tls=self.tls)
+            await inner_send(message)
+
+        send = send_with_headers
         state = scope.setdefault("state", {})
         path: str = scope["path"]
         if path.endswith(".json") and path not in KEEP_SUFFIX and not path.startswith(PUBLIC_PREFIXES):
@@ -97,7 +130,6 @@ class GuardMiddleware:
             return
 
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -108,36 +140,27 @@ class GuardMiddleware:
                     raise BodyTooLarge
             return message
 
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await self.app(scope, limited_receive, send)
         except BodyTooLarge:
             if not started:
                 await self._plain(scope, send, 413, f"request body over the {self.max_body_bytes} byte limit")
 
-    def _authenticate(self, headers: dict[str, str]) -> security.Principal | None:
+    def _authenticate(self, headers: dict[str, str]) -> Principal | None:
         auth = headers.get("authorization", "")
-        with self.ws.session() as s:
-            if auth.lower().startswith("bearer "):
-                return security.principal_from_token(s, auth[7:].strip())
-            cookie = SimpleCookie()
-            try:
-                cookie.load(headers.get("cookie", ""))
-            except Exception:  # noqa: BLE001 - a malformed cookie header is just no session
-                return None
-            if SESSION_COOKIE in cookie:
-                return security.principal_from_session(s, cookie[SESSION_COOKIE].value)
+        if auth.lower().startswith("bearer "):
+            return self.accounts.authenticate(token=auth[7:].strip())
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get("cookie", ""))
+        except Exception:  # noqa: BLE001 - a malformed cookie header is just no session
+            return None
+        if SESSION_COOKIE in cookie:
+            return self.accounts.authenticate(session_secret=cookie[SESSION_COOKIE].value)
         return None
 
     async def _plain(self, scope: Scope, send: Send, status: int, detail: str) -> None:
-        response = JSONResponse({"detail": detail}, status_code=status)
-        await response(scope, _empty_receive, send)
+        await error_json(status, detail, subject="request body")(scope, _empty_receive, send)
 
     async def _unauthorized(self, scope: Scope, send: Send, headers: dict[str, str], state: dict) -> None:
         accept = headers.get("accept", "")
@@ -155,9 +178,7 @@ class GuardMiddleware:
             )
             response = Response(body, status_code=401, media_type="text/html")
         else:
-            response = JSONResponse(
-                {"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-            )
+            response = error_json(401, detail, headers={"WWW-Authenticate": "Bearer"})
         await response(scope, _empty_receive, send)
 
 
@@ -166,10 +187,16 @@ async def _empty_receive() -> Message:
 
 
 def _error_response(
-    request: Request, status: int, detail: str, extra: dict[str, Any] | None = None
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    subject: str | None = None,
+    reason: str | None = None,
+    errors: list[str] | None = None,
 ) -> Response:
     if wants_json(request):
-        return JSONResponse({"detail": detail, **(extra or {})}, status_code=status)
+        return error_json(status, detail, subject=subject, reason=reason, errors=errors)
     p = getattr(request.state, "principal", None)
     return request.app.state.templates.TemplateResponse(
         request,
@@ -234,15 +261,17 @@ def create_app(
 
     @app.exception_handler(ImintError)
     async def _imint_error(request: Request, exc: ImintError) -> Response:
-        return _error_response(
-            request, exc.http_status, str(exc), {"subject": exc.subject, "reason": exc.reason}
-        )
+        return _error_response(request, exc.http_status, str(exc), subject=exc.subject, reason=exc.reason)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         response = _error_response(request, exc.status_code, str(exc.detail))
         for k, v in (exc.headers or {}).items():
             response.headers[k] = v
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; a path served by two
+            # routes (GET and POST /cases) must list both, as its OpenAPI entry does.
+            response.headers["Allow"] = ", ".join(_methods_at(request.app, request.scope))
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -251,7 +280,7 @@ def create_app(
             f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', '')}"
             for e in exc.errors()
         ]
-        return _error_response(request, 422, "; ".join(problems) or "invalid request", {"errors": problems})
+        return _error_response(request, 422, "; ".join(problems) or "invalid request", errors=problems)
 
     from imint.api import routes_core, routes_evidence
 
@@ -261,5 +290,63 @@ def create_app(
         app.include_router(router)
 
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
-    app.add_middleware(GuardMiddleware, ws=ws, max_body_bytes=max_upload_bytes)
+    app.add_middleware(GuardMiddleware, ws=ws, max_body_bytes=max_upload_bytes, tls=secure_cookies)
+    app.openapi = lambda: _openapi_with_error_bodies(app)  # type: ignore[method-assign]
     return app
+
+
+def _methods_at(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method the OpenAPI document lists at the request's path (the app's routes are nested
+    included routers, so the document is the one flat list of them)."""
+    path = scope["path"]
+    methods: set[str] = set()
+    for template, ops in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {m.upper() for m in ops}
+    return sorted(methods)
+
+
+def _openapi_with_error_bodies(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, saying what error bodies really look like.
+
+    FastAPI documents 422 as its own list-of-errors model, which is not what this app sends; every
+    4xx here is an ``ErrorBody``. Routes document 401/403/422 through ``guard``; this fills in what
+    follows from an operation's shape (404 with a path parameter, 413 with a body) and replaces
+    the default validation schema wherever it is still referenced, so a client generated from
+    /openapi.json can read every error it gets.
+    """
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = doc.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault(
+        "ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    for path, ops in doc.get("paths", {}).items():
+        for op in ops.values():
+            responses = op.setdefault("responses", {})
+            needed = set(ALWAYS_DOCUMENTED) if op.get("x-required-role") != "public" else {422}
+            if "{" in path:
+                needed.add(404)
+            if "requestBody" in op:
+                needed |= {400, 413}  # 400: a body that is not the form/multipart it claims to be
+            for code, entry in error_responses(*needed).items():
+                responses.setdefault(str(code), _error_entry(entry["description"]))
+            for code, entry in responses.items():
+                if code.startswith("4"):
+                    entry["content"] = {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    }
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    app.openapi_schema = doc
+    return doc
+
+
+def _error_entry(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }

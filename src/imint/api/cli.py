@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from imint.cli_common import (
     DEFAULT_WS,
@@ -20,6 +19,8 @@ from imint.cli_common import (
     open_workspace,
 )
 from imint.errors import ValidationError
+from imint.store import audit as audit_log
+from imint.store.accounts import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, Accounts
 
 users_app = typer.Typer(
     help="Accounts of the web UI and API (roles: viewer, analyst, admin).", no_args_is_help=True
@@ -58,34 +59,29 @@ def users_add(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Add a user. The first admin is made this way: `imint users add alice --admin`."""
-    from imint.api import security
-
     role = "admin" if admin else role
     password = _read_password(password_stdin)
     with _workspace(workspace) as ws:
-        with ws.session() as s:
-            user = security.add_user(s, name, password, role, created_by=f"cli:{ws.user}")
-            uid = user.id
+        user = Accounts(ws).add_user(name, password, role, created_by=f"cli:{ws.user}")
         audit(ws, "user-add", name, new_role=role)
-    console.print(f"added user [bold]{name}[/] ({role}), id {uid}")
+    console.print(f"added user [bold]{name}[/] ({role}), id {user['id']}")
 
 
 @users_app.command("list")
 @handle_errors
 def users_list(workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """List users with their roles and last login."""
-    from imint.store.models_api import User
-
-    with _workspace(workspace) as ws, ws.session() as s:
-        table = Table("name", "role", "status", "created", "last login")
-        for u in s.scalars(select(User).order_by(User.name)):
-            table.add_row(
-                u.name,
-                u.role,
-                "disabled" if u.disabled else "active",
-                u.created_at,
-                u.last_login_at or "never",
-            )
+    with _workspace(workspace) as ws:
+        users = Accounts(ws).users()
+    table = Table("name", "role", "status", "created", "last login")
+    for u in users:
+        table.add_row(
+            u["name"],
+            u["role"],
+            "disabled" if u["disabled"] else "active",
+            u["created_at"],
+            u["last_login_at"] or "never",
+        )
     console.print(table)
 
 
@@ -99,12 +95,9 @@ def users_passwd(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Set a user's password (their login sessions end; API tokens stay)."""
-    from imint.api import security
-
     password = _read_password(password_stdin)
     with _workspace(workspace) as ws:
-        with ws.session() as s:
-            security.set_password(s, name, password)
+        Accounts(ws).set_password(name, password)
         audit(ws, "password-change", name)
     console.print(f"password of {name} changed")
 
@@ -117,11 +110,8 @@ def users_set_role(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Change a user's role."""
-    from imint.api import security
-
     with _workspace(workspace) as ws:
-        with ws.session() as s:
-            security.set_role(s, name, role)
+        Accounts(ws).update_user(name, role=role)
         audit(ws, "user-update", name, new_role=role)
     console.print(f"{name} is now {role}")
 
@@ -133,12 +123,9 @@ def users_disable(
     enable: Annotated[bool, typer.Option("--enable", help="Enable the account again.")] = False,
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """Disable an account (logs it out everywhere), or enable it with --enable."""
-    from imint.api import security
-
+    """Disable an account (logs it out everywhere; its tokens stop working), or enable it with --enable."""
     with _workspace(workspace) as ws:
-        with ws.session() as s:
-            security.set_disabled(s, name, not enable)
+        Accounts(ws).update_user(name, disabled=not enable)
         audit(ws, "user-update", name, disabled=not enable)
     console.print(f"{name} {'enabled' if enable else 'disabled'}")
 
@@ -148,17 +135,23 @@ def users_disable(
 def tokens_create(
     user: Annotated[str, typer.Option("--user", "-u", help="Whose token (it acts with their role).")],
     label: Annotated[str, typer.Option("--label", "-l", help="What it is for.")] = "",
+    expires_days: Annotated[
+        int,
+        typer.Option(
+            "--expires-days",
+            min=0,
+            max=MAX_TOKEN_DAYS,
+            help="Days until the token stops working; 0: never (revoke it by hand).",
+        ),
+    ] = DEFAULT_TOKEN_DAYS,
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Create an API token; it is printed once (only its hash is kept)."""
-    from imint.api import security
-
     with _workspace(workspace) as ws:
-        with ws.session() as s:
-            row, secret = security.create_token(s, security.get_user(s, user), label)
-            token_id = row.id
-        audit(ws, "token-create", user, token_id=token_id, label=label)
-    err_console.print(f"token {token_id} for {user} (shown once; keep it secret):")
+        token, secret = Accounts(ws).create_token(user, label, expires_days=expires_days)
+        audit(ws, "token-create", user, token_id=token["id"], label=label, expires_at=token["expires_at"])
+    until = f"expires {token['expires_at']}" if token["expires_at"] else "never expires"
+    err_console.print(f"token {token['id']} for {user}, {until} (shown once; keep it secret):")
     typer.echo(secret)
 
 
@@ -166,32 +159,29 @@ def tokens_create(
 @handle_errors
 def tokens_list(workspace: WorkspaceOpt = DEFAULT_WS) -> None:
     """List API tokens (prefixes only)."""
-    from imint.store.models_api import ApiToken, User
-
-    with _workspace(workspace) as ws, ws.session() as s:
-        table = Table("id", "user", "label", "starts with", "created", "last used", "revoked")
-        for t, name in s.execute(select(ApiToken, User.name).join(User, User.id == ApiToken.user_id)):
-            table.add_row(
-                str(t.id),
-                name,
-                t.label,
-                t.prefix,
-                t.created_at,
-                t.last_used_at or "never",
-                t.revoked_at or "",
-            )
+    with _workspace(workspace) as ws:
+        tokens = Accounts(ws).tokens()
+    table = Table("id", "user", "label", "starts with", "created", "last used", "expires", "revoked")
+    for t in tokens:
+        table.add_row(
+            str(t["id"]),
+            t["user"],
+            t["label"],
+            t["prefix"],
+            t["created_at"],
+            t["last_used_at"] or "never",
+            t["expires_at"] or "never",
+            t["revoked_at"] or "",
+        )
     console.print(table)
 
 
 @tokens_app.command("revoke")
 @handle_errors
 def tokens_revoke(token_id: int, workspace: WorkspaceOpt = DEFAULT_WS) -> None:
-    """Revoke an API token by its id."""
-    from imint.api import security
-
+    """Revoke an API token by its id (it stops working at once)."""
     with _workspace(workspace) as ws:
-        with ws.session() as s:
-            security.revoke_token(s, token_id)
+        Accounts(ws).revoke_token(token_id)
         audit(ws, "token-revoke", str(token_id))
     console.print(f"token {token_id} revoked")
 
@@ -210,12 +200,8 @@ def audit_cmd(
     """Read the audit log: who searched, enrolled, confirmed, exported or logged in, when, from where."""
     import json
 
-    from imint.api import audit
-
-    with _workspace(workspace) as ws, ws.session() as s:
-        rows = [
-            audit.to_dict(e) for e in audit.entries(s, actor=actor, action=action, since=since, limit=limit)
-        ]
+    with _workspace(workspace) as ws:
+        rows = audit_log.read(ws, actor=actor, action=action, since=since, limit=limit)
     if as_json:
         for r in rows:
             typer.echo(json.dumps(r))
@@ -247,7 +233,6 @@ def serve(
     import uvicorn
 
     from imint.api.app import create_app
-    from imint.store.models_api import User
 
     try:
         loopback = ipaddress.ip_address(host).is_loopback
@@ -265,11 +250,8 @@ def serve(
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         secure_cookies=secure_cookies,
     )
-    with app.state.ws.session() as s:
-        if s.scalar(select(User.id).limit(1)) is None:
-            err_console.print(
-                "[yellow]no users yet:[/] make the first admin with `imint users add NAME --admin`"
-            )
+    if not Accounts(app.state.ws).has_users():
+        err_console.print("[yellow]no users yet:[/] make the first admin with `imint users add NAME --admin`")
     console.print(f"imint web UI on http://{host}:{port}/  (workspace {app.state.ws.path})")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -1,26 +1,77 @@
-"""What routes share: the role guard with CSRF check, content negotiation, rendering, audit.
+"""What routes share: the role guard with CSRF check, the error body, content negotiation, rendering,
+audit, and how a stored file is served.
 
 Every route declares the least role that may use it with ``**guard(role)``; the
 role lands in the OpenAPI document as ``x-required-role`` so a test can walk
 every route and check it answers 401 without credentials and 403 below its role.
+``guard`` also documents the error answers (401, 403, 422 and the ones a route names) with
+the one body every 4xx has, ``ErrorBody``.
 """
 
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from imint.api import audit
-from imint.api.security import Principal
+from imint.store import audit
+from imint.store.accounts import Principal
 
 SESSION_COOKIE = "imint_session"
 LOGIN_CSRF_COOKIE = "imint_login_csrf"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
+
+
+class ErrorBody(BaseModel):
+    """The JSON body of every 4xx answer (an HTML page gets the same text in error.html)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Every field is always sent (null or [] when empty), so every field is required in the schema.
+    detail: str = Field(description="What went wrong, in words a user can act on.")
+    subject: str | None = Field(description="The file, field or record at fault, when there is one.")
+    reason: str | None = Field(description="The problem without the subject.")
+    errors: list[str] = Field(description="For 422: one 'field: problem' line per invalid field; else [].")
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The request cannot be carried out.",
+    401: "Not logged in, or the token is unknown, expired or revoked.",
+    403: "Your role may not do this, or the CSRF token is missing or wrong.",
+    404: "No such record or file.",
+    409: "The request contradicts what is stored (a duplicate name, a finished job...).",
+    413: "The request body is over the server's size limit.",
+    422: "A field or an uploaded file is not acceptable; `subject` names it.",
+    429: "Too many failed logins; wait and try again.",
+}
+ALWAYS_DOCUMENTED = (401, 403, 422)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses, each with the ErrorBody schema."""
+    return {
+        code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in sorted(set(statuses))
+    }
+
+
+def error_json(
+    status: int,
+    detail: str,
+    *,
+    subject: str | None = None,
+    reason: str | None = None,
+    errors: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A 4xx answer with the one error body."""
+    body = ErrorBody(detail=detail, subject=subject, reason=reason, errors=errors or [])
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 def principal(request: Request) -> Principal:
@@ -36,21 +87,24 @@ def client_ip(request: Request) -> str:
 
 
 def audit_event(request: Request, action: str, target: Any = "", outcome: str = "ok", **details: Any) -> None:
-    """Append one audit row for the current caller, with where the request came from."""
+    """Append one audit row for the current caller (or ``actor=``), with where the request came from."""
     p: Principal | None = getattr(request.state, "principal", None)
-    with request.app.state.ws.session() as s:
-        audit.record(
-            s,
-            actor=p.name if p else details.pop("actor", "anonymous"),
-            role=p.role if p else "",
-            via=p.via if p else "",
-            action=action,
-            target=str(target),
-            outcome=outcome,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
-            **details,
-        )
+    # An explicit actor wins: a login attempt is on record under the name tried (the login limit
+    # counts by it), even when the request also carries someone's token or cookie.
+    named = details.pop("actor", None)
+    caller = p if p is not None and named in (None, p.name) else None
+    audit.log(
+        request.app.state.ws,
+        actor=named if named is not None else (p.name if p else "anonymous"),
+        role=caller.role if caller else "",
+        via=caller.via if caller else "",
+        action=action,
+        target=str(target),
+        outcome=outcome,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+        **details,
+    )
 
 
 async def _check_csrf(request: Request, p: Principal) -> None:
@@ -86,9 +140,22 @@ def require(role: str):  # noqa: ANN201 - a FastAPI dependency
     return dependency
 
 
-def guard(role: str) -> dict[str, Any]:
-    """Route keyword arguments: the role check, and the role written into the OpenAPI document."""
-    return {"dependencies": [Depends(require(role))], "openapi_extra": {"x-required-role": role}}
+def guard(role: str, *errors: int) -> dict[str, Any]:
+    """Route keyword arguments: the role check, the role written into the OpenAPI document, and the
+    error answers documented with ErrorBody: 401, 403, 422 always, plus ``errors`` (e.g. 409).
+
+    (The app adds 404 to every operation with a path parameter and 413 to every one with a body.)
+    """
+    return {
+        "dependencies": [Depends(require(role))],
+        "openapi_extra": {"x-required-role": role},
+        "responses": error_responses(*ALWAYS_DOCUMENTED, *errors),
+    }
+
+
+def public(*errors: int) -> dict[str, Any]:
+    """Route keyword arguments of the few routes open without an account (the login page and form)."""
+    return {"openapi_extra": {"x-required-role": "public"}, "responses": error_responses(*errors)}
 
 
 def wants_json(request: Request) -> bool:
@@ -131,3 +198,53 @@ def jsonable(obj: Any) -> Any:
     from fastapi.encoders import jsonable_encoder
 
     return jsonable_encoder(obj)
+
+
+# -- serving stored files ------------------------------------------------------------------------
+# Types a browser only ever displays (no script runs in them). Anything else a file was stored as
+# (HTML, SVG, XML, PDF, JavaScript...) is served as opaque bytes to download, so a hostile file
+# kept as evidence cannot run in the app's origin.
+INLINE_MEDIA_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/bmp",
+        "image/tiff",
+        "image/avif",
+        "image/heic",
+        "image/heif",
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+        "video/x-matroska",
+        "video/x-msvideo",
+        "video/mpeg",
+        "video/ogg",
+        "video/3gpp",
+    }
+)
+OPAQUE = "application/octet-stream"
+# The page CSP of the app does not fit a file: a file response may load nothing and runs sandboxed.
+FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+
+
+def safe_media_type(media_type: str | None) -> str:
+    """The Content-Type to serve a stored file with: its own when display-only, else octet-stream."""
+    base = (media_type or "").split(";")[0].strip().lower()
+    return base if base in INLINE_MEDIA_TYPES else OPAQUE
+
+
+def file_response(path: Path, media_type: str | None, name: str, *, download: bool = False) -> FileResponse:
+    """A stored file: display-only types inline (or as a download when asked), anything else always
+    an attachment of opaque bytes; ``nosniff`` so the browser keeps to the type sent."""
+    served = safe_media_type(media_type)
+    attach = download or served == OPAQUE
+    return FileResponse(
+        path,
+        media_type=served,
+        filename=name or path.name,
+        content_disposition_type="attachment" if attach else "inline",
+        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": FILE_CSP},
+    )

@@ -255,3 +255,18 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "updated_at": job.updated_at,
         "finished_at": job.finished_at,
     }
+
+
+def list_jobs(ws: Any, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest ``limit`` jobs, newest first, as dicts."""
+    with ws.session() as s:
+        return [job_to_dict(j) for j in s.scalars(select(Job).order_by(Job.id.desc()).limit(max(1, limit)))]
+
+
+def get_job(ws: Any, job_id: int) -> dict[str, Any]:
+    """One job as a dict (NotFoundError when there is none)."""
+    with ws.session() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise NotFoundError("no such job", subject=f"job {job_id}")
+        return job_to_dict(job)

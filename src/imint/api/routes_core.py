@@ -1,17 +1,18 @@
-"""Login, the dashboard, your account and tokens, users (admin), the audit log (admin), jobs."""
+"""Login, the dashboard, your account and tokens, users (admin), the audit log (admin), jobs.
+
+Thin over the library: accounts in ``imint.store.accounts``, the audit log in ``imint.store.audit``,
+jobs in ``imint.api.jobs``; the CLI (``imint users|tokens|audit``) calls the same functions.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
-from imint.api import audit, security
 from imint.api.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -20,13 +21,29 @@ from imint.api.deps import (
     done,
     guard,
     principal,
+    public,
     render,
     wants_json,
 )
-from imint.api.jobs import job_to_dict
-from imint.faces.tables import Match, Person, Watchlist
-from imint.store.models import EvidenceRow
-from imint.store.models_api import ROLES, ApiToken, AuditEntry, Job, User
+from imint.api.jobs import get_job, list_jobs
+from imint.store import audit
+from imint.store.accounts import (
+    DEFAULT_TOKEN_DAYS,
+    LOCKOUT_MINUTES,
+    MAX_FAILED_LOGINS,
+    MAX_TOKEN_DAYS,
+    MIN_PASSWORD_LENGTH,
+    SESSION_HOURS,
+    USERNAME_RE,
+    Accounts,
+    login_refusal,
+)
+from imint.store.counts import count_rows
+from imint.store.models_api import ROLES
+
+__all__ = ["LOCKOUT_MINUTES", "MAX_FAILED_LOGINS", "router"]
+
+Role = Literal["viewer", "analyst", "admin"]  # imint.store.models_api.ROLES, as a schema enum
 
 router = APIRouter()
 
@@ -41,30 +58,12 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-MAX_FAILED_LOGINS = 10
-LOCKOUT_MINUTES = 15
-
-
-def _recent_failures(ws: Any, username: str) -> int:
-    """Failed logins for this name in the last LOCKOUT_MINUTES (read from the audit log itself)."""
-    since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=LOCKOUT_MINUTES)).replace(microsecond=0)
-    since_text = since.isoformat().replace("+00:00", "Z")
-    with ws.session() as s:
-        return s.scalar(
-            select(func.count())
-            .select_from(AuditEntry)
-            .where(
-                AuditEntry.action == "login",
-                AuditEntry.outcome == "failed",
-                AuditEntry.actor == username,
-                AuditEntry.at >= since_text,
-            )
-        )
-
-
 # -- login ------------------------------------------------------------------------------------
-@router.get("/login", tags=["auth"], openapi_extra={"x-required-role": "public"})
-def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 - the usual name
+@router.get("/login", tags=["auth"], **public())
+def login_page(
+    request: Request,
+    next: Annotated[str, Query(max_length=2000)] = "/",  # noqa: A002 - the usual name
+) -> Response:
     login_csrf = secrets.token_urlsafe(24)
     data = {"next": _safe_next(next), "login_csrf": login_csrf, "error": ""}
     response = render(request, "login.html", data)
@@ -79,59 +78,56 @@ def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 - t
     return response
 
 
-@router.post("/login", tags=["auth"], openapi_extra={"x-required-role": "public"})
+@router.post("/login", tags=["auth"], **public(401, 403, 429))
 def login(
     request: Request,
-    username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=1024)],
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
     login_csrf: Annotated[str, Form(max_length=64)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
 ) -> Response:
-    """Log in with a name and password; sets the session cookie. Scripts should use API tokens."""
+    """Log in with a name and password; sets the session cookie. Scripts should use API tokens.
+
+    Refused with 429 after too many failed logins for the name, or from the client's address.
+    """
     cookie_csrf = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not login_csrf or not cookie_csrf or not secrets.compare_digest(login_csrf, cookie_csrf):
         audit_event(request, "login", username, outcome="denied", actor=username, reason="login CSRF check")
         raise HTTPException(403, "the login form expired; reload the page and try again")
     ws = request.app.state.ws
-    if _recent_failures(ws, username) >= MAX_FAILED_LOGINS:
+    ip = client_ip(request)
+    refusal = login_refusal(ws, username, ip)
+    if refusal is not None:
         audit_event(request, "login", username, outcome="denied", actor=username, reason="too many failures")
-        raise HTTPException(
-            429, f"too many failed logins for this name; wait {LOCKOUT_MINUTES} minutes or ask an admin"
-        )
-    with ws.session() as s:
-        user = security.check_password(s, username, password)
-        if user is not None:
-            secret, _csrf = security.create_session(
-                s, user, ip=client_ip(request), user_agent=request.headers.get("user-agent", "")
-            )
-            role = user.role
-    if user is None:
+        raise HTTPException(429, refusal)
+    user_agent = request.headers.get("user-agent", "")
+    signed_in = Accounts(ws).login(username, password, ip=ip, user_agent=user_agent)
+    if signed_in is None:
         audit_event(request, "login", username, outcome="failed", actor=username)
         data = {"next": _safe_next(next), "login_csrf": login_csrf, "error": "wrong name or password"}
         return render(request, "login.html", data, status_code=401)
-    with ws.session() as s:
-        audit.record(
-            s,
-            actor=username,
-            role=role,
-            action="login",
-            target=username,
-            via="session",
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
-        )
+    audit.log(  # the caller is who just logged in, not whoever the request's old cookie named
+        ws,
+        actor=username,
+        role=signed_in.role,
+        action="login",
+        target=username,
+        via="session",
+        ip=ip,
+        user_agent=user_agent,
+    )
     response: Response
     if wants_json(request):
-        response = JSONResponse({"user": username, "role": role})
+        response = JSONResponse({"user": signed_in.user, "role": signed_in.role})
     else:
         response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        secret,
+        signed_in.secret,
         httponly=True,
         samesite="lax",
         secure=request.app.state.secure_cookies,
-        max_age=security.SESSION_HOURS * 3600,
+        max_age=SESSION_HOURS * 3600,
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
@@ -141,8 +137,7 @@ def login(
 def logout(request: Request) -> Response:
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        with request.app.state.ws.session() as s:
-            security.end_session(s, secret)
+        Accounts(request.app.state.ws).logout(secret)
     audit_event(request, "logout", principal(request).name)
     response = done(request, {"logged_out": True}, "/login")
     response.delete_cookie(SESSION_COOKIE)
@@ -152,72 +147,52 @@ def logout(request: Request) -> Response:
 # -- dashboard --------------------------------------------------------------------------------
 @router.get("/", tags=["pages"], **guard("viewer"))
 def dashboard(request: Request) -> Response:
-    with request.app.state.ws.session() as s:
-        counts = {
-            "evidence": s.scalar(select(func.count()).select_from(EvidenceRow)),
-            "persons": s.scalar(select(func.count()).select_from(Person)),
-            "watchlists": s.scalar(select(func.count()).select_from(Watchlist)),
-            "candidates_to_review": s.scalar(
-                select(func.count()).select_from(Match).where(Match.status == "candidate")
-            ),
-        }
-        recent_jobs = [job_to_dict(j) for j in s.scalars(select(Job).order_by(Job.id.desc()).limit(5))]
-    return render(request, "dashboard.html", {"counts": counts, "recent_jobs": recent_jobs})
+    ws = request.app.state.ws
+    # The evidence count is the core's; each part adds its own (faces: persons, watchlists, candidates).
+    counts = {"evidence": count_rows(ws, "evidence"), **ws.parts.overview(ws)}
+    return render(request, "dashboard.html", {"counts": counts, "recent_jobs": list_jobs(ws, 5)})
 
 
 # -- your account and API tokens -------------------------------------------------------------
-def _token_dict(t: ApiToken) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "label": t.label,
-        "prefix": t.prefix,
-        "created_at": t.created_at,
-        "last_used_at": t.last_used_at,
-        "revoked_at": t.revoked_at,
+def _account_page(request: Request, new_token: str | None = None, status_code: int = 200) -> Response:
+    me = principal(request)
+    data = {
+        "user": me.name,
+        "role": me.role,
+        "tokens": Accounts(request.app.state.ws).tokens(me.name),
+        "new_token": new_token,
+        "default_token_days": DEFAULT_TOKEN_DAYS,
     }
+    return render(request, "account.html", data, status_code=status_code)
 
 
 @router.get("/account", tags=["account"], **guard("viewer"))
 def account(request: Request) -> Response:
-    me = principal(request)
-    with request.app.state.ws.session() as s:
-        tokens = s.scalars(select(ApiToken).where(ApiToken.user_id == me.user_id).order_by(ApiToken.id))
-        data = {
-            "user": me.name,
-            "role": me.role,
-            "tokens": [_token_dict(t) for t in tokens],
-            "new_token": None,
-        }
-    return render(request, "account.html", data)
+    return _account_page(request)
 
 
 @router.post("/account/tokens", tags=["account"], status_code=201, **guard("viewer"))
-def create_own_token(request: Request, label: Annotated[str, Form(max_length=128)] = "") -> Response:
-    """Create an API token for yourself. The secret is shown once."""
+def create_own_token(
+    request: Request,
+    label: Annotated[str, Form(max_length=128)] = "",
+    expires_days: Annotated[int, Form(ge=0, le=MAX_TOKEN_DAYS)] = DEFAULT_TOKEN_DAYS,
+) -> Response:
+    """Create an API token for yourself; it expires after ``expires_days`` (0: never). Shown once."""
     me = principal(request)
-    with request.app.state.ws.session() as s:
-        row, secret = security.create_token(s, s.get(User, me.user_id), label)
-        token = _token_dict(row)
-    audit_event(request, "token-create", me.name, token_id=token["id"], label=label)
-    data = {"token": secret, **token}
+    token, secret = Accounts(request.app.state.ws).create_token(me.name, label, expires_days=expires_days)
+    audit_event(
+        request, "token-create", me.name, token_id=token["id"], label=label, expires_at=token["expires_at"]
+    )
     if wants_json(request):
-        return JSONResponse(data, status_code=201)
-    with request.app.state.ws.session() as s:
-        tokens = s.scalars(select(ApiToken).where(ApiToken.user_id == me.user_id).order_by(ApiToken.id))
-        page = {
-            "user": me.name,
-            "role": me.role,
-            "tokens": [_token_dict(t) for t in tokens],
-            "new_token": secret,
-        }
-    return render(request, "account.html", page, status_code=201)
+        return JSONResponse({"token": secret, **token}, status_code=201)
+    return _account_page(request, new_token=secret, status_code=201)
 
 
 @router.post("/account/tokens/{token_id}/revoke", tags=["account"], **guard("viewer"))
 def revoke_own_token(request: Request, token_id: int) -> Response:
+    """Revoke one of your tokens; it stops working at once."""
     me = principal(request)
-    with request.app.state.ws.session() as s:
-        token = _token_dict(security.revoke_token(s, token_id, owner_id=me.user_id))
+    token = Accounts(request.app.state.ws).revoke_token(token_id, owner=me.name)
     audit_event(request, "token-revoke", me.name, token_id=token_id)
     return done(request, token, "/account")
 
@@ -225,18 +200,12 @@ def revoke_own_token(request: Request, token_id: int) -> Response:
 @router.post("/account/password", tags=["account"], **guard("viewer"))
 def change_own_password(
     request: Request,
-    current_password: Annotated[str, Form(max_length=1024)],
-    new_password: Annotated[str, Form(max_length=1024)],
+    current_password: Annotated[str, Form(min_length=1, max_length=1024)],
+    new_password: Annotated[str, Form(min_length=MIN_PASSWORD_LENGTH, max_length=1024)],
 ) -> Response:
-    """Change your password (you need the current one); your login sessions end, so log in again."""
+    """Change your password (you need the current one); all your login sessions end, so log in again."""
     me = principal(request)
-    with request.app.state.ws.session() as s:
-        if security.check_password(s, me.name, current_password) is None:
-            ok = False
-        else:
-            security.set_password(s, me.name, new_password)
-            ok = True
-    if not ok:
+    if not Accounts(request.app.state.ws).change_own_password(me.name, current_password, new_password):
         audit_event(request, "password-change", me.name, outcome="failed")
         raise HTTPException(403, "the current password is wrong")
     audit_event(request, "password-change", me.name)
@@ -246,57 +215,38 @@ def change_own_password(
 
 
 # -- users (admin) ------------------------------------------------------------------------------
-def _user_dict(u: User) -> dict[str, Any]:
-    return {
-        "id": u.id,
-        "name": u.name,
-        "role": u.role,
-        "disabled": u.disabled,
-        "created_at": u.created_at,
-        "created_by": u.created_by,
-        "last_login_at": u.last_login_at,
-    }
-
-
 @router.get("/users", tags=["users"], **guard("admin"))
 def users_page(request: Request) -> Response:
-    with request.app.state.ws.session() as s:
-        users = [_user_dict(u) for u in s.scalars(select(User).order_by(User.name))]
+    users = Accounts(request.app.state.ws).users()
     return render(request, "users.html", {"users": users, "roles": list(ROLES)})
 
 
-@router.post("/users", tags=["users"], status_code=201, **guard("admin"))
+@router.post("/users", tags=["users"], status_code=201, **guard("admin", 409))
 def add_user(
     request: Request,
-    name: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=1024)],
-    role: Annotated[str, Form(max_length=16)] = "viewer",
+    name: Annotated[str, Form(pattern=USERNAME_RE.pattern)],
+    password: Annotated[str, Form(min_length=MIN_PASSWORD_LENGTH, max_length=1024)],
+    role: Annotated[Role, Form()] = "viewer",
 ) -> Response:
     me = principal(request)
-    with request.app.state.ws.session() as s:
-        user = _user_dict(security.add_user(s, name, password, role, created_by=me.name))
+    user = Accounts(request.app.state.ws).add_user(name, password, role, created_by=me.name)
     audit_event(request, "user-add", name, new_role=role)
     return done(request, user, "/users", status_code=201)
 
 
-@router.post("/users/{name}", tags=["users"], **guard("admin"))
+@router.post("/users/{name}", tags=["users"], **guard("admin", 409))
 def update_user(
     request: Request,
     name: str,
-    role: Annotated[str | None, Form(max_length=16)] = None,
+    role: Annotated[Role | Literal[""], Form(description="The new role; empty: keep it.")] = "",
     disabled: Annotated[bool | None, Form()] = None,
 ) -> Response:
-    """Change a user's role, or disable / enable the account (disabling logs it out)."""
+    """Change a user's role, or disable / enable the account (disabling logs it out everywhere)."""
     me = principal(request)
     if name == me.name and (disabled or (role and role != "admin")):
         raise HTTPException(409, "you cannot demote or disable yourself; ask another admin")
-    with request.app.state.ws.session() as s:
-        if role is not None:
-            security.set_role(s, name, role)
-        if disabled is not None:
-            security.set_disabled(s, name, disabled)
-        user = _user_dict(security.get_user(s, name))
-    audit_event(request, "user-update", name, new_role=role, disabled=disabled)
+    user = Accounts(request.app.state.ws).update_user(name, role=role or None, disabled=disabled)
+    audit_event(request, "user-update", name, new_role=role or None, disabled=disabled)
     return done(request, user, "/users")
 
 
@@ -309,10 +259,7 @@ def audit_page(
     since: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> Response:
-    with request.app.state.ws.session() as s:
-        rows = [
-            audit.to_dict(e) for e in audit.entries(s, actor=actor, action=action, since=since, limit=limit)
-        ]
+    rows = audit.read(request.app.state.ws, actor=actor, action=action, since=since, limit=limit)
     filters = {"actor": actor or "", "action": action or "", "since": since or "", "limit": limit}
     return render(request, "audit.html", {"entries": rows, "filters": filters})
 
@@ -320,32 +267,23 @@ def audit_page(
 # -- jobs --------------------------------------------------------------------------------------------
 @router.get("/jobs", tags=["jobs"], **guard("viewer"))
 def jobs_page(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
-    with request.app.state.ws.session() as s:
-        jobs = [job_to_dict(j) for j in s.scalars(select(Job).order_by(Job.id.desc()).limit(limit))]
-    return render(request, "jobs.html", {"jobs": jobs})
+    return render(request, "jobs.html", {"jobs": list_jobs(request.app.state.ws, limit)})
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"], **guard("viewer"))
 def job_page(request: Request, job_id: int) -> Response:
-    with request.app.state.ws.session() as s:
-        job = s.get(Job, job_id)
-        if job is None:
-            raise HTTPException(404, f"no job {job_id}")
-        data = {"job": job_to_dict(job)}
+    data = {"job": get_job(request.app.state.ws, job_id)}
     template = "job_progress.html" if request.headers.get("hx-request") else "job.html"
     return render(request, template, data)
 
 
-@router.post("/jobs/{job_id}/cancel", tags=["jobs"], **guard("analyst"))
+@router.post("/jobs/{job_id}/cancel", tags=["jobs"], **guard("analyst", 409))
 def cancel_job(request: Request, job_id: int) -> Response:
     """Cancel a job: at once when queued, at its next step when running. Its own author or an admin."""
     me = principal(request)
-    with request.app.state.ws.session() as s:
-        job = s.get(Job, job_id)
-        if job is None:
-            raise HTTPException(404, f"no job {job_id}")
-        if job.created_by != me.name and me.role != "admin":
-            raise HTTPException(403, "only the job's author or an admin can cancel it")
+    job = get_job(request.app.state.ws, job_id)
+    if job["created_by"] != me.name and me.role != "admin":
+        raise HTTPException(403, "only the job's author or an admin can cancel it")
     status = request.app.state.jobs.cancel(job_id)
     audit_event(request, "job-cancel", f"job {job_id}", status=status)
     return done(request, {"id": job_id, "status": status}, f"/jobs/{job_id}")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
-from imint.api.deps import audit_event, guard, principal, render
+from imint.api.deps import audit_event, file_response, guard, principal, render
 from imint.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -66,14 +66,6 @@ def evidence_file(request: Request, sha256: str, download: bool = False) -> Resp
     if download:
         audit_event(request, "export", sha256, name=name)
         ws.log_custody(sha256, "exported", by=principal(request).name, via="web")
-    # Only pictures and videos are shown in the page; anything else (HTML, SVG, PDF...) is a download
-    # of opaque bytes, so a hostile file cannot run in the app's origin.
-    inline_ok = media_type.startswith(("image/", "video/")) and "svg" not in media_type
-    if not inline_ok:
-        media_type, download = "application/octet-stream", True
-    return FileResponse(
-        ws.object_path(sha256),
-        media_type=media_type,
-        filename=name if download else None,
-        content_disposition_type="attachment" if download else "inline",
-    )
+    # Only display-only pictures and videos are shown inline; anything else (HTML, SVG, PDF...) is an
+    # attachment of opaque bytes, so a hostile file cannot run in the app's origin.
+    return file_response(ws.object_path(sha256), media_type, name, download=download)

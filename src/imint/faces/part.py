@@ -51,5 +51,14 @@ class FacesPart(Part):
         # Always present (an empty list for a file without faces), as the evidence page expects.
         return {"faces": evidence_faces(ws, sha256)}
 
+    def overview(self, ws: Any) -> dict[str, int]:
+        from imint.store.counts import count_rows
+
+        return {
+            "persons": count_rows(ws, "persons"),
+            "watchlists": count_rows(ws, "watchlists"),
+            "candidates_to_review": count_rows(ws, "matches", status="candidate"),
+        }
+
 
 PART = FacesPart()

@@ -43,6 +43,7 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[str] = mapped_column(String(32), default=utcnow)
     last_used_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    expires_at: Mapped[str | None] = mapped_column(String(32), nullable=True)  # None: never expires
     revoked_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
