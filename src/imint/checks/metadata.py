@@ -25,6 +25,7 @@ from imint.checks.base import HEIF_BRANDS, CheckContext, CheckResult, not_applic
 
 if TYPE_CHECKING:
     from imint.cases import Claim
+    from imint.workspace import Workspace
 
 MAX_XMP_BYTES = 1 << 20  # an XMP packet over 1 MiB is refused before it is parsed
 EDIT_SOFTWARE = re.compile(
@@ -333,3 +334,9 @@ def contradictions(check_result: CheckResult, claim: Claim, *, max_km: float = 5
                 )
             )
     return out
+
+
+def stored_metadata(ws: Workspace, sha256: str) -> dict[str, Any]:
+    """The metadata check's findings (GPS, UTC capture time...) for a stored evidence file."""
+    with ws.session() as s:
+        return metadata(CheckContext(ws, ws.evidence(sha256), s)).details
