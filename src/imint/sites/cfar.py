@@ -45,6 +45,11 @@ class CfarParams:
     max_length_m: float = 600.0
     dilation_px: int = 1
     tile_px: int = 1024
+    grow_z: float | None = None  # hysteresis: an object is every pixel above grow_z joined to a hit
+
+    @property
+    def grow_threshold(self) -> float | None:
+        return None if self.grow_z is None else min(float(self.grow_z), self.threshold)
 
     @property
     def threshold(self) -> float:
@@ -126,8 +131,15 @@ def _objects(
     if not hits.any():
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
     grouped = hits
+    if params.grow_threshold is not None:
+        # A ship's ends and edges are dimmer than its peak: grow each hit over the pixels above a lower
+        # threshold connected to it, so the box covers the hull (IoU), not only its brightest part.
+        with np.errstate(invalid="ignore"):
+            low = z > params.grow_threshold
+        low_labels, _ = ndimage.label(low, structure=np.ones((3, 3)))
+        grouped = np.isin(low_labels, np.unique(low_labels[hits])) & low
     if params.dilation_px > 1:
-        grouped = cv2.dilate(hits.astype(np.uint8), np.ones((params.dilation_px,) * 2, np.uint8)) > 0
+        grouped = cv2.dilate(grouped.astype(np.uint8), np.ones((params.dilation_px,) * 2, np.uint8)) > 0
     # Objects, their boxes and areas come from the dilated mask: the hit pixels alone under-state a
     # ship's extent (its ends and edges are dimmer); the peak z comes from the hits themselves.
     labels, n = ndimage.label(grouped, structure=np.ones((3, 3)))
