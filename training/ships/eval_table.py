@@ -25,9 +25,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         out += [(f"{part}, {k}", v) for k, v in p["by_source"].items() if k != "DOTA"]
         if "sar_unseen" in p:
             out.append((f"{part}, SAR never trained on", p["sar_unseen"]))
-    out.append(
-        ("heldout, SAR @ dev-best threshold", r["by_part"]["heldout"]["sar_at_dev_best_threshold"])
-    )
+    out.append(("heldout, SAR @ dev-best threshold", r["by_part"]["heldout"]["sar_at_dev_best_threshold"]))
     for k, v in r["by_part"]["heldout"]["sar_by_subset_at_dev_best_threshold"].items():
         out.append((f"heldout, SAR {k} @ dev-best threshold", v))
     return out
