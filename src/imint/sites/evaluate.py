@@ -6,11 +6,17 @@ truth; ``difficult`` ones are neither required nor counted as false alarms when 
 are matched greedily by score at IoU >= 0.5. Precision / recall / F1 are at the detector's operating
 point (CFAR: every detection; CNN: its card's threshold); AP50 is the all-point interpolated area
 under the precision-recall curve of all ranked detections.
+
+Every image also gets a *part* of the honest split (:func:`honest_part`, fixed before any tuning):
+``dev`` (tune here) or ``heldout`` (read here only). Results are broken down by part, source and
+inshore/offshore subset, and the held-out part is also scored at the F1-best threshold picked on the
+dev part (so a threshold choice is never read on the images that chose it).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +30,50 @@ from imint.records import box_iou
 
 IOU = 0.5
 CNN_SCORE_FLOOR = 0.05
+PARTS = ("dev", "heldout")
+SSDD_BLOCK = 50  # SSDD image numbers per block: chips of one scene come in runs of numbers
+HELDOUT_EVERY = 4  # every 4th block / scene goes to the held-out part (about a quarter)
+
+
+def source_key(row: dict[str, str]) -> str:
+    """Short source name: the first word of images.csv ``source`` (SSDD, HRSID, SAR-Ship-Dataset, DOTA)."""
+    return (row.get("source") or "").split(" ")[0] or "unknown"
+
+
+def split_group(row: dict[str, str]) -> str:
+    """The unit the honest split keeps together: a source's scene, or a block of SSDD numbers.
+
+    SSDD gives no scene ID, but its chips were cut from a few large scenes in runs of consecutive
+    numbers (measured on the dev set: neighbouring numbers differ far less in median, spread and
+    99th-percentile grey than numbers 100 apart), so a block of ``SSDD_BLOCK`` numbers stands in
+    for a scene. An image with neither a scene nor a number is its own group.
+    """
+    source, scene = source_key(row), (row.get("scene") or "").strip()
+    if scene:
+        return f"{source}:{scene}"
+    number = re.search(r"(\d+)", Path(row["image"]).stem)
+    if source == "SSDD" and number:
+        return f"SSDD:block{(int(number.group(1)) - 1) // SSDD_BLOCK:03d}"
+    return f"{source}:{row['image']}"
+
+
+def honest_parts(images: list[dict[str, str]]) -> dict[str, str]:
+    """image -> ``dev`` | ``heldout``: per source, sort its groups by name, every 4th (index 3, 7, ...) is held out.
+
+    Deterministic, decided on names only (no pixel, no score), and no group is split, so no scene
+    (and no run of neighbouring SSDD chips) is on both sides. Sources with fewer than 4 groups
+    (the two DOTA crops) are dev only.
+    """
+    groups: dict[str, set[str]] = {}
+    for row in images:
+        groups.setdefault(source_key(row), set()).add(split_group(row))
+    held = {
+        g
+        for names in groups.values()
+        for i, g in enumerate(sorted(names))
+        if i % HELDOUT_EVERY == HELDOUT_EVERY - 1
+    }
+    return {row["image"]: "heldout" if split_group(row) in held else "dev" for row in images}
 
 
 def match_greedy(
@@ -86,6 +136,50 @@ def summarise(records: list[dict[str, Any]], threshold: float) -> dict[str, Any]
     }
 
 
+def best_threshold(records: list[dict[str, Any]]) -> float:
+    """The score threshold with the highest F1 over ``records`` (ties: the lower threshold)."""
+    scores = np.concatenate([r["scores"][r["counted"]] for r in records]) if records else np.zeros(0)
+    best, best_f1 = 0.0, -1.0
+    for t in np.unique(np.round(scores, 4)):
+        f1 = summarise(records, float(t))["f1"]
+        if f1 > best_f1:
+            best, best_f1 = float(t), f1
+    return best
+
+
+def part_breakdown(records: list[dict[str, Any]], threshold: float, *, trained_on: bool) -> dict[str, Any]:
+    """Per part of the honest split: totals, SAR, SAR inshore/offshore, per source; and for the held-out
+    part the figures at the F1-best threshold of the dev part. With a CNN, ``unseen`` keeps only the
+    images its training never saw (its own validation split)."""
+    out: dict[str, Any] = {}
+    sar_dev = [r for r in records if r["part"] == "dev" and r["modality"] == "SAR"]
+    dev_threshold = best_threshold(sar_dev) if sar_dev else threshold
+    for name in PARTS:
+        rs = [r for r in records if r["part"] == name]
+        sar = [r for r in rs if r["modality"] == "SAR"]
+        entry: dict[str, Any] = summarise(rs, threshold)
+        entry["sar"] = summarise(sar, threshold)
+        entry["sar_by_subset"] = {
+            s: summarise([r for r in sar if r["subset"] == s], threshold) for s in ("inshore", "offshore")
+        }
+        entry["by_source"] = {
+            s: summarise([r for r in rs if r["source"] == s], threshold)
+            for s in sorted({r["source"] for r in rs})
+        }
+        if trained_on:
+            unseen = [r for r in sar if r["split"] == "validation"]
+            entry["sar_unseen"] = summarise(unseen, threshold)
+        out[name] = entry
+    out["dev_best_threshold"] = round(dev_threshold, 4)
+    held_sar = [r for r in records if r["part"] == "heldout" and r["modality"] == "SAR"]
+    out["heldout"]["sar_at_dev_best_threshold"] = summarise(held_sar, dev_threshold)
+    out["heldout"]["sar_by_subset_at_dev_best_threshold"] = {
+        s: summarise([r for r in held_sar if r["subset"] == s], dev_threshold)
+        for s in ("inshore", "offshore")
+    }
+    return out
+
+
 def read_folder(folder: Path) -> tuple[list[dict[str, str]], dict[str, list[dict[str, str]]]]:
     images_csv, ann_csv = folder / "images.csv", folder / "annotations.csv"
     for f in (images_csv, ann_csv):
@@ -112,14 +206,23 @@ def evaluate_ships(
     cfar_params: Any = None,
     on_image: Callable[[int, int], None] | None = None,
     limit: int | None = None,
+    part: str | None = None,
 ) -> dict[str, Any]:
-    """Run a ship detector over every image of ``folder`` and score it (see module doc)."""
+    """Run a ship detector over every image of ``folder`` (or of one ``part``: dev / heldout) and score it.
+
+    See the module doc; ``by_part`` holds the honest split's figures whatever ``part`` is.
+    """
     from imint.sites import cfar, cnn
 
     folder = Path(folder)
     if detector not in ("cfar", "cnn"):
         raise ValidationError(f"unknown detector {detector!r}; choose cfar or cnn", subject="detector")
+    if part not in (None, *PARTS):
+        raise ValidationError(f"unknown part {part!r}; choose dev or heldout", subject="part")
     images, annotations = read_folder(folder)
+    parts = honest_parts(images)
+    if part:
+        images = [row for row in images if parts[row["image"]] == part]
     if limit:
         images = images[:limit]
     params = cfar_params or cfar.CfarParams.for_chips()
@@ -156,8 +259,9 @@ def evaluate_ships(
                 "n_truth": len(truth),
                 "modality": row.get("modality") or "unknown",
                 "subset": row.get("subset") or "",
-                "source": (row.get("source") or "").split(" ")[0],
+                "source": source_key(row),
                 "split": "validation" if row["image"] in validation_names else "train",
+                "part": parts[row["image"]],
             }
         )
         if on_image:
@@ -185,6 +289,17 @@ def evaluate_ships(
         result["by_split_sar"] = {
             s: summarise([r for r in sar if r["split"] == s], threshold) for s in ("train", "validation")
         }
+    result["by_source_subset"] = {
+        f"{s} {sub}": summarise([r for r in records if r["source"] == s and r["subset"] == sub], threshold)
+        for s in sorted({r["source"] for r in records})
+        for sub in ("inshore", "offshore")
+        if any(r["source"] == s and r["subset"] == sub for r in records)
+    }
+    result["by_part"] = part_breakdown(records, threshold, trained_on=bool(validation_names))
+    result["split_rule"] = (
+        f"groups = scene (HRSID, SAR-Ship-Dataset, DOTA) or block of {SSDD_BLOCK} SSDD image numbers; "
+        f"per source, groups sorted by name, every {HELDOUT_EVERY}th is held out"
+    )
     result["iou"] = IOU
     result["operating_threshold"] = threshold
     result["detector_params"] = (
