@@ -118,6 +118,20 @@ def test_wacz_imports_every_image_with_capture_url_time_and_archive_hash_in_cust
     assert any(src.get("capture_url") == PHOTO_URL for c in fs.details["copies"] for src in c["sources"])
 
 
+def test_evidence_add_opens_a_web_capture_and_attaches_what_it_held(ws, tmp_path: Path) -> None:
+    from imint import cases
+
+    wacz = _wacz(
+        tmp_path / "page.wacz",
+        _warc([(PHOTO_URL, "image/jpeg", jpeg_bytes(astronaut()[:96, :96], 85), "200 OK")]),
+    )
+    cases.create_case(ws, "port")
+    added = cases.add_evidence(ws, "port", [wacz], source="captured by analyst X")
+    assert [e.kind for e in added] == ["document", "image"] and added[1].source == PHOTO_URL
+    attached = {e.sha256 for e, _note in cases.case_evidence(ws, "port")}
+    assert attached == {e.sha256 for e in added}
+
+
 def test_plain_warc_imports_too(ws, tmp_path: Path) -> None:
     f = tmp_path / "crawl.warc.gz"
     f.write_bytes(_warc([(PHOTO_URL, "image/jpeg", jpeg_bytes(astronaut()[:64, :64], 85), "200 OK")]))

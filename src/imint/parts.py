@@ -88,6 +88,15 @@ class Part:
         """Counts for the dashboard (e.g. ``{"persons": 3}``)."""
         return {}
 
+    def importers(self) -> dict[str, Callable[..., list[Evidence]]]:
+        """Containers that become several evidence files, by file suffix (``.wacz``):
+        ``importer(ws, path, source=...) -> [the container, then what it held]``."""
+        return {}
+
+    def exporters(self) -> dict[str, Callable[..., Any]]:
+        """Case export formats (``stix``): ``exporter(ws, case) -> a JSON-able document``."""
+        return {}
+
     def __repr__(self) -> str:
         return f"<Part {self.name}>"
 
@@ -165,6 +174,18 @@ class Parts:
 
     def overview(self, ws: Workspace) -> dict[str, int]:
         return {k: v for p in self._parts for k, v in p.overview(ws).items()}
+
+    def importers(self) -> Mapping[str, Callable[..., list[Evidence]]]:
+        return self._merged("importers")
+
+    def importer_for(self, path: Path) -> Callable[..., list[Evidence]] | None:
+        """The importer of the longest suffix ``path`` ends with (``.warc.gz`` before ``.gz``), if any."""
+        name = Path(path).name.lower()
+        matching = [s for s in self.importers() if name.endswith(s)]
+        return self.importers()[max(matching, key=len)] if matching else None
+
+    def exporters(self) -> Mapping[str, Callable[..., Any]]:
+        return self._merged("exporters")
 
 
 _default: Parts | None = None

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imint.cli_common import DEFAULT_WS, WorkspaceOpt, audit, console, handle_errors, open_workspace, progress
+from imint.cli_common import (
+    DEFAULT_WS,
+    WorkspaceOpt,
+    audit,
+    console,
+    handle_errors,
+    open_workspace,
+    progress,
+    write_json,
+)
 from imint.errors import ValidationError
 
 case_app = typer.Typer(help="Cases: a question, its claims and its evidence.", no_args_is_help=True)
@@ -64,6 +73,25 @@ def case_list(
     for i in infos:
         table.add_row(str(i.id), i.name, i.title, str(i.n_claims), str(i.n_evidence), i.created_at)
     console.print(table)
+
+
+@case_app.command("export")
+@handle_errors
+def case_export(
+    case: Annotated[str, typer.Argument(help="Case name or id.")],
+    stix: Annotated[Path | None, typer.Option("--stix", help="Write a STIX 2.1 bundle here.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Export a case for exchange: claims with their Admiralty grades, evidence hashes, links."""
+    from imint.cases import export_case
+
+    if stix is None:
+        raise typer.BadParameter("name an output, e.g. --stix case.json", param_hint="--stix")
+    ws = _ws(workspace)
+    bundle = export_case(ws, case, "stix")
+    write_json(stix, bundle)
+    audit(ws, "export", case, format="stix", out=str(stix))
+    console.print(f"{len(bundle.get('objects', []))} STIX objects written to {stix}")
 
 
 @case_app.command("show")
@@ -252,8 +280,12 @@ def evidence_add(
     note: Annotated[str, typer.Option(help="Note kept with the case's evidence.")] = "",
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """Store files once by SHA-256 (the same bytes twice are logged, not stored twice)."""
-    from imint.cases import add_evidence
+    """Store files once by SHA-256 (the same bytes twice are logged, not stored twice).
+
+    A web capture (.wacz, .warc) is kept whole, and every image in it becomes evidence of its own
+    whose custody records the capture URL, the capture time and the archive's hash.
+    """
+    from imint.cases import add_evidence, import_evidence
 
     ws = _ws(workspace)
     table = Table("sha256", "file", "kind", "new")
@@ -261,10 +293,12 @@ def evidence_add(
         task = bar.add_task("adding", total=len(files))
         for f in files:
             if case:
-                (ev,) = add_evidence(ws, case, [f], source=source, note=note)
+                added = add_evidence(ws, case, [f], source=source, note=note)
             else:
-                ev = ws.ingest(f, source=source)
-            table.add_row(ev.sha256[:16], ev.original_name, ev.kind, "yes" if ev.is_new else "already stored")
+                added = import_evidence(ws, f, source=source)
+            for ev in added:
+                new = "yes" if ev.is_new else "already stored"
+                table.add_row(ev.sha256[:16], ev.original_name, ev.kind, new)
             bar.advance(task)
     console.print(table)
 

@@ -290,15 +290,34 @@ def add_evidence(
 ) -> list[Evidence]:
     """Ingest files through the workspace's one ingest path and attach them to a case.
 
-    The same bytes twice are stored once (``seen-again`` in custody) and attached once.
+    The same bytes twice are stored once (``seen-again`` in custody) and attached once. A container a
+    part knows how to open (a web capture, ``.wacz``) is kept whole and what it holds is added too.
     """
     case_name = get_case(ws, case).name
     out: list[Evidence] = []
     for path in paths:
-        evidence = ws.ingest(path, source=source)
-        attach_evidence(ws, case_name, evidence.sha256, note=note)
-        out.append(evidence)
+        for evidence in import_evidence(ws, path, source=source):
+            attach_evidence(ws, case_name, evidence.sha256, note=note)
+            out.append(evidence)
     return out
+
+
+def import_evidence(ws: Workspace, path: str | Path, *, source: str = "") -> list[Evidence]:
+    """One file as evidence, or a container (``.wacz``...) with everything it holds, via the parts' importers."""
+    importer = ws.parts.importer_for(Path(path))
+    if importer is not None:
+        return list(importer(ws, Path(path), source=source))
+    return [ws.ingest(path, source=source)]
+
+
+def export_case(ws: Workspace, case: str | int, fmt: str) -> Any:
+    """The case in an exchange format a part offers (``stix``: a STIX 2.1 bundle)."""
+    exporters = ws.parts.exporters()
+    if fmt not in exporters:
+        raise ValidationError(
+            f"unknown export format {fmt!r}; known: {', '.join(sorted(exporters)) or 'none'}", subject="format"
+        )
+    return exporters[fmt](ws, get_case(ws, case).name)
 
 
 def attach_evidence(ws: Workspace, case: str | int, sha256: str, *, note: str = "") -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -74,38 +73,6 @@ def check(
     if json_out:
         write_json(json_out, [r.to_dict() for r in reports])
         console.print(f"results written to {json_out}")
-
-
-def capture(
-    archive: Annotated[Path, typer.Argument(help="A .wacz, .warc or .warc.gz web capture.")],
-    source: Annotated[str, typer.Option(help="Where the capture came from.")] = "",
-    workspace: WorkspaceOpt = DEFAULT_WS,
-) -> None:
-    """Ingest a web capture whole, and every image response in it as its own evidence."""
-    from imint.checks.capture import ingest_capture
-
-    with open_workspace(workspace) as ws:
-        result = ingest_capture(ws, archive, source=source)
-    console.print(f"archive {result.archive.sha256[:12]}: {len(result.images)} image(s)")
-    for ev, url in zip(result.images, result.urls, strict=True):
-        console.print(f"  {ev.sha256[:12]}  {url}")
-    for note in result.skipped:
-        console.print(f"  [dim]not imported: {note}[/]")
-
-
-def stix(
-    case: Annotated[str, typer.Argument(help="Case name.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle file to write.")] = Path("case.stix.json"),
-    workspace: WorkspaceOpt = DEFAULT_WS,
-) -> None:
-    """Export a case as a STIX 2.1 bundle (claims, sources with their grades, evidence hashes, links)."""
-    from imint.checks.stix import case_to_stix
-
-    with open_workspace(workspace) as ws:
-        bundle = case_to_stix(ws, case)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(bundle, indent=2))
-    console.print(f"{len(bundle['objects'])} STIX objects written to {out}")
 
 
 def _point(text: str) -> tuple[float, float]:
@@ -181,6 +148,4 @@ def sun(
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     app.command("check")(handle_errors(check))
-    app.command("capture")(handle_errors(capture))
-    app.command("stix")(handle_errors(stix))
     app.command("sun")(handle_errors(sun))

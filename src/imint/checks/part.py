@@ -77,6 +77,14 @@ def render_check_card(ws: Workspace, link: Any, evidence: Evidence) -> Any:
     )
 
 
+def _import_capture(ws: Workspace, path: Path, *, source: str = "") -> list[Evidence]:
+    """A web capture: the archive whole, then every image response in it (custody: URL, time, archive hash)."""
+    from imint.checks.capture import ingest_capture
+
+    result = ingest_capture(ws, path, source=source)
+    return [result.archive, *result.images]
+
+
 class ChecksPart(Part):
     name = "checks"
     title = "Verification checks"
@@ -127,6 +135,14 @@ class ChecksPart(Part):
             return
 
         run_checks_in_session(ws, session, evidence, GROUPS["cheap"])
+
+    def importers(self) -> dict[str, Any]:
+        return {suffix: _import_capture for suffix in (".wacz", ".warc", ".warc.gz")}
+
+    def exporters(self) -> dict[str, Any]:
+        from imint.checks.stix import case_to_stix
+
+        return {"stix": case_to_stix}
 
     def evidence_view(self, ws: Workspace, sha256: str) -> dict[str, Any] | None:
         from imint.checks.runner import stored_results
