@@ -49,7 +49,8 @@ def test_a_case_from_the_command_line(tmp_path):
 
     r = imint("evidence", "show", sha[:12], "--json", "-w", ws)
     actions = [e["action"] for e in json.loads(r.output)["custody"]]
-    assert actions[:2] == ["added", "linked"] and actions[-1] == "viewed"
+    # added, then the checks run at ingest (`checked`), then attached to the case; the show is on record
+    assert actions[:3] == ["added", "checked", "linked"] and actions[-1] == "viewed"
 
 
 def test_bad_input_is_refused_with_a_clear_message(tmp_path):

@@ -66,13 +66,18 @@ def test_a_part_added_at_run_time_renders_its_records_and_evidence_cards(tmp_pat
     ws.close()
 
 
-def test_without_extra_parts_the_register_has_no_part_cards(tmp_path):
-    ws = Workspace(tmp_path / "ws", user="analyst")
+def test_the_register_shows_only_the_cards_parts_add(tmp_path):
     photo = tmp_path / "p.png"
     Image.fromarray(data.astronaut()).save(photo)
-    cases.create_case(ws, "plain")
-    cases.add_evidence(ws, "plain", [photo])
-    html = build_report(ws, "plain", html_path=tmp_path / "r.html", pdf=False).html.read_text()
-    register = html[html.index('id="register"') : html.index('id="custody"')]
-    assert 'class="card' not in register
-    ws.close()
+    # Without a part that adds per-evidence cards, the register lists the files and nothing more.
+    no_checks = Parts([p for p in Parts.load(entry_points=False) if p.name != "checks"])
+    for parts, expected in ((no_checks, False), (Parts.load(entry_points=False), True)):
+        ws = Workspace(tmp_path / f"ws-{expected}", user="analyst", parts=parts)
+        cases.create_case(ws, "plain")
+        cases.add_evidence(ws, "plain", [photo])
+        html = build_report(ws, "plain", html_path=tmp_path / "r.html", pdf=False).html.read_text()
+        register = html[html.index('id="register"') : html.index('id="custody"')]
+        # The built-in checks part runs its cheap checks at ingest and shows them as a card.
+        assert ('class="card' in register) is expected
+        assert ("Checks on p.png" in register) is expected
+        ws.close()
