@@ -263,6 +263,11 @@ def create_app(
     async def _imint_error(request: Request, exc: ImintError) -> Response:
         return _error_response(request, exc.http_status, str(exc), subject=exc.subject, reason=exc.reason)
 
+    @app.exception_handler(OverflowError)
+    async def _id_out_of_range(request: Request, exc: OverflowError) -> Response:
+        # An id past the database's 64-bit integers names no record: the same answer as any unknown id.
+        return _error_response(request, 404, "no record with this id", subject=request.url.path, reason="not found")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         response = _error_response(request, exc.status_code, str(exc.detail))
