@@ -27,7 +27,9 @@ def _people(n_people: int, per_person: int, noise: float = 0.5, seed: int = 0):
 
 
 def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx.tolist(), exact.tolist(), strict=True)]))
+    return float(
+        np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx.tolist(), exact.tolist(), strict=True)])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,8 @@ def test_planted_identities_found_like_dense_average_linkage(cal):
     for p in range(60):
         assert len(set(labels[truth == p])) == 1
     np.testing.assert_array_equal(
-        labels[:, None] == labels[None, :], (lambda d: d[:, None] == d[None, :])(dense.cluster_embeddings(emb, q, cal))
+        labels[:, None] == labels[None, :],
+        (lambda d: d[:, None] == d[None, :])(dense.cluster_embeddings(emb, q, cal)),
     )
 
 

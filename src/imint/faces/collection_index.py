@@ -93,7 +93,9 @@ class CollectionIndex:
         ids = np.ascontiguousarray(np.asarray(ids).ravel(), dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise ValidationError(f"expected vectors of dim {self.dim}, got shape {vectors.shape}", subject="vectors")
+            raise ValidationError(
+                f"expected vectors of dim {self.dim}, got shape {vectors.shape}", subject="vectors"
+            )
         if len(ids) != len(vectors):
             raise ValidationError(f"{len(ids)} ids for {len(vectors)} vectors", subject="ids")
         if len(np.unique(ids)) != len(ids):
@@ -143,7 +145,9 @@ class CollectionIndex:
         if self._n_rows < self.exact_below:
             self._index = faiss.IndexFlatIP(self.dim)
         else:
-            self._index = faiss.IndexHNSWSQ(self.dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            self._index = faiss.IndexHNSWSQ(
+                self.dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT
+            )
             self._index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             # The code ranges: fused vectors are two unit halves, so every coordinate is in [-1, 1].
             sample = self._vectors[:: max(1, self._n_rows // 65536)]
@@ -216,7 +220,9 @@ class CollectionIndex:
         """Like ``search`` but returning stored row numbers (for callers holding row-aligned data)."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.dim:
-            raise ValidationError(f"expected queries of dim {self.dim}, got {queries.shape}", subject="queries")
+            raise ValidationError(
+                f"expected queries of dim {self.dim}, got {queries.shape}", subject="queries"
+            )
         nq, k = len(queries), max(int(k), 0)
         scores = np.full((nq, k), -np.inf, np.float32)
         rows = -np.ones((nq, k), np.int64)

@@ -44,7 +44,7 @@ from imint.faces.quality import QUALITY_BIN_EDGES, QUALITY_BINS
 
 DEFAULT_NEIGHBOURS = 20  # k of the k-NN graph; docs/scale.md has the measurement behind it
 _SHIFT = 12.0  # log10 FMR >= -12: shifted distances are >= 0, as in faces/cluster.py
-_QUERY_BATCH = 4096
+_QUERY_BATCH = 1024  # queries per k-NN call: bounds the shortlist re-score to ~90 MB
 
 
 class PairDistances:
@@ -125,7 +125,9 @@ def cluster_embeddings(
     n = len(emb)
     if n <= 1:
         return np.zeros(n, np.int64)
-    return _cluster(emb, q, calibration, np.arange(n), np.arange(n), fmr, must_link, cannot_link, neighbours, index)
+    return _cluster(
+        emb, q, calibration, np.arange(n), np.arange(n), fmr, must_link, cannot_link, neighbours, index
+    )
 
 
 def update_clusters(
@@ -224,7 +226,9 @@ def _cannot_pairs(cannot_link: Iterable[tuple[int, int]], n: int) -> list[tuple[
     out = []
     for i, j in cannot_link:
         if not (0 <= i < n and 0 <= j < n):
-            raise ValidationError(f"cannot-link ({i}, {j}) names a row outside 0..{n - 1}", subject="cannot_link")
+            raise ValidationError(
+                f"cannot-link ({i}, {j}) names a row outside 0..{n - 1}", subject="cannot_link"
+            )
         out.append((int(i), int(j)))
     return out
 
