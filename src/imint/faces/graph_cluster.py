@@ -39,6 +39,7 @@ import numpy as np
 from imint.errors import ValidationError
 from imint.faces.calibration import Calibration
 from imint.faces.cluster import DEFAULT_CLUSTER_FMR
+from imint.faces.cluster import cluster_embeddings as dense_cluster_embeddings
 from imint.faces.collection_index import CollectionIndex
 from imint.faces.quality import QUALITY_BIN_EDGES, QUALITY_BINS
 
@@ -344,3 +345,27 @@ class _GraphAverageLinkage:
         for g in np.flatnonzero(self.alive):
             out[np.asarray(self.members[g], np.int64)] = g
         return out
+
+
+DENSE_UP_TO = 5_000  # faces; the dense N x N code is exact and fast below this (200 MB matrix)
+
+
+def cluster_any_size(
+    embeddings: np.ndarray,
+    quality: np.ndarray,
+    calibration: Calibration,
+    *,
+    fmr: float = DEFAULT_CLUSTER_FMR,
+    must_link: Iterable[tuple[int, int]] = (),
+    cannot_link: Iterable[tuple[int, int]] = (),
+) -> np.ndarray:
+    """The dense clustering of faces/cluster.py up to ``DENSE_UP_TO`` faces, the graph one beyond.
+
+    A drop-in for ``imint.faces.cluster.cluster_embeddings`` (same arguments, same labels)."""
+    if len(embeddings) <= DENSE_UP_TO:
+        return dense_cluster_embeddings(
+            embeddings, quality, calibration, fmr=fmr, must_link=must_link, cannot_link=cannot_link
+        )
+    return cluster_embeddings(
+        embeddings, quality, calibration, fmr=fmr, must_link=must_link, cannot_link=cannot_link
+    )
