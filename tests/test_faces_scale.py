@@ -5,7 +5,7 @@ import pytest
 
 from imint.faces import cluster as dense
 from imint.faces.calibration import load_calibration
-from imint.faces.collection_index import CollectionIndex, IndexDamagedError
+from imint.faces.collection_index import CollectionIndex, IndexDamagedError, collection_index_dir
 from imint.faces.engine import DEFAULT_MODEL
 from imint.faces.graph_cluster import cluster_embeddings, update_clusters
 
@@ -86,7 +86,8 @@ def test_save_load_round_trip_and_rebuild(tmp_path):
     emb, _ = _people(1000, 3, noise=0.8, seed=3)
     index = CollectionIndex.build(np.arange(len(emb)), emb, exact_below=1000)
     index.remove(np.arange(0, 600))  # saved compacted
-    target = tmp_path / "index" / "collection"
+    target = collection_index_dir(tmp_path / "index", "yunet/sface+dlib")
+    assert target.name == "collection-yunet-sface-dlib"
     index.save(target)
     back = CollectionIndex.load(target)
     assert back.approximate and len(back) == len(index)
@@ -187,3 +188,19 @@ def test_bad_input_is_named(cal):
         CollectionIndex.build(np.arange(3), np.zeros((3, 5), np.float32) + np.nan)
     with pytest.raises(ValidationError, match="quality"):
         cluster_embeddings(np.zeros((3, 256), np.float32), np.zeros(2), cal)
+
+
+def test_any_size_is_dense_for_small_sets_and_graph_beyond(cal, monkeypatch):
+    import imint.faces.graph_cluster as gc
+
+    emb, truth = _people(10, 4, noise=0.5, seed=10)
+    q = np.full(len(emb), 0.8)
+    dense_labels = gc.cluster_any_size(emb, q, cal)
+    monkeypatch.setattr(gc, "DENSE_UP_TO", 10)
+    called = []
+    monkeypatch.setattr(gc, "dense_cluster_embeddings", lambda *a, **k: called.append(1))
+    graph_labels = gc.cluster_any_size(emb, q, cal)
+    assert not called
+    same = dense_labels[:, None] == dense_labels[None, :]
+    np.testing.assert_array_equal(same, graph_labels[:, None] == graph_labels[None, :])
+    np.testing.assert_array_equal(same, truth[:, None] == truth[None, :])

@@ -40,7 +40,13 @@ HNSW_M = 32  # graph degree: recall 0.99 at efSearch 128 on engine-shaped vector
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128
 COMPACT_DEAD_SHARE = 0.25  # rebuild without the removed rows once a quarter are dead
-INDEX_DIR_NAME = "collection"  # under WORKSPACE/index/
+INDEX_DIR_NAME = "collection"  # under WORKSPACE/index/, one folder per embedding model
+
+
+def collection_index_dir(index_dir: Path, model_id: str) -> Path:
+    """Where a workspace keeps the collection index of one model: ``ws.index_dir / collection-<model>``."""
+    slug = "".join(c if c.isalnum() else "-" for c in model_id)
+    return Path(index_dir) / f"{INDEX_DIR_NAME}-{slug}"
 
 
 class IndexDamagedError(ImintError):
