@@ -136,7 +136,9 @@ def _pairwise(labels: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     return tp / max(pred, 1), tp / max(true, 1)
 
 
-def run(n: int, n_queries: int, seed: int, do_cluster: bool, console: Console) -> dict:
+def run(
+    n: int, n_queries: int, seed: int, do_cluster: bool, console: Console, partial: Path | None = None
+) -> dict:
     import faiss
 
     t = time.perf_counter()
@@ -152,9 +154,11 @@ def run(n: int, n_queries: int, seed: int, do_cluster: bool, console: Console) -
         queries[:, h * HALF : (h + 1) * HALF] = _unit(queries[:, h * HALF : (h + 1) * HALF])
 
     base = _rss()
+    console.log(f"{n:,} synthetic faces in {gen_s:.0f} s; building the index")
     t = time.perf_counter()
     index = CollectionIndex.build(np.arange(n), vectors)
     build_s = time.perf_counter() - t
+    console.log(f"index built in {build_s:.0f} s; measuring queries")
     index_rss = _rss() - base
     approx_lat = _latencies(lambda q: index.search(q, 10), queries)
     _, approx_ids = index.search(queries, 10)
@@ -206,6 +210,9 @@ def run(n: int, n_queries: int, seed: int, do_cluster: bool, console: Console) -
         "ingest": None,
         "ingest_reason": "ingest throughput needs the product's ingest path (the lead's integration)",
     }
+    if partial is not None:  # the index half of the report, kept if the clustering is interrupted
+        partial.write_text(json.dumps(dict(report, cluster="running"), indent=2))
+    console.log(f"index measured: {report['index']}")
     if do_cluster:
         with PeakRSS() as peak:
             t = time.perf_counter()
@@ -335,7 +342,7 @@ def main() -> None:
             "indexes": compare_indexes(args.faces, args.queries, args.seed, console),
         }
     else:
-        report = run(args.faces, args.queries, args.seed, not args.no_cluster, console)
+        report = run(args.faces, args.queries, args.seed, not args.no_cluster, console, args.json)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
