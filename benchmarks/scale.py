@@ -174,6 +174,11 @@ def run(
     cut = cal.threshold_for_fmr(1e-3, 0.8, 0.8)
     exact_scores = np.einsum("qd,qkd->qk", queries, vectors[exact_ids])
     strong = exact_scores >= cut
+    # Same-person neighbours (the planted identities) among the exact top-10: what search must not miss.
+    mates = person[exact_ids] == person[picks][:, None]
+    found_mates = np.array(
+        [np.isin(e[m], a).sum() for a, e, m in zip(approx_ids, exact_ids, mates, strict=True)]
+    )
     found_strong = np.array(
         [np.isin(e[m], a).sum() for a, e, m in zip(approx_ids, exact_ids, strong, strict=True)]
     )
@@ -204,6 +209,7 @@ def run(
             "memory_gb": round(index.memory_bytes() / 1e9, 3),
             "rss_growth_gb": round(index_rss / 1e9, 3),
             "recall_of_neighbours_above_fmr_1e-3": round(float(found_strong.sum() / max(strong.sum(), 1)), 4),
+            "recall_of_same_person_in_exact_top10": round(float(found_mates.sum() / max(mates.sum(), 1)), 4),
             "ef_search_sweep": sweep,
         },
         "exact_query_p50_ms": round(float(np.percentile(exact_lat, 50)), 3),
