@@ -11,7 +11,8 @@ so every calibrated FMR) is the one exact search would give.
 
 Why HNSW and not IVF (numbers in docs/scale.md): on vectors whose neighbours beyond
 a person's own photos are near-random strangers, IVF needed half of its lists for
-recall@10 0.92 where HNSW reached 0.99 at efSearch 128. HNSW cannot remove a
+recall@10 0.92 where HNSW reached 0.99 at efSearch 128 (4,500 vectors; recall falls
+with N, see docs/scale.md). HNSW cannot remove a
 vector, so a removed face is a tombstone: filtered out of every search by a faiss
 ID selector, and the graph is rebuilt from the stored vectors once a quarter of the
 rows are dead. Small collections (below ``exact_below`` faces) use an exact flat
@@ -36,7 +37,7 @@ from imint.store.index import stamp_of
 
 EXACT_BELOW = 20_000  # faces; below this a flat index answers in a few milliseconds
 SHORTLIST_FACTOR = 4  # approximate candidates per result, re-scored exactly
-HNSW_M = 32  # graph degree: recall 0.99 at efSearch 128 on engine-shaped vectors
+HNSW_M = 32  # graph degree (recall measured in docs/scale.md)
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128
 COMPACT_DEAD_SHARE = 0.25  # rebuild without the removed rows once a quarter are dead
