@@ -1,0 +1,206 @@
+"""Collection-scale search and clustering: approximate index re-scored exactly, graph clustering."""
+
+import numpy as np
+import pytest
+
+from imint.faces import cluster as dense
+from imint.faces.calibration import load_calibration
+from imint.faces.collection_index import CollectionIndex, IndexDamagedError, collection_index_dir
+from imint.faces.engine import DEFAULT_MODEL
+from imint.faces.graph_cluster import cluster_embeddings, update_clusters
+
+
+def _unit_halves(x: np.ndarray) -> np.ndarray:
+    """Two L2-normalised 128-d halves, like the engine's fused SFace + dlib vector."""
+    x = x.astype(np.float32).copy()
+    for h in (slice(0, 128), slice(128, 256)):
+        x[:, h] /= np.linalg.norm(x[:, h], axis=1, keepdims=True)
+    return x
+
+
+def _people(n_people: int, per_person: int, noise: float = 0.5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = _unit_halves(rng.normal(size=(n_people, 256)))
+    truth = np.repeat(np.arange(n_people), per_person)
+    emb = _unit_halves(centres[truth] + noise * _unit_halves(rng.normal(size=(len(truth), 256))))
+    return emb, truth
+
+
+def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
+    return float(
+        np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx.tolist(), exact.tolist(), strict=True)])
+    )
+
+
+@pytest.fixture(scope="module")
+def cal():
+    return load_calibration(DEFAULT_MODEL)
+
+
+def test_approximate_search_keeps_exact_scores_and_recall():
+    emb, _ = _people(1500, 3, noise=0.8)
+    ids = np.arange(len(emb)) * 7 + 100  # face ids are not row numbers
+    index = CollectionIndex.build(ids, emb, exact_below=1000)
+    assert index.approximate
+    queries = emb[::17]
+    scores, found = index.search(queries, 10)
+    exact = emb @ queries.T
+    exact_ids = ids[np.argsort(-exact, axis=0)[:10].T]
+    assert _recall(found, exact_ids) >= 0.99
+    # Every score handed back is the exact inner product of the stored vectors.
+    rows = (found - 100) // 7
+    np.testing.assert_allclose(scores, np.take_along_axis(exact.T, rows, axis=1), atol=1e-5)
+    assert (np.diff(scores, axis=1) <= 1e-7).all()
+
+
+def test_add_remove_then_search():
+    emb, _ = _people(1200, 3, noise=0.8, seed=1)
+    index = CollectionIndex.build(np.arange(3000), emb[:3000], exact_below=1000)
+    index.add(np.arange(3000, len(emb)), emb[3000:])
+    assert len(index) == len(emb)
+    _, top = index.search(emb[3000:3050], 1)
+    assert (top[:, 0] == np.arange(3000, 3050)).all()  # a new face finds itself
+    gone = np.arange(0, 3600, 3)
+    index.remove(gone)
+    assert len(index) == len(emb) - len(gone)
+    assert 0 not in index and 1 in index
+    _, top = index.search(emb[gone[:100]], 10)
+    assert not np.isin(top, gone).any()
+    # Replacing a face's vector: the id is held once, with the new vector.
+    index.add(np.array([1]), emb[2:3])
+    _, top = index.search(emb[2:3], 2)
+    assert set(top[0].tolist()) == {1, 2}
+    assert len(index) == len(emb) - len(gone)
+
+
+def test_exact_below_threshold_and_padding():
+    emb, _ = _people(5, 2, seed=2)
+    index = CollectionIndex.build(np.arange(10), emb)
+    assert not index.approximate
+    index.remove([0, 1, 2])
+    scores, ids = index.search(emb[:1], 10)
+    assert (ids[0, :7] >= 3).all() and (ids[0, 7:] == -1).all() and np.isinf(scores[0, 7:]).all()
+
+
+def test_save_load_round_trip_and_rebuild(tmp_path):
+    emb, _ = _people(1000, 3, noise=0.8, seed=3)
+    index = CollectionIndex.build(np.arange(len(emb)), emb, exact_below=1000)
+    index.remove(np.arange(0, 600))  # saved compacted
+    target = collection_index_dir(tmp_path / "index", "yunet/sface+dlib")
+    assert target.name == "collection-yunet-sface-dlib"
+    index.save(target)
+    back = CollectionIndex.load(target)
+    assert back.approximate and len(back) == len(index)
+    a_scores, a_ids = index.search(emb[600:700], 10)
+    b_scores, b_ids = back.search(emb[600:700], 10)
+    np.testing.assert_array_equal(a_ids, b_ids)
+    np.testing.assert_allclose(a_scores, b_scores)
+    # The database holds other faces now: the saved copy is not used, it is rebuilt and saved.
+    want = np.arange(500, len(emb))
+    rebuilt = CollectionIndex.load_or_build(target, want, emb[want])
+    np.testing.assert_array_equal(rebuilt.ids(), want)
+    np.testing.assert_array_equal(CollectionIndex.load(target).ids(), want)
+    (target / "faiss.index").write_bytes(b"not an index")
+    with pytest.raises(IndexDamagedError, match="collection"):
+        CollectionIndex.load(target)
+    assert len(CollectionIndex.load_or_build(target, want, emb[want])) == len(want)
+
+
+def test_planted_identities_found_like_dense_average_linkage(cal):
+    emb, truth = _people(60, 5, noise=0.55, seed=4)
+    q = np.full(len(emb), 0.8)
+    labels = cluster_embeddings(emb, q, cal)
+    assert labels.max() + 1 == 60
+    for p in range(60):
+        assert len(set(labels[truth == p])) == 1
+    np.testing.assert_array_equal(
+        labels[:, None] == labels[None, :],
+        (lambda d: d[:, None] == d[None, :])(dense.cluster_embeddings(emb, q, cal)),
+    )
+
+
+def test_strangers_stay_alone(cal):
+    emb, truth = _people(20, 4, noise=0.5, seed=5)
+    rng = np.random.default_rng(6)
+    strangers = _unit_halves(rng.normal(size=(300, 256)))
+    allv = np.vstack([emb, strangers])
+    # Keep the strangers whose every pair (with a person or another stranger) is above the
+    # calibrated cut: FMR >= 1e-3 at their quality.
+    s = strangers @ allv.T
+    s[np.arange(300), 80 + np.arange(300)] = -np.inf
+    cut = cal.threshold_for_fmr(1e-3, 0.8, 0.8)
+    apart = np.flatnonzero(s.max(axis=1) < cut)
+    assert len(apart) > 50
+    allv = np.vstack([emb, strangers[apart]])
+    labels = cluster_embeddings(allv, np.full(len(allv), 0.8), cal)
+    sizes = np.bincount(labels)
+    assert (sizes[labels[80:]] == 1).all()  # no stranger joins a cluster or another stranger
+    assert len(set(labels[:80])) == 20 and (sizes[labels[:80]] == 4).all()
+
+
+def test_cannot_link_is_never_joined_and_must_link_always(cal):
+    emb, truth = _people(10, 4, noise=0.5, seed=7)
+    rng = np.random.default_rng(8)
+    stranger = _unit_halves(rng.normal(size=(1, 256)))
+    allv = np.vstack([emb, stranger])
+    q = np.full(len(allv), 0.8)
+    labels = cluster_embeddings(allv, q, cal, must_link=[(0, 40)], cannot_link=[(4, 5)])
+    assert labels[0] == labels[40]
+    assert labels[4] != labels[5]
+
+
+def test_manual_merge_and_split_survive_an_incremental_update(cal):
+    emb, truth = _people(12, 6, noise=0.5, seed=9)
+    q = np.full(len(emb), 0.8)
+    first = np.flatnonzero(np.arange(len(emb)) % 6 < 4)  # 4 faces of each person now, 2 later
+    labels_first = cluster_embeddings(emb[first], q[first], cal)
+    pos = {int(r): i for i, r in enumerate(first)}
+    assert labels_first.max() + 1 == 12
+    # A person merges person 0's and person 1's clusters, and splits person 2's in two.
+    p0 = [r for r in first if truth[r] == 0]
+    p1 = [r for r in first if truth[r] == 1]
+    p2 = [r for r in first if truth[r] == 2]
+    labels_first = labels_first.copy()
+    labels_first[[pos[r] for r in p1]] = labels_first[pos[p0[0]]]
+    labels_first[[pos[r] for r in p2[2:]]] = labels_first.max() + 1
+    must = [(p0[0], r) for r in p1]
+    cannot = [(a, b) for a in p2[2:] for b in p2[:2]]
+
+    # Incremental: the later faces arrive; old rows keep their labels, new rows are -1.
+    current = -np.ones(len(emb), np.int64)
+    current[first] = labels_first
+    labels = update_clusters(current, emb, q, cal, must_link=must, cannot_link=cannot)
+    assert len({labels[r] for r in p0 + p1}) == 1  # the merge survives
+    assert labels[p2[0]] != labels[p2[2]]  # the split survives
+    assert labels[p2[0]] == labels[p2[1]] and labels[p2[2]] == labels[p2[3]]
+    for p in range(3, 12):  # the later faces join their person's cluster
+        assert len(set(labels[truth == p])) == 1
+    # The same constraints on a full re-clustering (rows, not the stored labels) hold too.
+    full = cluster_embeddings(emb, q, cal, must_link=must, cannot_link=cannot)
+    assert len({full[r] for r in p0 + p1}) == 1
+    assert all(full[a] != full[b] for a, b in cannot)
+
+
+def test_bad_input_is_named(cal):
+    from imint.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="vectors"):
+        CollectionIndex.build(np.arange(3), np.zeros((3, 5), np.float32) + np.nan)
+    with pytest.raises(ValidationError, match="quality"):
+        cluster_embeddings(np.zeros((3, 256), np.float32), np.zeros(2), cal)
+
+
+def test_any_size_is_dense_for_small_sets_and_graph_beyond(cal, monkeypatch):
+    import imint.faces.graph_cluster as gc
+
+    emb, truth = _people(10, 4, noise=0.5, seed=10)
+    q = np.full(len(emb), 0.8)
+    dense_labels = gc.cluster_any_size(emb, q, cal)
+    monkeypatch.setattr(gc, "DENSE_UP_TO", 10)
+    called = []
+    monkeypatch.setattr(gc, "dense_cluster_embeddings", lambda *a, **k: called.append(1))
+    graph_labels = gc.cluster_any_size(emb, q, cal)
+    assert not called
+    same = dense_labels[:, None] == dense_labels[None, :]
+    np.testing.assert_array_equal(same, graph_labels[:, None] == graph_labels[None, :])
+    np.testing.assert_array_equal(same, truth[:, None] == truth[None, :])
