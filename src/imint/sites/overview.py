@@ -130,21 +130,36 @@ def scene_quicklook_png(ws, scene_id: int, *, max_side: int = 1600) -> bytes:  #
         return write_quicklook(sc, found, Path(tmp) / "q.png", max_side=max_side).read_bytes()
 
 
-def changes_overview(ws, site_id: int, *, match_distance_m: float = 200.0) -> dict[str, Any]:  # noqa: ANN001
-    """Ships per date and arrivals / departures / stayed between consecutive dates, with GeoJSON."""
-    site = get_site_by_id(ws, site_id)
-    report = site_changes(ws, site.name, match_distance_m=match_distance_m)
-    activity = areas.activity_summary(ws, site.name)
+def changes_with_activity(
+    ws,  # noqa: ANN001
+    site_name: str,
+    *,
+    match_distance_m: float = 200.0,
+    detector: str | None = None,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The change report, its JSON (with the areas' activity) and its GeoJSON (with the areas' polygons).
+
+    Each area of interest is a GeoJSON Feature with ``change: "area-activity"`` and its activity per date.
+    """
+    report = site_changes(ws, site_name, match_distance_m=match_distance_m, detector=detector)
+    activity = areas.activity_summary(ws, site_name)
     geojson = report.to_geojson()
     series = (activity["activity"] or {}).get("areas", {})
-    for area in activity["areas"]:  # each area of interest with its activity per date
+    for area in activity["areas"]:
         feature = _area_feature(area)
         feature["properties"] |= {
             "change": "area-activity",
             "activity": series.get(area["name"], {}).get("series", []),
         }
         geojson["features"].append(feature)
-    return {"site": site.to_dict(), "changes": report.to_dict(), "activity": activity, "geojson": geojson}
+    return report, report.to_dict() | {"activity": activity}, geojson
+
+
+def changes_overview(ws, site_id: int, *, match_distance_m: float = 200.0) -> dict[str, Any]:  # noqa: ANN001
+    """Ships per date and arrivals / departures / stayed between consecutive dates, with GeoJSON."""
+    site = get_site_by_id(ws, site_id)
+    _, data, geojson = changes_with_activity(ws, site.name, match_distance_m=match_distance_m)
+    return {"site": site.to_dict(), "changes": data, "activity": data["activity"], "geojson": geojson}
 
 
 def changes_chart_png(ws, site_id: int) -> bytes:  # noqa: ANN001
