@@ -173,6 +173,14 @@ def scene_map_uri(scene: Scene, detections: list[dict]) -> str | None:
     if points:
         ax.scatter(*zip(*points, strict=True), s=28, facecolors="none", edgecolors="#e03131", linewidths=1.4)
     west, east, south, north = over.extent
+    try:  # offline coastline (GLOBE land-mask edges) for orientation; the scene may be simulated
+        from imint.sites.coastline import coastline_geojson
+
+        for f in coastline_geojson(over.bounds, margin_deg=0.02)["features"]:
+            xs, ys = zip(*f["geometry"]["coordinates"], strict=True)
+            ax.plot(xs, ys, color="#2b8a3e", lw=1)
+    except ImintError:
+        pass
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
     ax.set_aspect(1 / max(np.cos(np.radians((south + north) / 2)), 1e-6))  # metres equal both ways

@@ -81,6 +81,7 @@ def site_overview(ws, site_id: int) -> dict[str, Any]:  # noqa: ANN001
             "dates": sorted(by_date),
             "by_date": by_date,
             "bounds": geo.latlon_bounds(geoms),
+            "coastline_url": f"/sites/{site.id}/coastline.geojson",
         },
         "detectors": list(DETECTORS),
     }
@@ -104,6 +105,15 @@ def activity_chart_png(ws, site_id: int, *, claim_dates: list[str] | None = None
     """The activity series of a site's areas as a PNG (claim dates dashed)."""
     site = get_site_by_id(ws, site_id)
     return areas.activity_chart_png(ws, site.name, claim_dates=claim_dates or [])
+
+
+def site_coastline(ws, site_id: int) -> dict[str, Any]:  # noqa: ANN001
+    """Offline coastline (GLOBE land-mask edges, EPSG:4326 LineStrings) around a site and its scenes."""
+    from imint.sites.coastline import coastline_geojson
+
+    site = get_site_by_id(ws, site_id)
+    geoms = [site.geometry] + [sc.footprint for sc in list_scenes(ws, site.name) if sc.footprint]
+    return coastline_geojson(geo.latlon_bounds(geoms))
 
 
 def scene_overlay_png(ws, scene_id: int) -> bytes:  # noqa: ANN001

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from imint.api.deps import audit_event, done, guard, principal, render
 from imint.api.uploads import saved_uploads
@@ -168,3 +168,10 @@ def add_area(
     area = areas.add_area(ws, site.name, name.strip(), service.read_polygon_json(polygon), notes=notes)
     audit_event(request, "area-add", f"{site.name}/{area.name}", site_id=site.id, area_id=area.id)
     return done(request, area.to_dict(), f"/sites/{site_id}", status_code=201)
+
+
+@router.get("/sites/{site_id}/coastline.geojson", tags=["sites"], **guard("viewer"))
+def site_coastline(request: Request, site_id: int) -> Response:
+    """Coastlines around the site from an offline 30" land mask (GeoJSON, EPSG:4326), for the map."""
+    data = overview.site_coastline(request.app.state.ws, site_id)
+    return JSONResponse(data, headers={"Cache-Control": "private, max-age=3600"})

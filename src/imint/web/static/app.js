@@ -46,6 +46,12 @@ function initSiteMap() {
   }
   if (site.bounds) map.fitBounds(site.bounds); else map.setView([0, 0], 2);
   if (site.area) L.geoJSON(site.area, { style: { color: "#1f5fbf", weight: 2, fill: false } }).addTo(map);
+  if (site.coastline_url) {  // offline coastline (land-mask edges), drawn faint under everything else
+    fetch(site.coastline_url, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((g) => { if (g) L.geoJSON(g, { interactive: false, style: { color: "#2b8a3e", weight: 1.5, opacity: 0.8 } }).addTo(map); })
+      .catch(() => {});
+  }
   if (site.areas && site.areas.features.length) {
     L.geoJSON(site.areas, {
       style: { color: "#f08c00", weight: 2, fillOpacity: 0.05 },
