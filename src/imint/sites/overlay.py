@@ -51,7 +51,7 @@ def _grids(scene: Scene, max_side: int) -> tuple:
         raise ValidationError("the scene has no georeference: it cannot be placed on a map", subject=scene.id)
     scale = min(1.0, max_side / max(scene.width, scene.height))  # as geo.read_overview decimates
     w, h = max(1, round(scene.width * scale)), max(1, round(scene.height * scale))
-    src_transform = Affine(*scene.transform[:6]) * Affine.scale(scene.width / w, scene.height / h)
+    src_transform = Affine(*scene.transform[:6]) @ Affine.scale(scene.width / w, scene.height / h)
     dst_transform, dst_w, dst_h = calculate_default_transform(
         scene.crs, WGS84, w, h, *_bounds(src_transform, w, h)
     )
@@ -59,13 +59,13 @@ def _grids(scene: Scene, max_side: int) -> tuple:
     factor = max(dst_w, dst_h) / max_side
     if factor > 1:
         dst_w, dst_h = max(1, round(dst_w / factor)), max(1, round(dst_h / factor))
-        dst_transform = dst_transform * Affine.scale(factor, factor)
+        dst_transform = dst_transform @ Affine.scale(factor, factor)
     return src_transform, w, h, dst_transform, dst_w, dst_h
 
 
 def _corners(dst_transform, dst_w: int, dst_h: int) -> list[list[float]]:  # noqa: ANN001 - Affine
-    west, north = dst_transform * (0, 0)
-    east, south = dst_transform * (dst_w, dst_h)
+    west, north = dst_transform @ (0, 0)
+    east, south = dst_transform @ (dst_w, dst_h)
     return [[float(south), float(west)], [float(north), float(east)]]
 
 
@@ -102,7 +102,7 @@ def scene_overlay(scene: Scene, *, max_side: int = 1024) -> Overlay:
 
 
 def _bounds(transform, w: int, h: int) -> tuple[float, float, float, float]:  # noqa: ANN001 - Affine
-    xs, ys = zip(*(transform * (c, r) for c, r in ((0, 0), (w, 0), (0, h), (w, h))), strict=True)
+    xs, ys = zip(*(transform @ (c, r) for c, r in ((0, 0), (w, 0), (0, h), (w, h))), strict=True)
     return min(xs), min(ys), max(xs), max(ys)
 
 
