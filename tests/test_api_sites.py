@@ -86,6 +86,8 @@ def test_bad_site_geometry_is_named(site):  # noqa: F811
 
 
 def test_areas_activity_overlay_and_coastline(site, tmp_path):  # noqa: ANN001, F811
+    import json
+
     import numpy as np
     from PIL import Image
 
@@ -111,7 +113,7 @@ def test_areas_activity_overlay_and_coastline(site, tmp_path):  # noqa: ANN001, 
     lon, lat = geo.pixel_to_lonlat(scene.crs, scene.transform, np.array([50, 150, 150, 50, 50]),
                                    np.array([50, 50, 150, 150, 50]))  # fmt: skip
     ring = [[float(x), float(y)] for x, y in zip(lon, lat, strict=True)]
-    polygon = '{"type": "Polygon", "coordinates": [%s]}' % str(ring)
+    polygon = json.dumps({"type": "Polygon", "coordinates": [ring]})
     r = site.client.post(f"/sites/{site_id}/areas", data={"name": "park", "polygon": polygon}, headers=viewer)
     assert r.status_code == 403  # viewers do not add areas
     r = site.client.post(
