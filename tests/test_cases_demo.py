@@ -17,7 +17,7 @@ from imint.workspace import Workspace
 
 TABLES = (
     "claims", "claim_places", "claim_links", "case_evidence", "evidence", "persons", "matches", "faces",
-    "sites", "scenes", "ship_detections",
+    "sites", "scenes", "ship_detections", "site_areas",
 )  # fmt: skip
 
 
@@ -78,7 +78,18 @@ def test_demo_builds_the_sample_case_and_is_rerunnable(demo):
     imagery = next(c for c in claims.values() if "released satellite" in c.text)
     assert [link.record_type for link in imagery.links] == ["scene", "scene"]
 
+    # The SIMULATED base: a vehicle park whose activity series shows the gathering on the claim dates.
+    training = next(c for c in claims.values() if "uniforms" in c.text)
+    (activity,) = [link for link in training.links if link.record_type == "activity"]
+    assert activity.relation == "context" and activity.note.startswith("SIMULATED")
+    from imint.sites.areas import site_activity
+
+    report = site_activity(ws, "ussuriysk-base-SIMULATED")
+    assert sorted(g["date"] for g in report.gatherings()) == ["2024-10-09", "2024-10-12"]
+
     html = first.html.read_text()
+    assert "Activity at ussuriysk-base-SIMULATED" in html and "vehicle park on 2024-10-09" in html
+    assert "Map: the scene warped to longitude/latitude" in html
     assert "Stand-in photo" in html and "public domain" in html
     assert "Changes at vladivostok-port-SIMULATED, 2024-10-07 → 2024-10-14" in html
     assert html.count('class="badge sim">SIMULATED') >= 5  # banner, scene cards, change card, register

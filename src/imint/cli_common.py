@@ -52,6 +52,7 @@ def open_workspace(path: Path, **settings: Any) -> Any:
 
     return Workspace(settings=Settings.from_env(workspace=path, **settings))
 
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -39,7 +39,6 @@ BUILTIN = (
 ENTRY_POINT_GROUP = "imint.parts"
 
 
-
 class Part:
     """What one part brings. Every hook has a do-nothing default: override only what the part adds."""
 

@@ -97,7 +97,9 @@ class Workspace:
             part = self.parts.get(name)
             service = part.service(self) if part is not None else None
             if service is None:
-                raise AttributeError(f"no part called {name!r} offers a service (parts: {self.parts.names()})")
+                raise AttributeError(
+                    f"no part called {name!r} offers a service (parts: {self.parts.names()})"
+                )
             self._services[name] = service
         return self._services[name]
 

@@ -262,3 +262,61 @@ def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa:
     shots.take("site-first-date")
     severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
+
+
+def test_site_map_lays_the_scene_under_the_detections(server, browser, tmp_path):  # noqa: ANN001
+    import io
+
+    import httpx
+    import numpy as np
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    from imint.sites import synthetic
+    from imint.workspace import Workspace
+
+    base, ws_path = server
+    with Workspace(ws_path) as ws, ws.session() as s:
+        from imint.api import security
+
+        _row, token = security.create_token(s, security.get_user(s, "analyst"), "browser test")
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    site_id = httpx.post(
+        base + "/sites",
+        data={"name": "Golden Horn", "lon": "131.90", "lat": "43.08", "radius_m": "3000"},
+        headers=headers,
+    ).json()["id"]
+    synthetic.make_sar_scene(tmp_path / "a.tif", width=512, height=512, n_ships=5, seed=1, date="2026-03-01")
+    r = httpx.post(
+        f"{base}/sites/{site_id}/scenes",
+        files={"scene": ("a.tif", (tmp_path / "a.tif").read_bytes())},
+        data={"detector": "none"},
+        headers=headers,
+        timeout=120,
+    )
+    assert r.status_code == 201, r.text
+
+    shots = Shots(browser, tmp_path / "screenshots")
+    browser.get(base + "/login")
+    browser.find_element(By.ID, "username").send_keys("viewer")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    _wait(browser, lambda d: "viewer" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".who")))
+    browser.get(f"{base}/sites/{site_id}")
+    overlay = _wait(
+        browser,
+        lambda d: [
+            i
+            for i in d.find_elements(By.CSS_SELECTOR, "#map img.scene-overlay")
+            if d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)
+        ],
+    )[0]
+    src = overlay.get_attribute("src")
+    assert src and src.endswith(".png") and "/scenes/" in src
+    # The offline coastline (land-mask edges around Vladivostok) is drawn once its GeoJSON has come.
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map path[stroke='#2b8a3e']"), timeout=120)
+    shots.take("site-scene-overlay")
+    pixels = np.asarray(Image.open(io.BytesIO(overlay.screenshot_as_png)).convert("L"), np.float32)
+    assert pixels.size > 10_000 and pixels.std() > 10  # the scene, not a blank box
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], severe

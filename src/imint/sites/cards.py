@@ -1,17 +1,21 @@
 """Report cards for the sites part's records: ship quicklooks and change maps with their chart.
 
-Registered through ``SitesPart.cards()`` for the record types ``scene`` and ``change``.
+Registered through ``SitesPart.cards()`` for the record types ``scene``, ``change`` and ``activity``
+(``activity:ID``: the activity series of the areas of interest at the site of scene ID).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image, ImageDraw
 
+from imint.errors import ImintError
 from imint.records import Evidence
 from imint.report import figures
 from imint.report.cards import Card, Link
+from imint.sites.areas import activity_chart_png, activity_summary
 from imint.sites.changes import site_changes
 from imint.sites.service import Scene, get_scene, list_scenes, stored_detections
 
@@ -57,6 +61,7 @@ def scene_card(ws: Workspace, link: Link, evidence: Evidence) -> Card:
     detections = stored_detections(ws, scene)
     img, scale = _quicklook(scene)
     _draw(img, [d["box"] for d in detections], scale, DETECTED)
+    map_uri = scene_map_uri(scene, detections)
     card = Card(
         title=f"Ships in {scene.site} on {scene.date or 'an undated scene'}",
         sha256=evidence.sha256,
@@ -64,6 +69,10 @@ def scene_card(ws: Workspace, link: Link, evidence: Evidence) -> Card:
         caption="Boxes: objects the ship detector found (enlarged to stay visible).",
         facts=_scene_facts(scene, evidence),
     )
+    if map_uri:
+        card.extra_images.append(
+            (map_uri, "Map: the scene warped to longitude/latitude, detections as red points.")
+        )
     if detections:
         scores = [d["score"] for d in detections]
         detector = detections[0]["detector_id"]
@@ -141,4 +150,92 @@ def _scenes_on(ws: Workspace, site: str, day: str) -> list[Scene]:
     return [sc for sc in list_scenes(ws, site) if (sc.date or "")[:10] == day]
 
 
-RENDERERS = {"scene": scene_card, "change": change_card}
+def scene_map_uri(scene: Scene, detections: list[dict]) -> str | None:
+    """A static map (PNG data URI): the scene warped to lon/lat under its detections; None without georeference."""
+    import io
+
+    from imint.sites.overlay import scene_overlay
+
+    if not scene.georeferenced:
+        return None
+    try:
+        over = scene_overlay(scene, max_side=720)
+    except ImintError:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=110)
+    ax.imshow(over.rgba, extent=over.extent, interpolation="bilinear")
+    points = [(d["lon"], d["lat"]) for d in detections if d.get("lon") is not None]
+    if points:
+        ax.scatter(*zip(*points, strict=True), s=28, facecolors="none", edgecolors="#e03131", linewidths=1.4)
+    west, east, south, north = over.extent
+    try:  # offline coastline (GLOBE land-mask edges) for orientation; the scene may be simulated
+        from imint.sites.coastline import coastline_geojson
+
+        for f in coastline_geojson(over.bounds, margin_deg=0.02)["features"]:
+            xs, ys = zip(*f["geometry"]["coordinates"], strict=True)
+            ax.plot(xs, ys, color="#2b8a3e", lw=1)
+    except ImintError:
+        pass
+    ax.set_xlim(west, east)
+    ax.set_ylim(south, north)
+    ax.set_aspect(1 / max(np.cos(np.radians((south + north) / 2)), 1e-6))  # metres equal both ways
+    ax.set_xlabel("longitude (°)")
+    ax.set_ylabel("latitude (°)")
+    ax.ticklabel_format(useOffset=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return figures.data_uri(buf.getvalue(), "image/png")
+
+
+def activity_card(ws: Workspace, link: Link, evidence: Evidence) -> Card:
+    """``activity:ID``: the activity index of the areas of interest at the site of scene ID, per date."""
+    scene = get_scene(ws, link.record_id)
+    summary = activity_summary(ws, scene.site)
+    card = Card(
+        title=f"Activity at {scene.site}",
+        sha256=evidence.sha256,
+        facts=_scene_facts(scene, evidence),
+    )
+    if summary["activity"] is None:
+        card.machine.append(summary["error"] or f"Site {scene.site} has no areas of interest.")
+        return card
+    report = summary["activity"]
+    chart = activity_chart_png(ws, scene.site)
+    card.image = figures.data_uri(chart, "image/png")
+    card.caption = (
+        "Changed pixels per area of interest and date against the baseline dates (shaded band: baseline "
+        "spread); red circles: gatherings (z > 3)."
+    )
+    gatherings = summary["gatherings"]
+    card.facts[:0] = [
+        ("areas", ", ".join(report["areas"])),
+        ("dates", f"{len(report['dates'])} ({report['dates'][0]} – {report['dates'][-1]})"),
+        ("baseline", ", ".join(report["baseline_dates"])),
+        ("gatherings", ", ".join(f"{g['area']} {g['date']} (z {g['z']:.1f})" for g in gatherings) or "none"),
+    ]
+    if gatherings:
+        card.machine.append(
+            f"{len(gatherings)} area-date(s) with significantly more change than the baseline: "
+            + "; ".join(
+                f"{g['area']} on {g['date']}, {100 * g['index']:.1f} % of its pixels" for g in gatherings
+            )
+            + ". Change is not identified as vehicles, people or equipment by this measure."
+        )
+    else:
+        card.machine.append("No date rises significantly above its baseline in any area.")
+    card.machine.extend(report["notes"])
+    card.method.append(
+        f"Activity index ({report['modality']}): fraction of changed pixels per area against the median of "
+        "the baseline dates; significance from the baseline's leave-one-out spread (imint.sites.activity)"
+    )
+    return card
+
+
+RENDERERS = {"scene": scene_card, "change": change_card, "activity": activity_card}

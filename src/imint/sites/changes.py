@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from imint.errors import ValidationError
-from imint.sites import geo
+from imint.errors import ImintError, ValidationError
+from imint.records import Detections
+from imint.sites.matching import match_points
 from imint.sites.service import get_site, list_scenes, stored_detections
 
 
@@ -51,6 +51,9 @@ class ChangeReport:
     pairs: list[ChangePair]
     units: str = "m"  # "px" when the site's scenes are in pixel mode
     notes: list[str] = field(default_factory=list)
+    # Detections on learnt fixed infrastructure (piers, buoys), per date; not in counts nor in the pairs.
+    infrastructure: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    static_targets: list[dict[str, Any]] = field(default_factory=list)  # pixel boxes of the fixed mask
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,9 @@ class ChangeReport:
             "counts": self.counts,
             "pairs": [asdict(p) | {"summary": p.summary()} for p in self.pairs],
             "notes": self.notes,
+            "infrastructure": self.infrastructure,
+            "infrastructure_counts": {d: len(v) for d, v in self.infrastructure.items()},
+            "static_targets": self.static_targets,
         }
 
     def to_geojson(self) -> dict[str, Any]:
@@ -70,6 +76,16 @@ class ChangeReport:
         def point(p: dict[str, Any]) -> dict[str, Any] | None:
             return None if p.get("lon") is None else {"type": "Point", "coordinates": [p["lon"], p["lat"]]}
 
+        for day, items in self.infrastructure.items():
+            for p in items:
+                features.append(
+                    {
+                        "type": "Feature",
+                        "geometry": point(p),
+                        "properties": {"site": self.site, "date": day, "change": "infrastructure"}
+                        | {"score": p["score"], "detection_id": p["id"]},
+                    }
+                )
         for pair in self.pairs:
             base = {"site": self.site, "date_a": pair.date_a, "date_b": pair.date_b}
             for kind, items in (("arrival", pair.arrivals), ("departure", pair.departures)):
@@ -137,28 +153,6 @@ class ChangeReport:
         return out
 
 
-def match_points(
-    a: np.ndarray, b: np.ndarray, max_distance: float, *, metric: str = "haversine"
-) -> tuple[list[tuple[int, int, float]], list[int], list[int]]:
-    """One-to-one matches within ``max_distance`` (Hungarian), unmatched of ``a``, unmatched of ``b``.
-
-    ``a`` and ``b`` are (n, 2) arrays of lon, lat (``haversine``, metres) or x, y (``euclidean``).
-    """
-    if not len(a) or not len(b):
-        return [], list(range(len(a))), list(range(len(b)))
-    if metric == "haversine":
-        d = geo.haversine_m(a[:, None, 0], a[:, None, 1], b[None, :, 0], b[None, :, 1])
-    else:
-        d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
-    cost = np.where(d <= max_distance, d, max_distance * 1e3 + d)
-    rows, cols = linear_sum_assignment(cost)
-    pairs = [
-        (int(i), int(j), float(d[i, j])) for i, j in zip(rows, cols, strict=True) if d[i, j] <= max_distance
-    ]
-    used_a, used_b = {i for i, _, _ in pairs}, {j for _, j, _ in pairs}
-    return pairs, [i for i in range(len(a)) if i not in used_a], [j for j in range(len(b)) if j not in used_b]
-
-
 def _point(d: dict[str, Any]) -> dict[str, Any]:
     """A stored detection as a change point."""
     return {
@@ -177,6 +171,8 @@ class _DatedDetections:
 
     by_date: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     optical_by_date: dict[str, Any] = field(default_factory=dict)
+    scene_by_date: dict[str, Any] = field(default_factory=dict)  # the first scene of each day
+    scenes: list[Any] = field(default_factory=list)
     pixel_mode: bool = False  # some scene has no georeference: detections carry pixel centres x, y
 
 
@@ -194,9 +190,60 @@ def _detections_by_date(ws, scenes: list[Any], detector: str | None, notes: list
                 cx, cy = (d["box"][0] + d["box"][2]) / 2, (d["box"][1] + d["box"][3]) / 2
                 d["x"], d["y"] = cx, cy
         dated.by_date.setdefault(day, []).extend(dets)
+        dated.scene_by_date.setdefault(day, sc)
+        dated.scenes.append(sc)
         if sc.modality == "optical":
             dated.optical_by_date.setdefault(day, sc)
     return dated
+
+
+def _set_apart_infrastructure(
+    dated: _DatedDetections, dates: list[str], notes: list[str]
+) -> list[dict[str, Any]]:
+    """Move detections on learnt fixed infrastructure out of ``dated.by_date``; the mask's components.
+
+    Needs at least 3 dates of SAR scenes on one pixel grid (the fixed-target mask is learnt per pixel).
+    """
+    from imint.sites import cfar, infrastructure
+    from imint.sites.activity import read_stack
+
+    if len(dates) < infrastructure.MIN_DATES:
+        return []
+    first = dated.scene_by_date[dates[0]]
+    grid = (first.width, first.height, first.crs, first.transform)
+    if any((sc.width, sc.height, sc.crs, sc.transform) != grid for sc in dated.scenes):
+        notes.append("scenes are not on one pixel grid: fixed infrastructure not learnt")
+        return []
+    if any(sc.modality != "SAR" for sc in dated.scenes):
+        notes.append("fixed infrastructure is learnt from SAR scenes only: not learnt here")
+        return []
+    try:
+        images, _ = read_stack([dated.scene_by_date[d].stored_path for d in dates])
+    except ImintError as exc:  # not co-registered after all, or too large to read whole
+        notes.append(f"fixed infrastructure not learnt ({exc})")
+        return []
+    static = infrastructure.learn_static(
+        images, params=cfar.CfarParams(), pixel_size_m=first.pixel_size_m or 1.0, dates=dates
+    )
+    for day in dates:
+        dets = dated.by_date[day]
+        if not dets:
+            continue
+        found = Detections(
+            boxes=np.array([d["box"] for d in dets], np.float32).reshape(-1, 4),
+            scores=np.array([d["score"] for d in dets], np.float32),
+            class_names=[d["class_name"] for d in dets],
+            detector_id=dets[0]["detector_id"],
+        )
+        labelled = infrastructure.label_infrastructure(found, static)
+        for d, cls in zip(dets, labelled.class_names, strict=True):
+            d["fixed"] = cls == infrastructure.INFRASTRUCTURE
+    n_fixed = sum(d.get("fixed", False) for day in dates for d in dated.by_date[day])
+    notes.append(
+        f"fixed infrastructure learnt from {len(dates)} dates: {n_fixed} detection(s) on it are reported "
+        "apart; arrivals and departures count vessels only"
+    )
+    return static.components()
 
 
 def _ship_changes(
@@ -254,6 +301,12 @@ def site_changes(
     dates = sorted(dated.by_date)
     if dated.pixel_mode:
         notes.append("some scenes are in pixel mode: matched by pixel distance, without map coordinates")
+    static_targets = _set_apart_infrastructure(dated, dates, notes)
+    infrastructure_by_date: dict[str, list[dict[str, Any]]] = {}
+    if static_targets:
+        for day in dates:
+            infrastructure_by_date[day] = [_point(d) for d in dated.by_date[day] if d.get("fixed")]
+            dated.by_date[day] = [d for d in dated.by_date[day] if not d.get("fixed")]
     pairs: list[ChangePair] = []
     for da, db in zip(dates, dates[1:], strict=False):
         pair = _ship_changes(
@@ -282,4 +335,6 @@ def site_changes(
         pairs=pairs,
         units="px" if dated.pixel_mode else "m",
         notes=notes,
+        infrastructure=infrastructure_by_date,
+        static_targets=static_targets,
     )

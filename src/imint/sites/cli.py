@@ -230,28 +230,38 @@ def changes_cmd(
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
     """Ships per date at a site and arrivals / departures / stayed between dates."""
-    from imint.sites import site_changes
+    from imint.sites.overview import changes_with_activity
 
     ws = _open(workspace)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = site_changes(ws, site, match_distance_m=match_distance, detector=detector)
+        report, data, geo_data = changes_with_activity(
+            ws, site, match_distance_m=match_distance, detector=detector
+        )
     _show_warnings(caught)
     safe = "".join(c if c.isalnum() else "_" for c in report.site)
     out_geo = geojson or ws.exports_dir / "sites" / f"{safe}_changes.geojson"
     out_png = chart or ws.exports_dir / "sites" / f"{safe}_counts.png"
-    write_json(out_geo, report.to_geojson())
+    write_json(out_geo, geo_data)
     report.chart_png(out_png)
     if json_out:
-        write_json(json_out, report.to_dict())
+        write_json(json_out, data)
     table = Table(
-        "date", "ships", "arrivals", "departures", "stayed", "new-activity areas", title=f"site {report.site}"
+        "date",
+        "ships",
+        "on fixed infrastructure",
+        "arrivals",
+        "departures",
+        "stayed",
+        "new-activity areas",
+        title=f"site {report.site}",
     )
     for i, d in enumerate(report.dates):
         pair = report.pairs[i - 1] if i else None
         table.add_row(
             d,
             str(report.counts[d]),
+            str(len(report.infrastructure[d])) if d in report.infrastructure else "",
             *(
                 [
                     str(len(pair.arrivals)),
@@ -326,7 +336,99 @@ def eval_ships_cmd(
     console.print(f"wrote {json_out}")
 
 
+area_app = typer.Typer(help="Areas of interest inside a site (a depot, a quay).", no_args_is_help=True)
+
+
+@area_app.command("add")
+@handle_errors
+def area_add(
+    site: Annotated[str, typer.Argument(help="Site name.")],
+    name: Annotated[str, typer.Argument(help="Area name, e.g. 'vehicle park'.")],
+    polygon: Annotated[Path, typer.Option(help="GeoJSON file with the area's polygon (EPSG:4326).")],
+    notes: Annotated[str, typer.Option(help="Free text.")] = "",
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Add an area of interest to a site; `imint activity SITE` then scores it per date."""
+    from imint.sites.areas import add_area
+
+    try:
+        data = json.loads(polygon.read_text())
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"not a readable GeoJSON file ({exc})", subject=polygon) from exc
+    area = add_area(_open(workspace), site, name, data, notes=notes)
+    console.print(f"area [bold]{area.name}[/] (id {area.id}) of site {area.site}")
+
+
+@area_app.command("list")
+@handle_errors
+def area_list(
+    site: Annotated[str, typer.Argument(help="Site name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """List a site's areas of interest."""
+    from shapely.geometry import shape
+
+    from imint.sites.areas import list_areas
+
+    found = list_areas(_open(workspace), site)
+    if as_json:
+        console.print_json(json.dumps([a.to_dict() for a in found]))
+        return
+    table = Table("id", "name", "centre (lon, lat)", "notes")
+    for a in found:
+        c = shape(a.geometry).centroid
+        table.add_row(str(a.id), a.name, f"{c.x:.5f}, {c.y:.5f}", a.notes)
+    console.print(table)
+
+
+@handle_errors
+def activity_cmd(
+    site: Annotated[str, typer.Argument(help="Site name.")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the activity series as JSON.")
+    ] = None,
+    chart: Annotated[Path | None, typer.Option(help="Write the time-series chart as PNG.")] = None,
+    claim_dates: Annotated[
+        str | None, typer.Option(help="Dates a claim names, drawn dashed: 2024-10-08/2024-10-13.")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Activity index of a site's areas of interest per date, and the dates of significant gatherings."""
+    from imint.sites.areas import parse_claim_dates, site_activity
+
+    dates = parse_claim_dates(claim_dates)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = site_activity(_open(workspace), site)
+    _show_warnings(caught)
+    if json_out:
+        write_json(json_out, report.to_dict() | {"gatherings": report.gatherings(), "claim_dates": dates})
+    if chart:
+        report.chart_png(chart, claim_dates=dates, title=f"{site}: activity per area; red circle = gathering")
+    table = Table(
+        "area", "date", "changed pixels %", "z", "", title=f"activity at {site} ({report.modality})"
+    )
+    for name, a in report.areas.items():
+        for p in a["series"]:
+            flag = "baseline" if p["baseline"] else ("GATHERING" if p["gathering"] else "")
+            table.add_row(name, p["date"], f"{100 * p['index']:.2f}", f"{p['z']:.1f}", flag)
+    console.print(table)
+    for note in report.notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    gatherings = report.gatherings()
+    console.print(
+        "gatherings: "
+        + (", ".join(f"{g['area']} {g['date']} (z {g['z']:.1f})" for g in gatherings) or "none")
+    )
+    for out in (json_out, chart):
+        if out:
+            console.print(f"wrote {out}")
+
+
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    sites_app.add_typer(area_app, name="area")
+    app.command("activity")(activity_cmd)
     app.add_typer(sites_app, name="sites")
     app.add_typer(scenes_app, name="scenes")
     app.add_typer(detect_app, name="detect")

@@ -24,7 +24,7 @@ import numpy as np
 from imint.errors import ValidationError
 from imint.records import Detections
 from imint.sites import cfar
-from imint.sites.changes import match_points
+from imint.sites.matching import match_points
 
 INFRASTRUCTURE = "infrastructure"
 MIN_DATES = 3

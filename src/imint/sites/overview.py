@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from imint.sites import geo
+from imint.sites import areas, geo, overlay
 from imint.sites.changes import site_changes
 from imint.sites.service import (
     DETECTORS,
@@ -24,6 +24,8 @@ from imint.sites.service import (
     stored_detections,
     write_quicklook,
 )
+
+OVERLAY_PX = 1024
 
 
 def site_summaries(ws) -> list[dict[str, Any]]:  # noqa: ANN001 - imint.workspace.Workspace
@@ -50,6 +52,9 @@ def _map_by_date(ws, scenes: list[Scene]) -> tuple[dict[str, dict[str, Any]], li
         )
         if sc.footprint:
             day["footprints"].append(sc.footprint)
+        corners = overlay.overlay_bounds(sc, max_side=OVERLAY_PX)
+        if corners:  # the scene itself, warped to lon/lat, laid under the detections
+            day.setdefault("overlays", []).append({"url": f"/scenes/{sc.id}/overlay.png", "bounds": corners})
         day["detections"]["features"] += [
             f for f in detections_geojson(sc, found)["features"] if f["geometry"]
         ]
@@ -65,17 +70,55 @@ def site_overview(ws, site_id: int) -> dict[str, Any]:  # noqa: ANN001
     scenes = list_scenes(ws, site.name)
     by_date, scene_rows = _map_by_date(ws, scenes)
     geoms = [site.geometry] + [sc.footprint for sc in scenes if sc.footprint]
+    activity = areas.activity_summary(ws, site.name)
     return {
         "site": site.to_dict(),
         "scenes": scene_rows,
+        "activity": activity,
         "map": {
             "area": site.geometry,
+            "areas": {"type": "FeatureCollection", "features": [_area_feature(a) for a in activity["areas"]]},
             "dates": sorted(by_date),
             "by_date": by_date,
             "bounds": geo.latlon_bounds(geoms),
+            "coastline_url": f"/sites/{site.id}/coastline.geojson",
         },
         "detectors": list(DETECTORS),
     }
+
+
+def _area_feature(area: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": area["geometry"],
+        "properties": {"name": area["name"], "id": area["id"]},
+    }
+
+
+def activity_overview(ws, site_id: int, *, claim_dates: list[str] | None = None) -> dict[str, Any]:  # noqa: ANN001
+    """A site's areas of interest and their activity per date (gatherings first)."""
+    site = get_site_by_id(ws, site_id)
+    return {"site": site.to_dict(), **areas.activity_summary(ws, site.name, claim_dates=claim_dates or [])}
+
+
+def activity_chart_png(ws, site_id: int, *, claim_dates: list[str] | None = None) -> bytes:  # noqa: ANN001
+    """The activity series of a site's areas as a PNG (claim dates dashed)."""
+    site = get_site_by_id(ws, site_id)
+    return areas.activity_chart_png(ws, site.name, claim_dates=claim_dates or [])
+
+
+def site_coastline(ws, site_id: int) -> dict[str, Any]:  # noqa: ANN001
+    """Offline coastline (GLOBE land-mask edges, EPSG:4326 LineStrings) around a site and its scenes."""
+    from imint.sites.coastline import coastline_geojson
+
+    site = get_site_by_id(ws, site_id)
+    geoms = [site.geometry] + [sc.footprint for sc in list_scenes(ws, site.name) if sc.footprint]
+    return coastline_geojson(geo.latlon_bounds(geoms))
+
+
+def scene_overlay_png(ws, scene_id: int) -> bytes:  # noqa: ANN001
+    """The scene warped to EPSG:4326 as an RGBA PNG, for the map's image overlay."""
+    return overlay.scene_overlay(get_scene(ws, scene_id), max_side=OVERLAY_PX).png()
 
 
 def scene_overview(ws, scene_id: int) -> dict[str, Any]:  # noqa: ANN001
@@ -97,11 +140,36 @@ def scene_quicklook_png(ws, scene_id: int, *, max_side: int = 1600) -> bytes:  #
         return write_quicklook(sc, found, Path(tmp) / "q.png", max_side=max_side).read_bytes()
 
 
+def changes_with_activity(
+    ws,  # noqa: ANN001
+    site_name: str,
+    *,
+    match_distance_m: float = 200.0,
+    detector: str | None = None,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The change report, its JSON (with the areas' activity) and its GeoJSON (with the areas' polygons).
+
+    Each area of interest is a GeoJSON Feature with ``change: "area-activity"`` and its activity per date.
+    """
+    report = site_changes(ws, site_name, match_distance_m=match_distance_m, detector=detector)
+    activity = areas.activity_summary(ws, site_name)
+    geojson = report.to_geojson()
+    series = (activity["activity"] or {}).get("areas", {})
+    for area in activity["areas"]:
+        feature = _area_feature(area)
+        feature["properties"] |= {
+            "change": "area-activity",
+            "activity": series.get(area["name"], {}).get("series", []),
+        }
+        geojson["features"].append(feature)
+    return report, report.to_dict() | {"activity": activity}, geojson
+
+
 def changes_overview(ws, site_id: int, *, match_distance_m: float = 200.0) -> dict[str, Any]:  # noqa: ANN001
     """Ships per date and arrivals / departures / stayed between consecutive dates, with GeoJSON."""
     site = get_site_by_id(ws, site_id)
-    report = site_changes(ws, site.name, match_distance_m=match_distance_m)
-    return {"site": site.to_dict(), "changes": report.to_dict(), "geojson": report.to_geojson()}
+    _, data, geojson = changes_with_activity(ws, site.name, match_distance_m=match_distance_m)
+    return {"site": site.to_dict(), "changes": data, "activity": data["activity"], "geojson": geojson}
 
 
 def changes_chart_png(ws, site_id: int) -> bytes:  # noqa: ANN001

@@ -35,7 +35,8 @@ class SitesPart(Part):
         # Claims link scenes rather than single ship detections: re-running a detector replaces its
         # detections (new ids), while a scene, like its evidence file, stays. ``change:ID`` is what
         # changed at the scene's site between the previous date and this scene's date.
-        return {"scene": _scene_evidence, "change": _scene_evidence}
+        # ``activity:ID`` is the activity series of the areas of interest at that scene's site.
+        return {"scene": _scene_evidence, "change": _scene_evidence, "activity": _scene_evidence}
 
     def cards(self) -> dict[str, Any]:
         from imint.sites import cards

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from imint.api.deps import audit_event, done, guard, principal, render
 from imint.api.uploads import saved_uploads
-from imint.sites import overview, service
+from imint.sites import areas, overview, service
 
 router = APIRouter()
 
@@ -121,3 +121,57 @@ def site_changes(
 def site_changes_chart(request: Request, site_id: int) -> Response:
     """Ships per date with arrivals and departures, as a PNG."""
     return Response(overview.changes_chart_png(request.app.state.ws, site_id), media_type="image/png")
+
+
+@router.get("/scenes/{scene_id}/overlay.png", tags=["sites"], **guard("viewer"))
+def scene_overlay(request: Request, scene_id: int) -> Response:
+    """The scene warped to EPSG:4326 (RGBA PNG, transparent outside), laid under the site map's detections."""
+    png = overview.scene_overlay_png(request.app.state.ws, scene_id)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/sites/{site_id}/activity", tags=["sites"], **guard("viewer"))
+def site_activity(
+    request: Request,
+    site_id: int,
+    claim_dates: Annotated[str, Query(max_length=100, description="2024-10-08/2024-10-13")] = "",
+) -> Response:
+    """Activity index per area of interest and date, with gatherings (significant rises) first."""
+    dates = areas.parse_claim_dates(claim_dates)
+    data = overview.activity_overview(request.app.state.ws, site_id, claim_dates=dates)
+    return render(request, "site_activity.html", data)
+
+
+@router.get("/sites/{site_id}/activity/chart", tags=["sites"], **guard("viewer"))
+def site_activity_chart(
+    request: Request,
+    site_id: int,
+    claim_dates: Annotated[str, Query(max_length=100, description="2024-10-08/2024-10-13")] = "",
+) -> Response:
+    """The activity time series of the site's areas as a PNG (claim dates dashed, gatherings circled)."""
+    dates = areas.parse_claim_dates(claim_dates)
+    png = overview.activity_chart_png(request.app.state.ws, site_id, claim_dates=dates)
+    return Response(png, media_type="image/png")
+
+
+@router.post("/sites/{site_id}/areas", tags=["sites"], status_code=201, **guard("analyst"))
+def add_area(
+    request: Request,
+    site_id: int,
+    name: Annotated[str, Form(min_length=1, max_length=256)],
+    polygon: Annotated[str, Form(max_length=200_000, description="GeoJSON Polygon in lon, lat")],
+    notes: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    """An area of interest of the site (a depot, a quay): its activity is measured over the dates."""
+    ws = _acting(request)
+    site = service.get_site_by_id(ws, site_id)
+    area = areas.add_area(ws, site.name, name.strip(), service.read_polygon_json(polygon), notes=notes)
+    audit_event(request, "area-add", f"{site.name}/{area.name}", site_id=site.id, area_id=area.id)
+    return done(request, area.to_dict(), f"/sites/{site_id}", status_code=201)
+
+
+@router.get("/sites/{site_id}/coastline.geojson", tags=["sites"], **guard("viewer"))
+def site_coastline(request: Request, site_id: int) -> Response:
+    """Coastlines around the site from an offline 30" land mask (GeoJSON, EPSG:4326), for the map."""
+    data = overview.site_coastline(request.app.state.ws, site_id)
+    return JSONResponse(data, headers={"Cache-Control": "private, max-age=3600"})

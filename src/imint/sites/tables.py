@@ -1,4 +1,4 @@
-"""Tables of the sites part: watched areas, the scenes of each area, and ship detections."""
+"""Tables of the sites part: watched areas, the scenes of each area, ship detections, areas of interest."""
 
 from __future__ import annotations
 
@@ -72,5 +72,20 @@ class ShipDetectionRow(Base):
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     length_m: Mapped[float | None] = mapped_column(Float, nullable=True)
     geometry: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # GeoJSON, EPSG:4326
+    created_at: Mapped[str] = mapped_column(String(32), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class AreaRow(Base):
+    """An area of interest inside a site (a depot, a quay): activity is measured per area over dates."""
+
+    __tablename__ = "site_areas"
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)  # GeoJSON Polygon / MultiPolygon, EPSG:4326
+    notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[str] = mapped_column(String(32), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(128), default="")

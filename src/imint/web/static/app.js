@@ -17,6 +17,8 @@ function initSiteMap() {
   // Offline: no tile server. The scene footprints and detections are drawn on a plain background.
   const map = L.map(mapEl, { attributionControl: false });
   L.control.scale({ imperial: false }).addTo(map);
+  // Scenes get their own pane under the vector layers, so a picture loaded later never hides a detection.
+  map.createPane("scenes").style.zIndex = 350;
   const layer = L.layerGroup().addTo(map);
   const slider = document.getElementById("date-slider");
   const label = document.getElementById("date-label");
@@ -27,6 +29,10 @@ function initSiteMap() {
     if (label) label.textContent = date || "no scenes";
     const day = (site.by_date || {})[date];
     if (!day) return;
+    // The scene itself (warped to lon/lat by the server) under its footprint and detections.
+    for (const o of day.overlays || []) {
+      L.imageOverlay(o.url, o.bounds, { pane: "scenes", opacity: 0.9, className: "scene-overlay", alt: "scene " + date }).addTo(layer);
+    }
     if (day.footprint) L.geoJSON(day.footprint, { style: { color: "#555", weight: 1, fillOpacity: 0.05 } }).addTo(layer);
     if (day.detections) {
       L.geoJSON(day.detections, {
@@ -40,6 +46,18 @@ function initSiteMap() {
   }
   if (site.bounds) map.fitBounds(site.bounds); else map.setView([0, 0], 2);
   if (site.area) L.geoJSON(site.area, { style: { color: "#1f5fbf", weight: 2, fill: false } }).addTo(map);
+  if (site.coastline_url) {  // offline coastline (land-mask edges), drawn faint under everything else
+    fetch(site.coastline_url, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((g) => { if (g) L.geoJSON(g, { interactive: false, style: { color: "#2b8a3e", weight: 1.5, opacity: 0.8 } }).addTo(map); })
+      .catch(() => {});
+  }
+  if (site.areas && site.areas.features.length) {
+    L.geoJSON(site.areas, {
+      style: { color: "#f08c00", weight: 2, fillOpacity: 0.05 },
+      onEachFeature: (f, l) => l.bindTooltip(f.properties.name),
+    }).addTo(map);
+  }
   if (slider) {
     slider.max = Math.max(0, dates.length - 1);
     slider.value = slider.max;
