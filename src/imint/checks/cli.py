@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from imint.cli_common import DEFAULT_WS, WorkspaceOpt, console, handle_errors, write_json
+from imint.cli_common import DEFAULT_WS, WorkspaceOpt, console, handle_errors, open_workspace, write_json
 from imint.errors import NotFoundError
 from imint.records import Evidence
 
@@ -53,10 +53,9 @@ def check(
     No check is proof: each says what it found and what it cannot show (docs/checks.md).
     """
     from imint.checks.runner import resolve_checks, run_checks
-    from imint.workspace import Workspace
 
     resolve_checks(checks)  # refuse unknown names before anything is ingested
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         reports = [run_checks(ws, ev, checks) for ev in _targets(ws, targets)]
     for report in reports:
         table = Table(
@@ -84,9 +83,8 @@ def capture(
 ) -> None:
     """Ingest a web capture whole, and every image response in it as its own evidence."""
     from imint.checks.capture import ingest_capture
-    from imint.workspace import Workspace
 
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         result = ingest_capture(ws, archive, source=source)
     console.print(f"archive {result.archive.sha256[:12]}: {len(result.images)} image(s)")
     for ev, url in zip(result.images, result.urls, strict=True):
@@ -102,9 +100,8 @@ def stix(
 ) -> None:
     """Export a case as a STIX 2.1 bundle (claims, sources with their grades, evidence hashes, links)."""
     from imint.checks.stix import case_to_stix
-    from imint.workspace import Workspace
 
-    with Workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         bundle = case_to_stix(ws, case)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(bundle, indent=2))
@@ -142,13 +139,12 @@ def sun(
     from imint.checks.metadata import metadata as metadata_check
     from imint.checks.sun import shadow_time_window, sun_position
     from imint.errors import ValidationError
-    from imint.workspace import Workspace
 
     when = dt.datetime.fromisoformat(claimed.replace("Z", "+00:00")) if claimed else None
     if evidence:
         from imint.checks.base import CheckContext
 
-        with Workspace(workspace) as ws, ws.session() as s:
+        with open_workspace(workspace) as ws, ws.session() as s:
             found = metadata_check(CheckContext(ws, ws.evidence(evidence), s)).details
         gps = found.get("gps") or {}
         lat = gps.get("lat") if lat is None else lat
