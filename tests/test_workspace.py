@@ -49,3 +49,26 @@ def test_reopening_keeps_records(tmp_path):
     sha = Workspace(tmp_path / "ws").ingest(f).sha256
     again = Workspace(tmp_path / "ws")
     assert again.evidence(sha[:12]).sha256 == sha
+
+
+def test_the_database_url_flag_moves_the_records_and_not_the_originals(tmp_path):
+    from typer.testing import CliRunner
+
+    from imint.cli import app
+    from imint.settings import Settings
+
+    ws_dir, records = tmp_path / "ws", tmp_path / "elsewhere" / "records.db"
+    records.parent.mkdir()
+    url = f"sqlite:///{records}"
+    runner = CliRunner()
+    r = runner.invoke(app, ["--database-url", url, "case", "new", "c1", "--workspace", str(ws_dir)])
+    assert r.exit_code == 0, r.output
+    assert records.is_file() and (ws_dir / "objects").is_dir()
+    with Workspace(settings=Settings(workspace=ws_dir, database_url=url)) as ws:
+        assert ws.db.path == records
+        assert [c for (c,) in query(ws, "select name from cases")] == ["c1"]
+    # The flag holds for one invocation only: the next one without it uses the workspace's own database.
+    r = runner.invoke(app, ["case", "list", "--json", "--workspace", str(ws_dir)])
+    assert r.exit_code == 0 and '"c1"' not in r.output
+    bad = runner.invoke(app, ["--database-url", "oracle://x@127.0.0.1/y", "case", "list", "-w", str(ws_dir)])
+    assert bad.exit_code == 2 and "database_url" in bad.output and "not supported" in bad.output
