@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from tests.api_support import astronaut_jpeg, hopper_jpeg, site  # noqa: F401 - pytest fixture
+from tests.db_support import query
 
 
 def _enroll(site, name: str = "Eileen Collins", notes: str = "astronaut"):  # noqa: ANN001, ANN202, F811
@@ -76,8 +75,7 @@ def test_confirming_a_candidate_records_who_in_the_match_custody_and_audit(site)
 
     (entry,) = _audit(site, "confirm")
     assert entry["actor"] == "analyst" and entry["details"]["person"] == "Eileen Collins"
-    with sqlite3.connect(site.workspace / "imint.db") as db:
-        actors = db.execute("SELECT actor FROM custody_log WHERE action = 'match-confirmed'").fetchall()
+    actors = query(site.workspace, "SELECT actor FROM custody_log WHERE action = 'match-confirmed'")
     assert actors == [("analyst",)]  # the custody log names the analyst, not the server
 
 

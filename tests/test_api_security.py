@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import sqlite3
 
 import pytest
 
@@ -12,13 +11,13 @@ from imint.faces.tables import Person
 from imint.media.sniff import sniff_bytes, sniff_kind
 from imint.workspace import Workspace
 from tests.api_support import astronaut_jpeg, site  # noqa: F401 - pytest fixture
+from tests.db_support import query
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 def _evidence_count(site) -> int:  # noqa: ANN001, F811
-    with sqlite3.connect(site.workspace / "imint.db") as db:
-        return db.execute("SELECT count(*) FROM evidence").fetchone()[0]
+    return query(site.workspace, "SELECT count(*) FROM evidence")[0][0]
 
 
 @pytest.mark.parametrize(
@@ -95,8 +94,7 @@ def test_upload_names_cannot_escape_the_upload_folder(site, tmp_path):  # noqa: 
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["path"] == "escaped.jpg"
     assert not list(tmp_path.rglob("escaped.jpg"))  # only the content-addressed copy exists
-    with sqlite3.connect(site.workspace / "imint.db") as db:
-        assert db.execute("SELECT original_name FROM evidence").fetchall() == [("escaped.jpg",)]
+    assert query(site.workspace, "SELECT original_name FROM evidence") == [("escaped.jpg",)]
 
 
 @pytest.mark.parametrize("folder", ["..", "../..", "/etc", "batch/../../..", "inbox/../../"])

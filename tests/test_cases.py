@@ -1,7 +1,6 @@
 """Cases: graded claims, figures and dates as ranges, places, links, evidence integrity."""
 
 import os
-import sqlite3
 
 import pytest
 
@@ -10,6 +9,7 @@ from imint.cases.grading import parse_admiralty, parse_credibility, parse_reliab
 from imint.cases.values import parse_date_range, parse_figure
 from imint.errors import ConflictError, NotFoundError, ValidationError
 from imint.workspace import Workspace
+from tests.db_support import RefusedByDatabase, execute
 
 
 @pytest.fixture
@@ -247,14 +247,10 @@ def test_verify_passes_then_catches_tampering_and_loss(ws, tmp_path):
 def test_custody_log_stays_append_only_for_verification_entries(ws, tmp_path):
     cases.add_evidence(ws, "c1", [_file(tmp_path, "a.bin")])
     cases.verify_evidence(ws)
-    con = sqlite3.connect(ws.path / "imint.db")
-    try:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            con.execute("update custody_log set details='{\"result\": \"ok\"}' where action='verified'")
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            con.execute("delete from custody_log where action='verified'")
-    finally:
-        con.close()
+    with pytest.raises(RefusedByDatabase, match="append-only"):
+        execute(ws, "update custody_log set details='{\"result\": \"ok\"}' where action='verified'")
+    with pytest.raises(RefusedByDatabase, match="append-only"):
+        execute(ws, "delete from custody_log where action='verified'")
 
 
 def test_show_evidence_logs_the_view(ws, tmp_path):

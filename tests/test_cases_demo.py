@@ -14,6 +14,11 @@ from imint.demo import run_demo
 from imint.demo.claims import CASE_NAME, CLAIMS
 from imint.report.browser import Chromium
 from imint.workspace import Workspace
+from tests.db_support import ON_POSTGRES
+
+# The demo workspace is built once per module, before the per-test database of tests/conftest.py,
+# and counted with sqlite3: this module checks the SQLite demo that `make run` builds.
+pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="module-scoped SQLite demo workspace (make run)")
 
 TABLES = (
     "claims", "claim_places", "claim_links", "case_evidence", "evidence", "persons", "matches", "faces",

@@ -1,12 +1,12 @@
 """Enroll, search, verify and review through a workspace, as an analyst would."""
 
 import json
-import sqlite3
 
 import pytest
 
 from imint.errors import BadInputError
 from imint.workspace import Workspace
+from tests.db_support import query
 
 
 @pytest.fixture()
@@ -71,9 +71,8 @@ def test_enroll_with_no_usable_face_stores_nothing(ws, tmp_path, bad_files):
     with pytest.raises(BadInputError, match="no usable reference face"):
         ws.enroll("Nobody", [blank, bad_files["text"]])
     assert ws.faces.list_persons() == []
-    with sqlite3.connect(ws.path / "imint.db") as con:
-        assert con.execute("select count(*) from persons").fetchone()[0] == 0
-        assert con.execute("select count(*) from evidence").fetchone()[0] == 0
+    assert query(ws, "select count(*) from persons") == [(0,)]
+    assert query(ws, "select count(*) from evidence") == [(0,)]
 
 
 def test_verify_gives_score_fmr_and_decision(ws, photos):

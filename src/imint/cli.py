@@ -10,6 +10,7 @@ import typer
 
 from imint import __version__
 from imint.api import cli as api_cli
+from imint.cli_common import set_global_flags
 from imint.parts import Parts, default_parts
 
 
@@ -23,8 +24,16 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
     ),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="Keep the records in this database instead of <workspace>/imint.db, e.g. "
+        "postgresql+psycopg://imint@127.0.0.1:5432/imint (env IMINT_DATABASE_URL); originals stay in the workspace.",
+        show_default=False,
+    ),
 ) -> None:
     """Offline imagery-intelligence workbench: faces, sites and cases."""
+    set_global_flags(database_url=database_url)
 
 
 def make_app(parts: Parts | None = None) -> typer.Typer:

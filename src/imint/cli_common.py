@@ -42,15 +42,31 @@ WorkspaceOpt = Annotated[
 DEFAULT_WS = Path("imint-data")
 
 
-def open_workspace(path: Path, **settings: Any) -> Any:
-    """The workspace a command works on, with settings from its flags and the environment.
+# Options given before the command (``imint --database-url URL case list``), set by the root
+# callback on every invocation, so one invocation's flags never leak into the next (tests run many).
+global_flags: dict[str, Any] = {}
+
+
+def set_global_flags(**flags: Any) -> None:
+    global_flags.clear()
+    global_flags.update({k: v for k, v in flags.items() if v is not None})
+
+
+def cli_settings(path: Path, **settings: Any) -> Any:
+    """The ``imint.settings.Settings`` of a command: its flags, the root's flags, then the environment.
 
     This is where the command line reads the environment (``imint.settings``); nothing below does.
     """
     from imint.settings import Settings
+
+    return Settings.from_env(workspace=path, **{**global_flags, **settings})
+
+
+def open_workspace(path: Path, **settings: Any) -> Any:
+    """The workspace a command works on, with settings from its flags and the environment."""
     from imint.workspace import Workspace
 
-    return Workspace(settings=Settings.from_env(workspace=path, **settings))
+    return Workspace(settings=cli_settings(path, **settings))
 
 
 F = TypeVar("F", bound=Callable[..., Any])

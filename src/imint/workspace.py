@@ -2,7 +2,7 @@
 
 ```
 imint-data/
-  imint.db          SQLite: every record
+  imint.db          SQLite: every record (or a PostgreSQL database: Settings.database_url)
   objects/ab/cd/…   content-addressed originals (SHA-256), never modified
   index/            vector-index files, always rebuildable from imint.db
   exports/          reports, GeoJSON, annotated media
@@ -60,8 +60,10 @@ class Workspace:
         self.parts = parts if parts is not None else default_parts()
         for sub in ("objects", "index", "exports"):
             (self.path / sub).mkdir(parents=True, exist_ok=True)
+        # Records in the database server of ``settings.database_url`` when set, else in imint.db;
+        # originals, indexes and exports stay in the folder either way.
         self.db = Database(
-            self.path / "imint.db",
+            settings.database_url or self.path / "imint.db",
             table_modules=self.parts.table_modules(),
             migration_dirs=self.parts.migration_dirs(),
         )

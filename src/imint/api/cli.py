@@ -13,6 +13,7 @@ from imint.cli_common import (
     DEFAULT_WS,
     WorkspaceOpt,
     audit,
+    cli_settings,
     console,
     err_console,
     handle_errors,
@@ -243,10 +244,8 @@ def serve(
             f"[yellow]warning:[/] listening on {host}: other machines can reach this server; "
             "put it behind TLS (and use --secure-cookies)."
         )
-    from imint.settings import Settings
-
     app = create_app(
-        settings=Settings.from_env(workspace=workspace),
+        settings=cli_settings(workspace),
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         secure_cookies=secure_cookies,
     )

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from imint.errors import BadInputError
@@ -92,15 +93,7 @@ def ingest_file(
     digest = sha256_file(p)
     row = session.get(EvidenceRow, digest)
     if row is not None:
-        session.add(
-            CustodyEntry(
-                evidence_sha256=digest,
-                action="seen-again",
-                actor=added_by,
-                details={"name": p.name, "from": str(p), "source": source},
-            )
-        )
-        return row_to_evidence(row, objects_dir, is_new=False)
+        return _seen_again(session, objects_dir, row, p, added_by, source)
 
     detected_kind = kind or sniff_kind(p)
     metadata: dict[str, Any] = read_metadata(p, detected_kind)
@@ -118,8 +111,17 @@ def ingest_file(
         added_by=added_by,
         source=source,
     )
-    session.add(row)
-    session.flush()  # the evidence row must exist before its custody entry references it
+    try:
+        # A savepoint: another writer (a second CLI, the server) may store the same bytes between our
+        # look-up and this insert; its row wins and this ingest becomes a sighting, not an error.
+        with session.begin_nested():
+            session.add(row)
+            session.flush()  # the evidence row must exist before its custody entry references it
+    except IntegrityError:
+        existing = session.get(EvidenceRow, digest, populate_existing=True)
+        if existing is None:
+            raise
+        return _seen_again(session, objects_dir, existing, p, added_by, source)
     session.add(
         CustodyEntry(
             evidence_sha256=digest,
@@ -130,6 +132,20 @@ def ingest_file(
     )
     session.flush()
     return row_to_evidence(row, objects_dir, is_new=True)
+
+
+def _seen_again(
+    session: Session, objects_dir: Path, row: EvidenceRow, p: Path, added_by: str, source: str
+) -> Evidence:
+    session.add(
+        CustodyEntry(
+            evidence_sha256=row.sha256,
+            action="seen-again",
+            actor=added_by,
+            details={"name": p.name, "from": str(p), "source": source},
+        )
+    )
+    return row_to_evidence(row, objects_dir, is_new=False)
 
 
 def log_custody(session: Session, sha256: str, action: str, actor: str = "", **details: Any) -> None:

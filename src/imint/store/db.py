@@ -1,7 +1,10 @@
-"""The workspace database: SQLite through SQLAlchemy 2, schema by Alembic.
+"""The workspace database: SQLite (default) or PostgreSQL through SQLAlchemy 2, schema by Alembic.
 
 SQLite is the product here, not a detail: a user can open ``imint.db`` with any
-SQLite tool, and every record the UI shows is a row in it.
+SQLite tool, and every record the UI shows is a row in it. A team server keeps the same
+tables in PostgreSQL instead (``Settings.database_url``, e.g.
+``postgresql+psycopg://imint@127.0.0.1:5432/imint``); the same migrations build both, and the
+append-only rules of the custody and audit logs are triggers on both (``imint.store.append_only``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from imint.errors import BadInputError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()
@@ -39,32 +46,82 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cur.close()
 
 
-class Database:
-    """One SQLite file with its engine and session factory, migrated on open.
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 
+
+def is_url(target: str | Path) -> bool:
+    """Whether ``target`` is a SQLAlchemy URL (``dialect+driver://...``) rather than a file path."""
+    return isinstance(target, str) and "://" in target
+
+
+def _engine_for_url(url: str) -> Engine:
+    """An engine for a database server URL, refusing anything but the dialects the migrations know."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise BadInputError(f"not a database URL ({exc})", subject="database_url") from None
+    if parsed.get_backend_name() not in SUPPORTED_DIALECTS:
+        raise BadInputError(
+            f"database {parsed.get_backend_name()!r} is not supported (use {' or '.join(SUPPORTED_DIALECTS)})",
+            subject="database_url",
+        )
+    try:
+        # pre_ping: a team server outlives database restarts; a dead pooled connection is replaced, not raised.
+        return create_engine(parsed, future=True, pool_pre_ping=True)
+    except NoSuchModuleError as exc:
+        raise BadInputError(f"no driver for this URL ({exc}); install imint[postgres]", subject="database_url") from None
+
+
+class Database:
+    """One database with its engine and session factory, migrated on open.
+
+    ``target`` is a file path (SQLite, the default) or a SQLAlchemy URL (``sqlite:///...`` or
+    ``postgresql+psycopg://user@host:port/db``). ``path`` is the SQLite file, or None on a server.
     ``table_modules`` and ``migration_dirs`` come from the parts (``imint.parts.Parts``):
     the core's own revisions are always included, each part's branch is added to them.
     """
 
     def __init__(
         self,
-        path: Path,
+        target: str | Path,
         *,
         migrate: bool = True,
         table_modules: Sequence[str] = (),
         migration_dirs: Sequence[Path] = (),
     ) -> None:
-        self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
         self.table_modules = tuple(table_modules)
         self.migration_dirs = tuple(Path(d) for d in migration_dirs)
         for module in self.table_modules:  # every table on Base.metadata before the first query
             importlib.import_module(module)
-        self.engine: Engine = create_engine(self.url, future=True)
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        if is_url(target):
+            self.engine: Engine = _engine_for_url(str(target))
+            database = self.engine.url.database
+            self.path: Path | None = (
+                Path(database) if self.engine.dialect.name == "sqlite" and database else None
+            )
+        else:
+            self.path = Path(target)
+            self.engine = create_engine(f"sqlite:///{self.path}", future=True)
+        self.dialect: str = self.engine.dialect.name
+        # The URL with its password, for Alembic only; ``str(self)`` and logs show it masked.
+        self.url = self.engine.url.render_as_string(hide_password=False)
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        if migrate:
+        if migrate and self.dialect == "sqlite":
             self.migrate()
+        elif migrate:
+            try:
+                self.migrate()
+            except SAOperationalError as exc:  # server down, wrong password, no such database
+                self.engine.dispose()
+                raise BadInputError(
+                    f"cannot open the database {self.engine.url.render_as_string()} ({exc.orig})",
+                    subject="database_url",
+                ) from None
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url.render_as_string()!r})"
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision of every branch (idempotent)."""
@@ -79,7 +136,7 @@ class Database:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.set_main_option("sqlalchemy.url", self.url)
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))  # configparser interpolates %
         locations = [MIGRATIONS_DIR / "versions", *self.migration_dirs]
         cfg.set_main_option("version_locations", " ".join(str(d) for d in locations))
         cfg.set_main_option("path_separator", "space")

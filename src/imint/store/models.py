@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imint.store.db import Base, utcnow
@@ -23,7 +23,8 @@ class EvidenceRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # image, video, raster, document
     media_type: Mapped[str] = mapped_column(String(64))
     original_name: Mapped[str] = mapped_column(Text)
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    # 64-bit on PostgreSQL (videos pass 2 GiB); SQLite's INTEGER is 64-bit already.
+    size_bytes: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     added_at: Mapped[str] = mapped_column(String(32), default=utcnow)
     added_by: Mapped[str] = mapped_column(String(128), default="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from imint.store.db import Base
 
@@ -15,6 +15,8 @@ config = context.config
 for module in ("imint.store.models", "imint.store.models_api", *config.attributes.get("table_modules", ())):
     importlib.import_module(module)
 target_metadata = Base.metadata
+# Any constant: the key of the PostgreSQL advisory lock that lets one process at a time migrate.
+MIGRATION_LOCK_KEY = 0x1A1E7_0001
 
 
 def run_migrations_online() -> None:
@@ -24,6 +26,11 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # A server and CLI users may open a fresh database at once; PostgreSQL runs the
+                # revisions in one transaction, and this lock (released at commit) makes the
+                # others wait and then find the schema current, instead of racing CREATE TABLE.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             context.run_migrations()
 
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from imint.store import append_only
+
 revision: str = "0001_core"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("core",)
@@ -24,7 +26,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("media_type", sa.String(length=64), nullable=False),
         sa.Column("original_name", sa.Text(), nullable=False),
-        sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.Column("added_at", sa.String(length=32), nullable=False),
         sa.Column("added_by", sa.String(length=128), nullable=False),
@@ -186,14 +188,8 @@ def upgrade() -> None:
     # ### end Alembic commands ###
 
     # The custody log is append-only: the database itself refuses edits and deletions.
-    op.execute(
-        "CREATE TRIGGER custody_log_no_update BEFORE UPDATE ON custody_log "
-        "BEGIN SELECT RAISE(ABORT, 'custody_log is append-only'); END"
-    )
-    op.execute(
-        "CREATE TRIGGER custody_log_no_delete BEFORE DELETE ON custody_log "
-        "BEGIN SELECT RAISE(ABORT, 'custody_log is append-only'); END"
-    )
+    # (SQLite: the same two RAISE(ABORT) triggers as before; PostgreSQL: a trigger function.)
+    append_only.create(op, "custody_log")
 
 
 def downgrade() -> None:
@@ -218,9 +214,11 @@ def downgrade() -> None:
     with op.batch_alter_table("custody_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_custody_log_evidence_sha256"))
 
+    append_only.drop(op, "custody_log")
     op.drop_table("custody_log")
     op.drop_table("clusters")
     op.drop_table("watchlists")
     op.drop_table("persons")
     op.drop_table("evidence")
+    append_only.drop_function(op)
     # ### end Alembic commands ###
