@@ -296,8 +296,8 @@ def test_tokens_expire(site):  # noqa: F811
     assert token["expires_at"] > token["created_at"]
     headers = {"Authorization": f"Bearer {secret}", "Accept": "application/json"}
     assert site.client.get("/", headers=headers).status_code == 200
-    with sqlite3.connect(site.workspace / "imint.db") as db:  # a day later
-        db.execute("UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE id = ?", (token["id"],))
+    # a day later
+    execute(site.workspace, "UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE id = :id", id=token["id"])
     assert site.client.get("/", headers=headers).status_code == 401
     assert site.client.get("/", headers=site.auth("analyst")).status_code == 200  # the others still work
 
@@ -357,8 +357,7 @@ def test_enabling_a_disabled_user_does_not_bring_old_sessions_back(site):  # noq
         assert r.status_code == 200
     assert site.client.get("/", headers={"Accept": "application/json"}).status_code == 401
     assert site.client.get("/", headers=site.auth("analyst")).status_code == 200  # its token works again
-    with sqlite3.connect(site.workspace / "imint.db") as db:
-        assert db.execute("SELECT count(*) FROM web_sessions").fetchone()[0] == 0
+    assert query(site.workspace, "SELECT count(*) FROM web_sessions") == [(0,)]
 
 
 def test_failed_logins_count_against_the_name_tried_even_with_a_token_sent(site):  # noqa: F811
