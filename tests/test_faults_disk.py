@@ -66,6 +66,7 @@ def test_a_full_tmpfs_refuses_the_file_and_keeps_the_store(tmp_path, tmpfs_objec
     ws.ingest(small)
     before = store_state(ws)
     assert_refused_and_intact(ws, big, before)
+    before = store_state(ws)  # with the "verified" entries the check above logged
 
     r = CliRunner().invoke(app, ["evidence", "add", str(big), "-w", str(tmpfs_objects)])
     said = " ".join(r.output.split())  # the console wraps long lines
