@@ -51,6 +51,9 @@ def make_app(parts: Parts | None = None) -> typer.Typer:
     for part in parts if parts is not None else default_parts():
         part.commands(app, eval_app)
     api_cli.register(app, eval_app)
+    from imint import admin_cli
+
+    admin_cli.register(app, eval_app)
     return app
 
 

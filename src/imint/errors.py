@@ -47,3 +47,10 @@ class ConflictError(ImintError):
 
     exit_code = 4
     http_status = 409
+
+
+class StorageError(ImintError):
+    """The workspace could not be written or copied whole (a full disk, a backup that failed)."""
+
+    exit_code = 5
+    http_status = 507

@@ -34,6 +34,7 @@ from imint.cases.service import (
     quantity_groups,
 )
 from imint.cases.values import format_figure
+from imint.media.ingest import log_custody
 from imint.records import Evidence
 from imint.report import figures
 from imint.report.cards import Card, evidence_card, evidence_facts, evidence_thumbnail, is_simulated
@@ -280,6 +281,7 @@ def build_report(
             chromium=ws.settings.chromium,
         )
     outputs = [str(p) for p in (paths.html, paths.pdf) if p]
-    for sha in data["names"]:
-        ws.log_custody(sha, "exported", report=outputs, case=info.name)
+    with ws.session() as s:  # one transaction: a killed run logs the export of all its evidence or none
+        for sha in data["names"]:
+            log_custody(s, sha, "exported", ws.user, report=outputs, case=info.name)
     return paths

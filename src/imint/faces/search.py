@@ -190,8 +190,13 @@ def annotate(ws: Workspace, result: MediaResult, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{Path(result.path).stem}-{result.evidence.sha256[:8]}.jpg"
     bgr = cv2.cvtColor(draw_faces(image, labelled), cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(out), bgr, [cv2.IMWRITE_JPEG_QUALITY, 90]):
-        raise BadInputError("could not write annotated image", subject=out)
+    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise BadInputError("could not encode the annotated image", subject=out)
+    # Through a temp file: a run killed mid-write must not leave half a JPEG in exports/.
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(jpeg.tobytes())
+    tmp.replace(out)
     return out
 
 

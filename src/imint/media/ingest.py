@@ -7,6 +7,7 @@ analyzer sees the file. Analyzers take the returned ``Evidence``, never a loose 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mimetypes
 import os
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from imint.errors import BadInputError
+from imint.errors import BadInputError, StorageError
 from imint.media.metadata import read_metadata, sniff_kind
 from imint.records import Evidence
 from imint.store.models import CustodyEntry, EvidenceRow
@@ -38,17 +39,55 @@ def object_path(objects_dir: Path, sha256: str) -> Path:
     return objects_dir / sha256[:2] / sha256[2:4] / sha256
 
 
+TEMP_PREFIX = ".incoming-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_dead_temp_files(folder: Path) -> None:
+    """Delete temp files of copies whose process died (``kill -9`` skips the cleanup below).
+
+    The writer's pid is in the name, so a copy still running in another process is left alone.
+    """
+    for tmp in folder.glob(TEMP_PREFIX + "*"):
+        pid = tmp.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or (int(pid) != os.getpid() and not _pid_alive(int(pid))):
+            tmp.unlink(missing_ok=True)
+
+
 def _copy_into_store(src: Path, dest: Path) -> None:
     """Copy atomically: a crash leaves either no object or a whole one, never half a file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
+    tmp = ""
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_dead_temp_files(dest.parent)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
         os.chmod(tmp, 0o444)
         os.replace(tmp, dest)
+    except OSError as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageError(
+                f"no space left on the device of the object store ({dest.parent}); nothing was stored",
+                subject=src,
+            ) from exc
+        raise StorageError(f"cannot store the file ({exc.strerror or exc})", subject=src) from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
