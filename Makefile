@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test lint clean eval-faces bench-faces vendor-web
+.PHONY: install system-deps run test test-long lint clean eval-faces bench-faces vendor-web
 
 install: $(STAMP) system-deps
 
@@ -35,7 +35,11 @@ run: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks scripts training
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not long"
+
+# Full-size fuzzing (1,000+ inputs per decoder) and every kill point of the fault tests.
+test-long: install
+	IMINT_FUZZ_EXAMPLES=1000 $(BIN)/pytest -q -m long
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts training

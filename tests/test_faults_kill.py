@@ -194,7 +194,7 @@ def assert_no_duplicate_faces(ws: Path) -> None:
 # -- the tests --------------------------------------------------------------------------------------
 def slow(value: str) -> object:
     """A further kill point of a test whose first one runs in every suite."""
-    return pytest.param(value, marks=pytest.mark.slow)
+    return pytest.param(value, marks=pytest.mark.long)
 
 
 @pytest.mark.parametrize("kill_at", ["first-evidence-row", slow("first-object-file"), slow("early-delay")])
