@@ -1,5 +1,6 @@
 """A collection: ingest once (resumable), find a person at collection size, retro-hunt on enroll."""
 
+import io
 import json
 import sqlite3
 
@@ -185,3 +186,34 @@ def test_an_ingest_killed_with_sigkill_resumes_without_duplicates(tmp_path, coll
             "select evidence_sha256, count(*) from faces group by evidence_sha256"
         ).fetchall()
     assert all(n == 1 for _, n in per_file)
+
+
+def test_api_lists_a_persons_appearances_and_shows_a_candidate_beside_the_reference(
+    tmp_path, collection, photos
+):
+    from fastapi.testclient import TestClient
+
+    from imint.api.app import create_app
+    from tests.api_support import make_users
+
+    wsp = tmp_path / "ws"
+    tokens = make_users(wsp)
+    ws = Workspace(wsp, user="analyst")
+    ws.faces.ingest([collection])
+    person_id = ws.enroll("Eileen Collins", [photos["astronaut"]]).person_id
+    auth = {"Authorization": f"Bearer {tokens['viewer']}", "Accept": "application/json"}
+    with TestClient(create_app(wsp)) as client:
+        r = client.get(f"/persons/{person_id}/appearances", headers=auth)
+        assert r.status_code == 200, r.text
+        found = r.json()["appearances"]
+        assert {a["source"].rsplit("/", 1)[-1] for a in found} == PLANTED
+        assert all(a["status"] == "candidate" and a["candidate_id"] for a in found)
+        page = client.get(f"/persons/{person_id}", headers={**auth, "Accept": "text/html"})
+        assert page.status_code == 200 and "Appearances in the collection" in page.text
+        assert f"/candidates/{found[0]['candidate_id']}/pair.jpg" in page.text
+        pair = client.get(f"/candidates/{found[0]['candidate_id']}/pair.jpg", headers=auth)
+        assert pair.status_code == 200 and pair.headers["content-type"] == "image/jpeg"
+        image = Image.open(io.BytesIO(pair.content))
+        assert image.size == (408, 272)
+        assert client.get("/candidates/9999/pair.jpg", headers=auth).status_code == 404
+        assert client.get("/persons/9999/appearances", headers=auth).status_code == 404

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from imint.errors import BadInputError, ImintError, NotFoundError, ValidationError
 from imint.faces.analysis import analyze_evidence, embedding_of, store_analysis
-from imint.faces.calibration import DEFAULT_FPIR
+from imint.faces.calibration import DEFAULT_FPIR, load_calibration
 from imint.faces.gallery import find_person, get_person
 from imint.faces.quality import is_poor
 from imint.faces.results import ProgressFn
@@ -430,7 +430,8 @@ def find(
     if not 0 < fpir < 1:
         raise ValidationError("FPIR must be between 0 and 1", subject="fpir")
     ws = faces.ws
-    cal = faces.engine.calibration
+    # The calibration table alone (no engine is loaded for a search over stored vectors).
+    cal = load_calibration(faces.model_id)
     exclude: set[int] = set()
     pname = None
     with ws.session() as s:
@@ -450,7 +451,7 @@ def find(
     if photo is not None and person_id is None and face_id is None:
         query_ids, queries, query_q = _query_of_photo(faces, Path(photo))
         exclude = set(query_ids)
-    collection = collection_faces(ws, faces.model_id, faces.engine.embedder.dim)
+    collection = collection_faces(ws, faces.model_id, int(queries.shape[1]))
     searched = len(collection) - sum(1 for f in collection.face_ids if int(f) in exclude)
     n_comparisons = max(1, searched * len(queries))
     quality_of = dict(zip(collection.face_ids.tolist(), collection.qualities.tolist(), strict=True))
@@ -528,6 +529,20 @@ def _query_of_photo(faces: FaceService, photo: Path) -> tuple[list[int], np.ndar
         if is_poor(chosen.quality_reason):
             raise BadInputError(f"the face is not usable ({chosen.quality_reason})", subject=photo)
         return [chosen.id], embedding_of(chosen)[None, :], np.array([chosen.quality], np.float32)
+
+
+def person_appearances(
+    faces: FaceService, person_id: int, *, fpir: float = DEFAULT_FPIR, limit: int | None = 200
+) -> dict[str, Any]:
+    """A person's appearances for pages and the API, recording nothing (a look, not a hunt):
+    the ones already queued carry their candidate id and status. A person without a reference
+    face of this model has none."""
+    try:
+        return find(faces, person_id=person_id, fpir=fpir, record=False, limit=limit).to_dict()
+    except NotFoundError:
+        with faces.ws.session() as s:
+            get_person(s, person_id)  # an unknown person is still a 404
+        return {"person_id": person_id, "appearances": [], "faces_searched": 0, "new_candidates": 0}
 
 
 def retro_hunt(faces: FaceService, person_id: int, *, fpir: float = DEFAULT_FPIR) -> int:
