@@ -217,3 +217,26 @@ def test_api_lists_a_persons_appearances_and_shows_a_candidate_beside_the_refere
         assert image.size == (408, 272)
         assert client.get("/candidates/9999/pair.jpg", headers=auth).status_code == 404
         assert client.get("/persons/9999/appearances", headers=auth).status_code == 404
+
+
+@pytest.mark.slow
+def test_a_video_in_the_collection_is_scanned_once_and_found_by_its_track(tmp_path, photos):
+    pytest.importorskip("av")
+    from tests.video_clips import moving_faces_frames, write_clip
+
+    clip = write_clip(tmp_path / "two_faces.mp4", moving_faces_frames(seconds=2.0, fps=10), fps=10)
+    ws = Workspace(tmp_path / "ws", user="analyst1")
+    report = ws.faces.ingest([clip])
+    assert report.videos == 1 and report.video_tracks >= 2 and not report.bad
+    assert _count(ws, "video_scans") == 1 and _count(ws, "matches") == 0  # scanned, not matched
+    faces_before, segments_before = _count(ws, "faces"), _count(ws, "video_segments")
+    again = ws.faces.ingest([clip])
+    assert again.bad == [] and (_count(ws, "faces"), _count(ws, "video_segments")) == (
+        faces_before,
+        segments_before,
+    )
+    enrolled = ws.enroll("Eileen Collins", [photos["astronaut"]])
+    result = ws.faces.find(name="Eileen Collins")
+    assert enrolled.retro_candidates == len(result.appearances) == 1
+    (seen,) = result.appearances
+    assert seen["kind"] == "video" and seen["frame_time"] is not None and seen["source"] == str(clip)
