@@ -67,6 +67,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     app.command("enroll")(enroll)
     app.command("search")(search)
     app.command("verify")(verify)
+    app.command("ingest")(ingest)
+    app.command("find")(find)
     app.command("cluster")(cluster)
     app.command("candidates")(candidates)
     app.command("confirm")(confirm)
@@ -111,6 +113,10 @@ def enroll(
     )
     for p in result.problems:
         console.print(f"  [yellow]note:[/] {p}")
+    if result.retro_candidates:
+        console.print(
+            f"retro-hunt: {result.retro_candidates} new candidate(s) in the back catalogue queued for review"
+        )
 
 
 @handle_errors
@@ -201,6 +207,101 @@ def search(
         if video_json:
             data["videos"] = video_json
         write_json(json_out, data)
+        console.print(f"JSON: {json_out}")
+
+
+@handle_errors
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Photos, videos, or folders read recursively.")],
+    workers: Annotated[
+        int, typer.Option(help="Worker processes that analyse photos (0: this process alone).")
+    ] = 0,
+    fps: Annotated[float, typer.Option(help="Videos: frames analysed per second of video.")] = 5.0,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the run's report as JSON here.")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Add a collection and analyse every face once (resumable: a re-run skips what was analysed).
+
+    Later `imint search` and `imint find` reuse this analysis; nothing is matched here.
+    """
+    ws = _ws(workspace)
+    with progress() as prog:
+        report = ws.faces.ingest(
+            paths,
+            workers=workers,
+            fps=fps,
+            progress=_bar(prog, "analysing photos"),
+            video_progress=_bar(prog, "analysing videos"),
+        )
+    audit(ws, "ingest", ", ".join(map(str, paths)), **report.to_dict())
+    console.print(
+        f"[green]ingested[/] {report.photos} photo(s), {report.videos} video(s): {report.analysed} analysed now, "
+        f"{report.reused} analysed before; {report.faces} face(s) in {report.seconds:.1f} s "
+        f"({report.faces_per_second:.1f} faces/s, {workers} worker(s)); {report.video_tracks} video track(s)"
+    )
+    if report.bad:
+        err_console.print(f"[yellow]{len(report.bad)} file(s) could not be analysed:[/]")
+        for _, why in report.bad:
+            err_console.print(f"  {why}")
+    if json_out:
+        write_json(json_out, report.to_dict())
+        console.print(f"JSON: {json_out}")
+
+
+@handle_errors
+def find(
+    name: Annotated[str | None, typer.Argument(help="An enrolled person's name.")] = None,
+    face: Annotated[
+        int | None, typer.Option("--face", help="Instead: a stored face id (an unknown).")
+    ] = None,
+    photo: Annotated[
+        Path | None, typer.Option("--photo", help="Instead: a photo (its largest face; an unknown).")
+    ] = None,
+    fpir: Annotated[
+        float,
+        typer.Option(help="Operating point: chance that the search returns any stranger in the collection."),
+    ] = DEFAULT_FPIR,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the appearances as JSON here.")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Where else does this person appear? Every stored face above the collection-size operating point.
+
+    For a person, each appearance is queued as a candidate for review (never confirmed here).
+    """
+    if not 0 < fpir < 1:
+        raise typer.BadParameter("FPIR must be between 0 and 1", param_hint="--fpir")
+    if sum(x is not None for x in (name, face, photo)) != 1:
+        raise typer.BadParameter("give exactly one of NAME, --face or --photo")
+    ws = _ws(workspace)
+    result = ws.faces.find(name=name, face_id=face, photo=photo, fpir=fpir)
+    target = name or (f"face {face}" if face is not None else str(photo))
+    audit(ws, "find", target, fpir=fpir, appearances=len(result.appearances), new=result.new_candidates)
+    table = Table(
+        title=f"{target}: {len(result.appearances)} appearance(s) among {result.faces_searched} face(s) "
+        f"(FPIR {fpir:g} at collection size: per-comparison FMR {result.comparison_fmr:.1e})"
+    )
+    for col in ("candidate", "source", "time", "face", "quality / ref", "score", "FMR", "status"):
+        table.add_column(col)
+    for a in result.appearances:
+        table.add_row(
+            str(a["candidate_id"] or ""),
+            Path(a["source"]).name[:40],
+            f"{a['frame_time']:.1f} s" if a["frame_time"] is not None else "",
+            str(a["face_id"]),
+            f"{a['quality']:.2f} / {a['reference_quality']:.2f}",
+            f"{a['score']:.3f}",
+            fmr_label(a["fmr"]),
+            a["status"] or "",
+        )
+    console.print(table)
+    if result.person is not None:
+        console.print(f"{result.new_candidates} new candidate(s) queued for review (imint candidates)")
+    if json_out:
+        write_json(json_out, result.to_dict())
         console.print(f"JSON: {json_out}")
 
 

@@ -112,6 +112,8 @@ class EnrollResult:
     name: str
     references_added: int
     problems: list[str] = field(default_factory=list)
+    # Candidates the retro-hunt of the back catalogue queued for review (``imint.faces.collection``).
+    retro_candidates: int = 0
 
 
 @dataclass

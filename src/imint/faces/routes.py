@@ -18,11 +18,13 @@ from fastapi.responses import JSONResponse, Response
 from imint.api.deps import audit_event, done, guard, jsonable, principal, render, wants_json
 from imint.api.uploads import saved_uploads
 from imint.errors import BadInputError, ValidationError
-from imint.faces import gallery, review
+from imint.faces import collection, gallery, review
+from imint.faces.calibration import DEFAULT_FPIR
 from imint.faces.cluster import Clusters
 from imint.faces.crops import face_crop_jpeg
 from imint.faces.inbox import inbox_media
 from imint.faces.jobs import photo_summary
+from imint.faces.pairs import candidate_pair_jpeg
 from imint.faces.search import recent_media
 from imint.media.sniff import is_video_file
 
@@ -60,8 +62,25 @@ def persons_page(request: Request, q: Annotated[str | None, Query(max_length=256
 @router.get("/persons/{person_id}", tags=["persons"], **guard("viewer"))
 def person_page(request: Request, person_id: int) -> Response:
     ws = _ws(request)
-    data = {**gallery.person_detail(ws, person_id), "matches": review.person_candidates(ws, person_id)}
+    data = {
+        **gallery.person_detail(ws, person_id),
+        "matches": review.person_candidates(ws, person_id),
+        "appearances": collection.person_appearances(ws.faces, person_id, limit=100),
+    }
     return render(request, "person.html", data)
+
+
+@router.get("/persons/{person_id}/appearances", tags=["persons"], **guard("viewer", 404))
+def person_appearances(
+    request: Request,
+    person_id: int,
+    fpir: Annotated[float, Query(gt=0, lt=1)] = DEFAULT_FPIR,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 500,
+) -> Response:
+    """Where else the person appears in the workspace, at the collection-size operating point, strongest
+    first (those already queued for review carry their candidate id and status; nothing is recorded)."""
+    data = collection.person_appearances(_ws(request).faces, person_id, fpir=fpir, limit=limit)
+    return JSONResponse(jsonable(data))
 
 
 @router.post("/persons", tags=["persons"], status_code=201, **guard("analyst"))
@@ -273,6 +292,16 @@ def face_crop(request: Request, face_id: int) -> Response:
         face_crop_jpeg(_ws(request), face_id),
         media_type="image/jpeg",
         headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+@router.get("/candidates/{candidate_id}/pair.jpg", tags=["review"], **guard("viewer", 404))
+def candidate_pair(request: Request, candidate_id: int) -> Response:
+    """The candidate's face beside the person's closest reference face (same size, qualities, FMR)."""
+    return Response(
+        candidate_pair_jpeg(_ws(request), candidate_id),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=60"},
     )
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from imint.faces import analysis, gallery, review, search, verify
+from imint.faces import analysis, collection, gallery, review, search, verify
 from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
 from imint.faces.engine import DEFAULT_MODEL, FaceEngine, get_engine
 from imint.faces.index import ReferenceIndex
@@ -115,9 +115,29 @@ class FaceService:
     def list_watchlists(self) -> list[dict[str, Any]]:
         return gallery.list_watchlists(self.ws)
 
-    def enroll(self, name: str, photos: str | Path | Sequence[str | Path], **options: Any) -> EnrollResult:
-        """Enroll (or add reference photos to) a person (see ``imint.faces.gallery.enroll``)."""
-        return gallery.enroll(self, name, photos, **options)
+    def enroll(
+        self,
+        name: str,
+        photos: str | Path | Sequence[str | Path],
+        *,
+        retro_hunt: bool = True,
+        **options: Any,
+    ) -> EnrollResult:
+        """Enroll (or add reference photos to) a person (see ``imint.faces.gallery.enroll``), then
+        search the back catalogue for them (``retro_hunt``): new candidates go to the review queue."""
+        result = gallery.enroll(self, name, photos, **options)
+        if retro_hunt and result.references_added:
+            result.retro_candidates = collection.retro_hunt(self, result.person_id)
+        return result
+
+    # -- the collection ---------------------------------------------------------------------------
+    def ingest(self, paths: str | Path | Iterable[str | Path], **options: Any) -> collection.IngestReport:
+        """Add photos and videos and analyse every face once (see ``imint.faces.collection.ingest``)."""
+        return collection.ingest(self, paths, **options)
+
+    def find(self, **options: Any) -> collection.FindResult:
+        """Where else does a person (or a face) appear? (see ``imint.faces.collection.find``)."""
+        return collection.find(self, **options)
 
     # -- search -------------------------------------------------------------------------------------
     def match_faces(

@@ -1,0 +1,550 @@
+"""A collection: every photo and video of a workspace analysed once, and searched for a person.
+
+``ingest`` adds files (photos, videos, folders) through ``Workspace.ingest`` and analyses
+every face once per (file, model), the same analysis ``imint search`` reuses by hash. One
+transaction per photo (the file, its faces and its ``face_scans`` row commit together), so a
+killed run resumes where it stopped and analyses nothing twice; a video is scanned segment
+by segment by the video part (its own resumable scan), without matching.
+
+``find`` answers "where else does this person appear?": every stored usable face (photo faces,
+and video tracks by their template at their best face) scored against the person's reference
+faces, kept when it clears the threshold for the FPIR asked at the collection's size, and
+recorded as a candidate for review. ``appearance_search`` is the one exact search over the
+stored vectors; an approximate collection index can replace it behind the same signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Collection, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import select
+
+from imint.errors import BadInputError, ImintError, NotFoundError, ValidationError
+from imint.faces.analysis import analyze_evidence, embedding_of, store_analysis
+from imint.faces.calibration import DEFAULT_FPIR, load_calibration
+from imint.faces.gallery import find_person, get_person
+from imint.faces.quality import is_poor
+from imint.faces.results import ProgressFn
+from imint.faces.tables import FaceRow, FaceScan, Match, ReferencePhoto
+from imint.media.ingest import log_custody
+from imint.media.sniff import sort_media
+from imint.store.models import EvidenceRow
+
+if TYPE_CHECKING:
+    from imint.faces.service import FaceService
+    from imint.records import Faces
+    from imint.workspace import Workspace
+
+DEFAULT_VIDEO_FPS = 5.0
+
+
+# -- ingest ----------------------------------------------------------------------------------
+@dataclass
+class IngestReport:
+    """What one ``ingest`` run did: files seen, analysed now, reused from before, bad ones."""
+
+    photos: int = 0
+    videos: int = 0
+    analysed: int = 0  # photos analysed by this run
+    reused: int = 0  # photos analysed by an earlier run (same bytes)
+    faces: int = 0  # faces stored by this run (photos; videos' in ``video_tracks``)
+    video_tracks: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    seconds: float = 0.0
+    workers: int = 0
+
+    @property
+    def faces_per_second(self) -> float:
+        return self.faces / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "photos": self.photos,
+            "videos": self.videos,
+            "analysed": self.analysed,
+            "reused": self.reused,
+            "faces": self.faces,
+            "video_tracks": self.video_tracks,
+            "bad": [{"path": p, "error": e} for p, e in self.bad],
+            "seconds": round(self.seconds, 3),
+            "faces_per_second": round(self.faces_per_second, 2),
+            "workers": self.workers,
+        }
+
+
+@dataclass
+class _Analysed:
+    """A worker's answer for one file: the hash of the bytes it read and their faces, or why not."""
+
+    sha256: str
+    faces: Faces | None
+    error: str | None
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _worker_start(model_id: str) -> None:
+    import cv2
+
+    # One OpenCV thread per worker: the workers are the parallelism.
+    cv2.setNumThreads(1)
+    from imint.faces.engine import get_engine
+
+    get_engine(model_id)
+
+
+def _worker_analyse(model_id: str, path: str) -> _Analysed:
+    """Decode, detect, assess and embed one photo in a worker; nothing is written here."""
+    from imint.faces.engine import get_engine
+    from imint.media.images import decode_image
+
+    data = Path(path).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        return _Analysed(sha, get_engine(model_id).analyze(decode_image(data, Path(path).name)), None)
+    except ImintError as exc:
+        return _Analysed(sha, None, exc.reason)
+
+
+class _Pool:
+    """Worker processes (spawned: no thread state is forked) that analyse photos ahead of the writer."""
+
+    def __init__(self, model_id: str, workers: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.model_id = model_id
+        self.executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(model_id,),
+        )
+
+    def submit(self, path: Path) -> Future:
+        return self.executor.submit(_worker_analyse, self.model_id, str(path))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _scanned_hashes(ws: Workspace, model_id: str) -> set[str]:
+    with ws.session() as s:
+        return set(s.scalars(select(FaceScan.evidence_sha256).where(FaceScan.model_id == model_id)))
+
+
+def _store_photo(faces: FaceService, path: Path, pre: _Analysed | None, report: IngestReport) -> None:
+    """One photo in one transaction: the file, its faces and its scan mark commit together."""
+    ws = faces.ws
+    with ws.session() as s:
+        evidence = ws.ingest(path, source=str(path), session=s)
+        scanned = s.get(FaceScan, (evidence.sha256, faces.model_id)) is not None
+        if pre is not None and pre.sha256 != evidence.sha256:
+            pre = None  # the file changed between the worker's read and ours: analyse what was stored
+        if scanned:
+            report.reused += 1
+            return
+        if evidence.kind != "image":
+            raise BadInputError(f"not a photo (detected as {evidence.kind})", subject=path)
+        if pre is not None and pre.error is not None:
+            raise BadInputError(pre.error, subject=path)
+        if pre is not None and pre.faces is not None:
+            rows = store_analysis(s, evidence, pre.faces, faces.model_id)
+        else:
+            rows, _ = analyze_evidence(faces, s, evidence)
+        log_custody(s, evidence.sha256, "faces-analysed", ws.user, model=faces.model_id, faces=len(rows))
+        report.analysed += 1
+        report.faces += len(rows)
+
+
+def _ingest_photos(
+    faces: FaceService,
+    photos: Sequence[Path],
+    report: IngestReport,
+    workers: int,
+    progress: ProgressFn | None,
+) -> None:
+    def done(i: int, path: Path, pre: _Analysed | None) -> None:
+        try:
+            _store_photo(faces, path, pre, report)
+        except ImintError as exc:
+            report.bad.append((str(path), str(exc)))
+        if progress:
+            progress(i + 1, len(photos), str(path))
+
+    if workers <= 0:
+        for i, path in enumerate(photos):
+            done(i, path, None)
+        return
+    scanned = _scanned_hashes(faces.ws, faces.model_id)
+    pool = _Pool(faces.model_id, workers)
+    ahead: deque[tuple[int, Path, Future | None]] = deque()
+    try:
+        for i, path in enumerate(photos):
+            try:
+                known = _sha256_of(path) in scanned
+            except OSError:
+                known = True  # unreadable: the writer reports it with its reason
+            ahead.append((i, path, None if known else pool.submit(path)))
+            while len(ahead) > 2 * workers:
+                j, p, fut = ahead.popleft()
+                done(j, p, fut.result() if fut is not None else None)
+        while ahead:
+            j, p, fut = ahead.popleft()
+            done(j, p, fut.result() if fut is not None else None)
+    finally:
+        pool.close()
+
+
+def _ingest_videos(
+    faces: FaceService,
+    videos: Sequence[Path],
+    report: IngestReport,
+    fps: float,
+    progress: ProgressFn | None,
+) -> None:
+    try:
+        from imint.faces.video.scan import scan_video
+        from imint.faces.video.search import ingest_video
+    except ImportError:  # a build without PyAV
+        report.bad.extend((str(v), f"{v}: video analysis is not available in this build") for v in videos)
+        return
+    from imint.faces.video.storage import scan_outcome
+
+    for i, path in enumerate(videos):
+        try:
+            evidence, info = ingest_video(faces.ws, path)
+            scan_id, _ = scan_video(faces, evidence, info, fps=fps)
+            error, _ = scan_outcome(faces.ws, scan_id)
+            report.video_tracks += count_video_tracks(faces.ws, scan_id)
+            if error:
+                report.bad.append((str(path), f"{path}: {error} (the part before it was analysed)"))
+        except ImintError as exc:
+            report.bad.append((str(path), str(exc)))
+        if progress:
+            progress(i + 1, len(videos), str(path))
+
+
+def count_video_tracks(ws: Workspace, scan_id: int) -> int:
+    from imint.faces.video.tables import VideoTrack
+
+    with ws.session() as s:
+        return len(s.scalars(select(VideoTrack.id).where(VideoTrack.scan_id == scan_id)).all())
+
+
+def ingest(
+    faces: FaceService,
+    paths: str | Path | Iterable[str | Path],
+    *,
+    workers: int = 0,
+    fps: float = DEFAULT_VIDEO_FPS,
+    with_videos: bool = True,
+    progress: ProgressFn | None = None,
+    video_progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Add photos and videos (files, or folders read recursively) and analyse every face once.
+
+    ``workers`` processes decode, detect and embed photos ahead while this process writes
+    (0: this process does it all). A photo analysed before (same bytes, same model) is not
+    analysed again; a bad file is listed in ``report.bad`` and the run goes on.
+    """
+    if workers < 0:
+        raise ValidationError("the number of workers cannot be negative", subject="workers")
+    clock = time.perf_counter()
+    photos, videos = sort_media(paths)
+    report = IngestReport(photos=len(photos), videos=len(videos) if with_videos else 0, workers=workers)
+    _ingest_photos(faces, photos, report, workers, progress)
+    if with_videos and videos:
+        _ingest_videos(faces, videos, report, fps, video_progress)
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+# -- the searched collection ----------------------------------------------------------------------
+@dataclass
+class CollectionFaces:
+    """Every usable stored face of one model as arrays (row i: ``face_ids[i]``, ``vectors[i]``...)."""
+
+    face_ids: np.ndarray
+    vectors: np.ndarray
+    qualities: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+
+def collection_faces(ws: Workspace, model_id: str, dim: int) -> CollectionFaces:
+    """Photo faces with an embedding, and each closed video track once (its template, at its best
+    face), leaving out poor-quality faces (they are never matched automatically)."""
+    ids: list[int] = []
+    vecs: list[np.ndarray] = []
+    quals: list[float] = []
+    with ws.session() as s:
+        for fid, emb, q, reason in s.execute(
+            select(FaceRow.id, FaceRow.embedding, FaceRow.quality, FaceRow.quality_reason).where(
+                FaceRow.model_id == model_id, FaceRow.frame_time.is_(None), FaceRow.embedding.is_not(None)
+            )
+        ):
+            if not is_poor(reason):
+                ids.append(fid)
+                vecs.append(np.frombuffer(emb, np.float32))
+                quals.append(q)
+        for fid, tsum, q, reason in _video_track_templates(s, model_id):
+            if not is_poor(reason):
+                v = np.frombuffer(tsum, np.float64)
+                ids.append(fid)
+                vecs.append((v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32))
+                quals.append(q)
+    return CollectionFaces(
+        np.array(ids, np.int64),
+        np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, dim), np.float32),
+        np.array(quals, np.float32),
+    )
+
+
+def _video_track_templates(s: Any, model_id: str) -> list[Any]:
+    try:
+        from imint.faces.video.tables import VideoScan, VideoTrack
+    except ImportError:  # pragma: no cover - a build without the video part
+        return []
+    return list(
+        s.execute(
+            select(
+                VideoTrack.best_face_id,
+                VideoTrack.template_sum,
+                VideoTrack.best_quality,
+                VideoTrack.best_reason,
+            )
+            .join(VideoScan, VideoScan.id == VideoTrack.scan_id)
+            .where(
+                VideoScan.model_id == model_id,
+                VideoTrack.status == "closed",
+                VideoTrack.template_sum.is_not(None),
+                VideoTrack.best_face_id.is_not(None),
+            )
+        ).all()
+    )
+
+
+def appearance_search(
+    collection: CollectionFaces, query_vectors: np.ndarray, *, exclude: Collection[int] = frozenset()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact search of the collection: for every collection face (but ``exclude``), the best score
+    over the query vectors and which query gave it. Returns ``(face_ids, scores, query_index)``,
+    strongest first. An approximate index may replace this with a shortlist re-scored exactly."""
+    q = np.asarray(query_vectors, np.float32).reshape(
+        -1, collection.vectors.shape[1] if len(collection) else 1
+    )
+    if len(collection) == 0 or len(q) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    keep = np.array([int(f) not in exclude for f in collection.face_ids], bool)
+    scores = collection.vectors[keep] @ q.T  # (faces, queries)
+    which = scores.argmax(axis=1)
+    best = scores[np.arange(len(which)), which]
+    order = np.argsort(-best, kind="stable")
+    return collection.face_ids[keep][order], best[order], which[order]
+
+
+# -- find ------------------------------------------------------------------------------------------
+@dataclass
+class FindResult:
+    """Every appearance of one person (or of one face) above the operating point, strongest first."""
+
+    person_id: int | None
+    person: str | None
+    operating_point: str
+    faces_searched: int
+    comparison_fmr: float  # the per-comparison FMR the threshold stands for
+    appearances: list[dict[str, Any]] = field(default_factory=list)
+    new_candidates: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _operating_point(fpir: float, n: int) -> str:
+    return f"find fpir={fpir:g} n={n}"
+
+
+def _query_of_person(s: Any, person_id: int, model_id: str) -> tuple[list[int], np.ndarray, np.ndarray]:
+    refs = s.execute(
+        select(FaceRow.id, FaceRow.embedding, FaceRow.quality)
+        .join(ReferencePhoto, ReferencePhoto.face_id == FaceRow.id)
+        .where(ReferencePhoto.person_id == person_id, FaceRow.model_id == model_id)
+        .order_by(FaceRow.id)
+    ).all()
+    if not refs:
+        raise NotFoundError("the person has no reference face for this model", subject=f"person {person_id}")
+    return (
+        [r.id for r in refs],
+        np.stack([np.frombuffer(r.embedding, np.float32) for r in refs]),
+        np.array([r.quality for r in refs], np.float32),
+    )
+
+
+def _appearance_rows(s: Any, face_ids: list[int]) -> dict[int, tuple[FaceRow, EvidenceRow]]:
+    rows = s.execute(
+        select(FaceRow, EvidenceRow)
+        .join(EvidenceRow, EvidenceRow.sha256 == FaceRow.evidence_sha256)
+        .where(FaceRow.id.in_(face_ids))
+    ).all()
+    return {f.id: (f, e) for f, e in rows}
+
+
+def find(
+    faces: FaceService,
+    *,
+    name: str | None = None,
+    person_id: int | None = None,
+    face_id: int | None = None,
+    photo: str | Path | None = None,
+    fpir: float = DEFAULT_FPIR,
+    record: bool = True,
+    limit: int | None = None,
+) -> FindResult:
+    """Where else does this person (``name`` / ``person_id``) or this face (``face_id``, or the largest
+    face of ``photo``) appear in the workspace?
+
+    Every stored usable face (not a reference of the person, not the face asked about) is
+    compared with every query face; one is kept when its best score clears the threshold of the
+    per-comparison FMR ``1 - (1 - fpir) ** (1 / (c * T))`` at the pair's quality bins, with ``T``
+    the comparisons made (faces searched times query faces): the chance that a search for a
+    person finds any stranger anywhere in the collection stays ``fpir``. For a person, each one is
+    recorded as a candidate for review (a person's earlier decision is kept, nothing is confirmed
+    here); ``new_candidates`` counts those stored now.
+    """
+    if not 0 < fpir < 1:
+        raise ValidationError("FPIR must be between 0 and 1", subject="fpir")
+    ws = faces.ws
+    # The calibration table alone (no engine is loaded for a search over stored vectors).
+    cal = load_calibration(faces.model_id)
+    exclude: set[int] = set()
+    pname = None
+    with ws.session() as s:
+        if name is not None or person_id is not None:
+            person = find_person(s, name) if name is not None else get_person(s, int(person_id))
+            person_id, pname = person.id, person.name
+            query_ids, queries, query_q = _query_of_person(s, person.id, faces.model_id)
+            exclude = set(query_ids)
+        elif face_id is not None:
+            row = s.get(FaceRow, face_id)
+            if row is None or row.embedding is None or row.model_id != faces.model_id:
+                raise NotFoundError("no embedded face with this id", subject=f"face {face_id}")
+            query_ids, queries, query_q = [row.id], embedding_of(row)[None, :], np.array([row.quality])
+            exclude = {row.id}
+        elif photo is None:
+            raise ValidationError("give a person's name, a face id or a photo", subject="find")
+    if photo is not None and person_id is None and face_id is None:
+        query_ids, queries, query_q = _query_of_photo(faces, Path(photo))
+        exclude = set(query_ids)
+    collection = collection_faces(ws, faces.model_id, int(queries.shape[1]))
+    searched = len(collection) - sum(1 for f in collection.face_ids if int(f) in exclude)
+    n_comparisons = max(1, searched * len(queries))
+    quality_of = dict(zip(collection.face_ids.tolist(), collection.qualities.tolist(), strict=True))
+    ids, scores, which = appearance_search(collection, queries, exclude=exclude)
+    result = FindResult(
+        person_id=person_id,
+        person=pname,
+        operating_point=_operating_point(fpir, searched),
+        faces_searched=searched,
+        comparison_fmr=cal.comparison_fmr_for_fpir(fpir, n_comparisons),
+    )
+    kept: list[tuple[int, float, int, float]] = []
+    for fid, sc, qi in zip(ids.tolist(), scores.tolist(), which.tolist(), strict=True):
+        q_ref, q_face = float(query_q[qi]), quality_of[fid]
+        threshold = cal.threshold_for_fpir(fpir, q_ref, n_comparisons, q_face)
+        if sc >= threshold:
+            kept.append((fid, sc, qi, cal.fmr(sc, q_ref, q_face)))
+        if limit is not None and len(kept) >= limit:
+            break
+    with ws.session() as s:
+        rows = _appearance_rows(s, [k[0] for k in kept])
+        for fid, sc, qi, fmr in kept:
+            face, ev = rows[fid]
+            appearance = {
+                "face_id": fid,
+                "sha256": ev.sha256,
+                "kind": ev.kind,
+                "source": ev.source or ev.original_name,
+                "frame_time": face.frame_time,
+                "box": [round(v, 1) for v in (face.x1, face.y1, face.x2, face.y2)],
+                "score": round(float(sc), 4),
+                "fmr": fmr,
+                "quality": round(face.quality, 3),
+                "quality_reason": face.quality_reason,
+                "reference_face_id": query_ids[qi],
+                "reference_quality": round(float(query_q[qi]), 3),
+                "candidate_id": None,
+                "status": None,
+            }
+            if person_id is not None:
+                m, new = _record(s, fid, person_id, float(sc), fmr, result.operating_point, create=record)
+                if m is not None:
+                    appearance["candidate_id"], appearance["status"] = m.id, m.status
+                result.new_candidates += new
+                if new:
+                    log_custody(s, ev.sha256, "find-candidate", ws.user, person=pname, face_id=fid, fmr=fmr)
+            result.appearances.append(appearance)
+    return result
+
+
+def _record(
+    s: Any, face_id: int, person_id: int, score: float, fmr: float, op: str, *, create: bool
+) -> tuple[Match | None, bool]:
+    """The face's candidate for the person: the stored one (its status kept) or, with ``create``, a new one."""
+    m = s.scalar(select(Match).where(Match.face_id == face_id, Match.person_id == person_id))
+    if m is not None or not create:
+        return m, False
+    m = Match(face_id=face_id, person_id=person_id, score=score, fmr=fmr, rank=1, operating_point=op)
+    s.add(m)
+    s.flush()
+    return m, True
+
+
+def _query_of_photo(faces: FaceService, photo: Path) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The largest face of a photo (stored as evidence and analysed once, like any searched photo)."""
+    from imint.faces.analysis import choose_face
+
+    ws = faces.ws
+    with ws.session() as s:
+        evidence = ws.ingest(photo, source=str(photo), session=s)
+        rows, _ = analyze_evidence(faces, s, evidence)
+        chosen = choose_face(rows, "largest", evidence)
+        if chosen is None or chosen.embedding is None:
+            raise BadInputError("no face found", subject=photo)
+        if is_poor(chosen.quality_reason):
+            raise BadInputError(f"the face is not usable ({chosen.quality_reason})", subject=photo)
+        return [chosen.id], embedding_of(chosen)[None, :], np.array([chosen.quality], np.float32)
+
+
+def person_appearances(
+    faces: FaceService, person_id: int, *, fpir: float = DEFAULT_FPIR, limit: int | None = 200
+) -> dict[str, Any]:
+    """A person's appearances for pages and the API, recording nothing (a look, not a hunt):
+    the ones already queued carry their candidate id and status. A person without a reference
+    face of this model has none."""
+    try:
+        return find(faces, person_id=person_id, fpir=fpir, record=False, limit=limit).to_dict()
+    except NotFoundError:
+        with faces.ws.session() as s:
+            get_person(s, person_id)  # an unknown person is still a 404
+        return {"person_id": person_id, "appearances": [], "faces_searched": 0, "new_candidates": 0}
+
+
+def retro_hunt(faces: FaceService, person_id: int, *, fpir: float = DEFAULT_FPIR) -> int:
+    """Search the back catalogue for an (newly) enrolled person; the new candidates queued for review."""
+    return find(faces, person_id=person_id, fpir=fpir).new_candidates

@@ -1,0 +1,242 @@
+"""A collection: ingest once (resumable), find a person at collection size, retro-hunt on enroll."""
+
+import io
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imint.faces.collection import CollectionFaces, appearance_search
+from imint.workspace import Workspace
+
+
+@pytest.fixture()
+def ws(tmp_path):
+    return Workspace(tmp_path / "ws", user="analyst1")
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory, photos):
+    """A folder of the astronaut seen three other ways, a stranger, and a file that is not a photo."""
+    d = tmp_path_factory.mktemp("collection")
+    (d / "sub").mkdir()
+    astro = np.asarray(Image.open(photos["astronaut"]).convert("RGB"))
+    (d / "crop.jpg").write_bytes(photos["astronaut_crop"].read_bytes())
+    Image.fromarray(astro[:, ::-1]).resize((256, 256)).save(d / "sub" / "mirrored.jpg", quality=70)
+    Image.fromarray(astro).resize((384, 384)).save(d / "sub" / "smaller.png")
+    (d / "stranger.jpg").write_bytes(photos["grace_hopper"].read_bytes())
+    (d / "notes.jpg").write_text("not a photo\n")
+    return d
+
+
+def _count(ws, table, where=""):
+    with sqlite3.connect(ws.path / "imint.db") as con:
+        return con.execute(f"select count(*) from {table} {where}").fetchone()[0]
+
+
+PLANTED = {"crop.jpg", "mirrored.jpg", "smaller.png"}
+
+
+def test_ingest_analyses_every_photo_once_and_lists_bad_files(ws, collection):
+    report = ws.faces.ingest([collection])
+    assert (report.photos, report.analysed, report.reused) == (5, 4, 0)
+    assert report.faces == 4 and _count(ws, "face_scans") == 4
+    assert [p.rsplit("/", 1)[-1] for p, _ in report.bad] == ["notes.jpg"]
+    assert "not an image" in report.bad[0][1]
+    again = ws.faces.ingest([collection])
+    assert (again.analysed, again.reused, again.faces) == (0, 4, 0)
+    assert _count(ws, "faces") == 4 and _count(ws, "face_scans") == 4
+
+
+def test_search_after_ingest_reuses_the_analysis(ws, collection, photos):
+    ws.faces.ingest([collection])
+    ws.enroll("Eileen Collins", [photos["astronaut"]], retro_hunt=False)
+    faces_before, scans_before = _count(ws, "faces"), _count(ws, "face_scans")
+    results = ws.search([collection], annotate_dir=None)
+    good = [r for r in results if not r.error]
+    assert len(good) == 4 and all(r.reused for r in good)
+    # The reference photo added one analysed photo; the search added none.
+    assert (_count(ws, "faces"), _count(ws, "face_scans")) == (faces_before, scans_before)
+    found = {r.path.rsplit("/", 1)[-1] for r in good if r.faces and r.faces[0].best}
+    assert found == PLANTED
+
+
+def test_find_returns_the_planted_appearances_as_candidates_and_no_stranger(ws, collection, photos):
+    ws.faces.ingest([collection])
+    ws.enroll("Eileen Collins", [photos["astronaut"]], retro_hunt=False)
+    result = ws.faces.find(name="Eileen Collins")
+    assert {a["source"].rsplit("/", 1)[-1] for a in result.appearances} == PLANTED
+    assert result.faces_searched == 4  # the four collection faces; the reference itself is not searched
+    scores = [a["score"] for a in result.appearances]
+    assert scores == sorted(scores, reverse=True)
+    assert all(a["fmr"] <= result.comparison_fmr and a["status"] == "candidate" for a in result.appearances)
+    assert result.new_candidates == 3 and _count(ws, "matches", "where status = 'candidate'") == 3
+    # Nothing is confirmed by find; a second find queues no duplicate and keeps a decision.
+    ws.faces.decide(result.appearances[0]["candidate_id"], "rejected")
+    again = ws.faces.find(name="Eileen Collins")
+    assert again.new_candidates == 0 and _count(ws, "matches") == 3
+    assert again.appearances[0]["status"] == "rejected"
+
+
+def test_a_stranger_is_found_nowhere(ws, collection, photos):
+    ws.faces.ingest([collection / "sub", collection / "crop.jpg"])
+    ws.enroll("Grace Hopper", [photos["grace_hopper"]])
+    result = ws.faces.find(name="Grace Hopper")
+    assert result.faces_searched == 3 and result.appearances == [] and _count(ws, "matches") == 0
+
+
+def test_enrolling_hunts_the_back_catalogue_without_duplicates(ws, collection, photos, tmp_path):
+    ws.faces.ingest([collection])
+    first = ws.enroll("Eileen Collins", [photos["astronaut"]])
+    assert first.retro_candidates == 3
+    # Another reference photo of her: its own search finds the same faces, already queued.
+    other = tmp_path / "another.jpg"
+    astro = np.asarray(Image.open(photos["astronaut"]).convert("RGB"))
+    Image.fromarray(astro[20:480, 40:480]).save(other, quality=90)
+    second = ws.enroll("Eileen Collins", [other])
+    assert second.references_added == 1 and second.retro_candidates == 0
+    queue = ws.faces.list_matches("candidate")
+    assert len(queue) == 3 and len({m["face_id"] for m in queue}) == 3
+
+
+def test_find_by_photo_of_an_unknown_records_nothing(ws, collection, photos):
+    ws.faces.ingest([collection])
+    result = ws.faces.find(photo=photos["astronaut"])
+    assert {a["source"].rsplit("/", 1)[-1] for a in result.appearances} == PLANTED
+    assert result.person is None and _count(ws, "matches") == 0
+
+
+def test_appearance_search_is_exact_and_leaves_out_excluded_faces():
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(50, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    coll = CollectionFaces(np.arange(100, 150), vecs, np.ones(50, np.float32))
+    ids, scores, which = appearance_search(coll, vecs[[3, 7]], exclude={103})
+    assert 103 not in ids and ids[0] == 107 and which[0] == 1 and scores[0] == pytest.approx(1.0)
+    full = np.max(vecs @ vecs[[3, 7]].T, axis=1)
+    assert np.allclose(np.sort(scores)[::-1], np.sort(np.delete(full, 3))[::-1])
+
+
+def test_cli_ingest_then_find_writes_json(collection, photos, tmp_path):
+    from typer.testing import CliRunner
+
+    from imint.cli import app
+
+    wsp = tmp_path / "ws"
+    runner = CliRunner()
+    out = runner.invoke(app, ["ingest", str(collection), "--workspace", str(wsp)])
+    assert out.exit_code == 0, out.output
+    assert "4 analysed now" in out.output and "notes.jpg" in out.output
+    out = runner.invoke(app, ["enroll", "Eileen Collins", str(photos["astronaut"]), "--workspace", str(wsp)])
+    assert out.exit_code == 0 and "retro-hunt: 3 new candidate(s)" in out.output, out.output
+    out = runner.invoke(
+        app, ["find", "Eileen Collins", "--json", str(tmp_path / "f.json"), "--workspace", str(wsp)]
+    )
+    assert out.exit_code == 0, out.output
+    data = json.loads((tmp_path / "f.json").read_text())
+    assert len(data["appearances"]) == 3 and data["new_candidates"] == 0
+
+
+_KILLED_CHILD = """
+import sys, time
+from imint.faces.collection import ingest
+from imint.workspace import Workspace
+
+def stall_after_three(done, total, item):
+    if done == 3:
+        time.sleep(600)
+
+ws = Workspace(sys.argv[1], user="tester")
+ingest(ws.faces, [sys.argv[2]], progress=stall_after_three)
+"""
+
+
+@pytest.mark.slow
+def test_an_ingest_killed_with_sigkill_resumes_without_duplicates(tmp_path, collection):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    wsp = tmp_path / "ws"
+    ws = Workspace(wsp, user="tester")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, str(wsp), str(collection)], env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and child.poll() is None and _count(ws, "face_scans") < 2:
+            time.sleep(0.5)
+        assert child.poll() is None, "the child ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    # Killed after its third file (one of the five is not a photo): every photo committed whole.
+    scanned = _count(ws, "face_scans")
+    assert 2 <= scanned <= 3 and _count(ws, "faces") == scanned
+    report = ws.faces.ingest([collection])
+    assert (report.analysed, report.reused) == (4 - scanned, scanned)
+    assert _count(ws, "face_scans") == 4 and _count(ws, "faces") == 4 and _count(ws, "evidence") == 4
+    with sqlite3.connect(ws.path / "imint.db") as con:
+        per_file = con.execute(
+            "select evidence_sha256, count(*) from faces group by evidence_sha256"
+        ).fetchall()
+    assert all(n == 1 for _, n in per_file)
+
+
+def test_api_lists_a_persons_appearances_and_shows_a_candidate_beside_the_reference(
+    tmp_path, collection, photos
+):
+    from fastapi.testclient import TestClient
+
+    from imint.api.app import create_app
+    from tests.api_support import make_users
+
+    wsp = tmp_path / "ws"
+    tokens = make_users(wsp)
+    ws = Workspace(wsp, user="analyst")
+    ws.faces.ingest([collection])
+    person_id = ws.enroll("Eileen Collins", [photos["astronaut"]]).person_id
+    auth = {"Authorization": f"Bearer {tokens['viewer']}", "Accept": "application/json"}
+    with TestClient(create_app(wsp)) as client:
+        r = client.get(f"/persons/{person_id}/appearances", headers=auth)
+        assert r.status_code == 200, r.text
+        found = r.json()["appearances"]
+        assert {a["source"].rsplit("/", 1)[-1] for a in found} == PLANTED
+        assert all(a["status"] == "candidate" and a["candidate_id"] for a in found)
+        page = client.get(f"/persons/{person_id}", headers={**auth, "Accept": "text/html"})
+        assert page.status_code == 200 and "Appearances in the collection" in page.text
+        assert f"/candidates/{found[0]['candidate_id']}/pair.jpg" in page.text
+        pair = client.get(f"/candidates/{found[0]['candidate_id']}/pair.jpg", headers=auth)
+        assert pair.status_code == 200 and pair.headers["content-type"] == "image/jpeg"
+        image = Image.open(io.BytesIO(pair.content))
+        assert image.size == (408, 272)
+        assert client.get("/candidates/9999/pair.jpg", headers=auth).status_code == 404
+        assert client.get("/persons/9999/appearances", headers=auth).status_code == 404
+
+
+@pytest.mark.slow
+def test_a_video_in_the_collection_is_scanned_once_and_found_by_its_track(tmp_path, photos):
+    pytest.importorskip("av")
+    from tests.video_clips import moving_faces_frames, write_clip
+
+    clip = write_clip(tmp_path / "two_faces.mp4", moving_faces_frames(seconds=2.0, fps=10), fps=10)
+    ws = Workspace(tmp_path / "ws", user="analyst1")
+    report = ws.faces.ingest([clip])
+    assert report.videos == 1 and report.video_tracks >= 2 and not report.bad
+    assert _count(ws, "video_scans") == 1 and _count(ws, "matches") == 0  # scanned, not matched
+    faces_before, segments_before = _count(ws, "faces"), _count(ws, "video_segments")
+    again = ws.faces.ingest([clip])
+    assert again.bad == [] and (_count(ws, "faces"), _count(ws, "video_segments")) == (
+        faces_before,
+        segments_before,
+    )
+    enrolled = ws.enroll("Eileen Collins", [photos["astronaut"]])
+    result = ws.faces.find(name="Eileen Collins")
+    assert enrolled.retro_candidates == len(result.appearances) == 1
+    (seen,) = result.appearances
+    assert seen["kind"] == "video" and seen["frame_time"] is not None and seen["source"] == str(clip)
