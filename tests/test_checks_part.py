@@ -89,7 +89,8 @@ def test_record_type_card_evidence_cards_and_view(ws, tmp_path: Path) -> None:
     assert len(cards) == 1 and any(line.startswith("c2pa: absent") for line in cards[0].machine)
     view = PART.evidence_view(ws, ev.sha256)
     # The cheap checks ran at ingest (the part is registered); `run_checks` added ELA and re-ran C2PA.
-    assert {r["check"] for r in view["results"]} == {*checks.GROUPS["cheap"], "ela"}
+    assert {r["check"] for r in view["checks"]} == {*checks.GROUPS["cheap"], "ela"}
+    assert row.id in {r["id"] for r in view["checks"]}  # each names the record claims link as check:ID
     assert PART.evidence_view(ws, "0" * 64) is None
 
 
@@ -133,3 +134,22 @@ def test_sun_command_takes_place_and_time_from_the_evidence_metadata(tmp_path: P
     assert result.exit_code == 0, result.output
     assert "2024-07-10T11:30:00+00:00 over 50.45000, 30.52333" in result.output
     assert "outside the shadow" in result.output  # elevation 57.0 at 11:30 UTC; ratio 0.8 allows 47-56
+
+
+def test_the_evidence_page_shows_the_checks_as_html_and_json(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from imint.api.app import create_app
+    from tests.api_support import make_users
+
+    tokens = make_users(tmp_path / "site")
+    f = tmp_path / "a.jpg"
+    f.write_bytes(jpeg_bytes(astronaut(), 85))
+    with Workspace(tmp_path / "site") as w:
+        sha = w.ingest(f).sha256
+    with TestClient(create_app(tmp_path / "site")) as client:
+        auth = {"Authorization": f"Bearer {tokens['viewer']}"}
+        data = client.get(f"/evidence/{sha}.json", headers=auth).json()
+        assert {c["check"] for c in data["checks"]} == set(checks.GROUPS["cheap"])
+        page = client.get(f"/evidence/{sha}", headers={**auth, "Accept": "text/html"}).text
+        assert "<h2>Checks</h2>" in page and "near_duplicates" in page

@@ -53,6 +53,7 @@ class CheckResult:
     artifact: str | None = None  # heat-map PNG path relative to the workspace, set by the runner
     created_at: str = ""
     evidence_sha256: str = ""
+    id: int | None = None  # the stored row (``check:ID`` in claim links), None until stored
     heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +71,7 @@ class CheckResult:
             "artifact": self.artifact,
             "created_at": self.created_at,
             "evidence_sha256": self.evidence_sha256,
+            "id": self.id,
         }
 
 

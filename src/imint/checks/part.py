@@ -148,7 +148,7 @@ class ChecksPart(Part):
         from imint.checks.runner import stored_results
 
         results = stored_results(ws, sha256)
-        return {"results": [r.to_dict() for r in results]} if results else None
+        return {"checks": [r.to_dict() for r in results]} if results else None
 
 
 PART = ChecksPart()

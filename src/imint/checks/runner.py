@@ -189,6 +189,7 @@ def row_to_result(row: CheckResultRow) -> CheckResult:
         artifact=row.artifact,
         created_at=row.created_at,
         evidence_sha256=row.evidence_sha256,
+        id=row.id,
     )
 
 
