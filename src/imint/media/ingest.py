@@ -150,17 +150,23 @@ def ingest_file(
         added_by=added_by,
         source=source,
     )
-    try:
-        # A savepoint: another writer (a second CLI, the server) may store the same bytes between our
-        # look-up and this insert; its row wins and this ingest becomes a sighting, not an error.
-        with session.begin_nested():
-            session.add(row)
-            session.flush()  # the evidence row must exist before its custody entry references it
-    except IntegrityError:
-        existing = session.get(EvidenceRow, digest, populate_existing=True)
-        if existing is None:
-            raise
-        return _seen_again(session, objects_dir, existing, p, added_by, source)
+    if session.get_bind().dialect.name == "sqlite":
+        # No savepoint here: pysqlite starts no transaction before a SAVEPOINT, so releasing it would
+        # commit the caller's work early (an analysis that fails after ingest would leave its evidence).
+        session.add(row)
+        session.flush()  # the evidence row must exist before its custody entry references it
+    else:
+        try:
+            # A savepoint: another writer (a second CLI, the server) may store the same bytes between our
+            # look-up and this insert; its row wins and this ingest becomes a sighting, not an error.
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            existing = session.get(EvidenceRow, digest, populate_existing=True)
+            if existing is None:
+                raise
+            return _seen_again(session, objects_dir, existing, p, added_by, source)
     session.add(
         CustodyEntry(
             evidence_sha256=digest,
