@@ -61,7 +61,9 @@ def run_fuzz(strategy: st.SearchStrategy, body: Callable[[Any], None], examples:
             path = save_dir / f"{name}-{hashlib.sha256(raw).hexdigest()[:12]}.bin"
             path.write_bytes(raw)
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            crashes.append(f"{type(exc).__name__}: {str(exc)[:200]} at {where.filename}:{where.lineno} -> {path}")
+            crashes.append(
+                f"{type(exc).__name__}: {str(exc)[:200]} at {where.filename}:{where.lineno} -> {path}"
+            )
 
     fuzz()
     seconds = time.perf_counter() - started
@@ -73,7 +75,13 @@ def run_fuzz(strategy: st.SearchStrategy, body: Callable[[Any], None], examples:
 
 
 # ---------------------------------------------------------------------------------- mutations
-HUGE = (b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x80\x00\x00\x00", b"\x00\x00\x00\x00", b"\xff\xff\xff\x7f")
+HUGE = (
+    b"\xff\xff\xff\xff",
+    b"\x7f\xff\xff\xff",
+    b"\x80\x00\x00\x00",
+    b"\x00\x00\x00\x00",
+    b"\xff\xff\xff\x7f",
+)
 
 
 def _apply(seed: bytes, ops: list[tuple]) -> bytes:
@@ -143,7 +151,9 @@ def store_state(ws, sha256: str) -> dict[str, Any]:  # noqa: ANN001 - a Workspac
         }
         custody = [
             (e.id, e.action, e.actor, e.at, e.details)
-            for e in s.scalars(select(CustodyEntry).where(CustodyEntry.evidence_sha256 == sha256).order_by(CustodyEntry.id))
+            for e in s.scalars(
+                select(CustodyEntry).where(CustodyEntry.evidence_sha256 == sha256).order_by(CustodyEntry.id)
+            )
         ]
     stored = hashlib.sha256(ws.object_path(sha256).read_bytes()).hexdigest()
     return {"record": record, "custody": custody, "object_sha256": stored}

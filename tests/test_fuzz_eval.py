@@ -43,27 +43,51 @@ def _csv(rows: list[list[object]]) -> bytes:
 MANIFEST = _csv([["path", "identity", "source"], ["a/1.jpg", "Ann", "lfw"], ["b/2.jpg", "Bob", "web"]])
 IDENT = _csv([["path", "identity", "role"], ["a/1.jpg", "Ann", "gallery"], ["b/2.jpg", "Bob", "probe"]])
 IMAGES = _csv(
-    [["image", "width", "height", "source", "sensor", "modality", "scene", "subset", "n_objects"],
-     ["images/c0.png", 64, 64, "sim", "sim", "SAR", "", "offshore", 1]]
+    [
+        ["image", "width", "height", "source", "sensor", "modality", "scene", "subset", "n_objects"],
+        ["images/c0.png", 64, 64, "sim", "sim", "SAR", "", "offshore", 1],
+    ]
 )
-ANNOTATIONS = _csv([["image", "x1", "y1", "x2", "y2", "label", "difficult"], ["images/c0.png", 20, 20, 26, 24, "ship", 0]])
+ANNOTATIONS = _csv(
+    [["image", "x1", "y1", "x2", "y2", "label", "difficult"], ["images/c0.png", 20, 20, 26, 24, "ship", 0]]
+)
 
 _cell = st.one_of(
-    st.sampled_from(["", "nan", "inf", "-1", "1e309", "0x10", "images/c0.png", "images", "../x", "/etc", "ship", "1"]),
+    st.sampled_from(
+        ["", "nan", "inf", "-1", "1e309", "0x10", "images/c0.png", "images", "../x", "/etc", "ship", "1"]
+    ),
     st.text(max_size=12),
     st.integers(-(2**40), 2**40).map(str),
     st.floats().map(str),
 )
-_header = st.lists(st.sampled_from(["path", "identity", "source", "role", "image", "modality", "x1", "y1", "x2", "y2",
-                                    "label", "difficult", "subset", ""]), min_size=0, max_size=8)
+_header = st.lists(
+    st.sampled_from(
+        [
+            "path",
+            "identity",
+            "source",
+            "role",
+            "image",
+            "modality",
+            "x1",
+            "y1",
+            "x2",
+            "y2",
+            "label",
+            "difficult",
+            "subset",
+            "",
+        ]
+    ),
+    min_size=0,
+    max_size=8,
+)
 
 
 def _table(header: list[str]) -> st.SearchStrategy[bytes]:
     rows = st.lists(st.lists(_cell, max_size=len(header) + 2), max_size=5)
     encodings = st.sampled_from(["utf-8", "utf-16", "latin-1"])
-    return st.tuples(rows, encodings).map(
-        lambda r: _csv([header, *r[0]]).decode().encode(r[1], "replace")
-    )
+    return st.tuples(rows, encodings).map(lambda r: _csv([header, *r[0]]).decode().encode(r[1], "replace"))
 
 
 def _csv_inputs(seed: bytes, header: list[str]) -> st.SearchStrategy[bytes]:
@@ -172,4 +196,6 @@ def test_faces_csv_crashers_stay_fixed(store, crasher: Path) -> None:
 
 @pytest.mark.parametrize("crasher", crasher_files("ships-csv-"), ids=lambda p: p.name)
 def test_ships_csv_crashers_stay_fixed(store, crasher: Path) -> None:
-    _check_ships(store, (None, crasher.read_bytes()) if "annotations" in crasher.name else (crasher.read_bytes(), None))
+    _check_ships(
+        store, (None, crasher.read_bytes()) if "annotations" in crasher.name else (crasher.read_bytes(), None)
+    )

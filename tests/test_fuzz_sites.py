@@ -43,8 +43,16 @@ def geotiff_seed(path: Path, *, compress: str | None) -> bytes:
     rng = np.random.default_rng(3)
     data = rng.gamma(2.0, 20.0, (2, 64, 64)).astype(np.uint16)
     profile = dict(
-        driver="GTiff", width=64, height=64, count=2, dtype="uint16", crs="EPSG:32652",
-        transform=from_origin(410_000, 4_770_000, 10, 10), tiled=True, blockxsize=32, blockysize=32,
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=2,
+        dtype="uint16",
+        crs="EPSG:32652",
+        transform=from_origin(410_000, 4_770_000, 10, 10),
+        tiled=True,
+        blockxsize=32,
+        blockysize=32,
         nodata=0,
     )
     if compress:
@@ -97,7 +105,10 @@ GEOJSON_INPUTS = st.one_of(fuzz_bytes(land_seed(), 512), fuzz_bytes(POLYGON, 512
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz-sites")
-    seeds = (geotiff_seed(root / "plain.tif", compress=None), geotiff_seed(root / "deflate.tif", compress="deflate"))
+    seeds = (
+        geotiff_seed(root / "plain.tif", compress=None),
+        geotiff_seed(root / "deflate.tif", compress="deflate"),
+    )
     ws = Workspace(root / "ws")
     add_site(ws, "Port", polygon=RING)
     scene = add_scene(ws, root / "deflate.tif", site="Port")
