@@ -1,7 +1,7 @@
 """Shared parts of the decoder fuzz tests (tests/test_fuzz_*.py): settings, byte mutations, store snapshots.
 
 Each decoder has two tests running one body: a small derandomised run in the default suite
-(``IMINT_FUZZ_EXAMPLES``, default 30) and a ``slow``/``fuzz`` run of ``IMINT_FUZZ_SLOW_EXAMPLES`` (default 1,000) inputs. The rule checked everywhere:
+(``IMINT_FUZZ_EXAMPLES``, default 25) and a ``slow``/``fuzz`` run of ``IMINT_FUZZ_SLOW_EXAMPLES`` (default 1,000) inputs. The rule checked everywhere:
 bad bytes raise an ``ImintError`` or are accepted, never anything else, and nothing stored before changes.
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from imint.errors import ImintError
 from imint.store.models import CustodyEntry, EvidenceRow
 
-FAST_EXAMPLES = int(os.environ.get("IMINT_FUZZ_EXAMPLES", "30"))
+FAST_EXAMPLES = int(os.environ.get("IMINT_FUZZ_EXAMPLES", "25"))
 SLOW_EXAMPLES = int(os.environ.get("IMINT_FUZZ_SLOW_EXAMPLES", "1000"))
 CRASHERS = Path(__file__).parent / "fuzz_crashers"
 
