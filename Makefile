@@ -39,7 +39,7 @@ test: install
 
 # Full-size fuzzing (1,000+ inputs per decoder) and every kill point of the fault tests.
 test-long: install
-	IMINT_FUZZ_EXAMPLES=1000 $(BIN)/pytest -q -m long
+	$(BIN)/pytest -q -m long
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts training

@@ -18,6 +18,7 @@ import json
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,8 @@ def _warc_images(
             )
     except ArchiveLoadFailed as exc:
         raise _fail(path, f"{warc_name} is not a readable WARC ({exc})") from exc
-    except (OSError, EOFError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, zlib.error, AttributeError) as exc:
+        # AttributeError: warcio's parser on a record whose header block is cut short (tests/test_fuzz_checks.py)
         raise _fail(path, f"{warc_name} is truncated or corrupt ({exc})") from exc
 
 
@@ -140,33 +142,45 @@ def _check_zip(path: Path, zf: zipfile.ZipFile) -> None:
 def _wacz_images(path: Path, budget: _Budget, skipped: list[str]) -> list[CapturedImage]:
     try:
         zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise _fail(path, f"not a WACZ (not a zip file: {exc})") from exc
-    with zf:
-        _check_zip(path, zf)
-        names = set(zf.namelist())
-        if "datapackage.json" in names:
-            try:
-                package = json.loads(budget.read(zf.open("datapackage.json"), 16 << 20, "datapackage.json"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise _fail(path, f"datapackage.json is not JSON ({exc})") from exc
-            for res in package.get("resources", []):
-                rpath = res.get("path", "")
-                if rpath not in names:
-                    raise _fail(path, f"datapackage.json lists {rpath!r}, which the archive does not hold")
-                want = str(res.get("hash", ""))
-                if want.startswith("sha256:"):
-                    got = hashlib.sha256(budget.read(zf.open(rpath), MAX_TOTAL_BYTES, rpath)).hexdigest()
-                    if got != want.split(":", 1)[1]:
-                        raise _fail(path, f"{rpath} does not match its hash in datapackage.json")
-        warcs = sorted(n for n in names if n.startswith("archive/") and re.search(r"\.warc(\.gz)?$", n))
-        if not warcs:
-            raise _fail(path, "no WARC file under archive/ (not a WACZ, or its resources are missing)")
-        out: list[CapturedImage] = []
-        for name in warcs:
-            raw = budget.read(zf.open(name), MAX_TOTAL_BYTES, name)
-            out.extend(_warc_images(path, io.BytesIO(raw), name, budget, skipped))
-        return out
+    # A zip whose directory reads but whose entries do not (bad local headers, CRC, offsets, deflate data)
+    # raised BadZipFile, OSError or zlib.error from zipfile (found by tests/test_fuzz_checks.py).
+    try:
+        with zf:
+            return _wacz_entries(path, zf, budget, skipped)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
+        raise _fail(path, f"damaged zip entry ({exc})") from exc
+
+
+def _wacz_entries(path: Path, zf: zipfile.ZipFile, budget: _Budget, skipped: list[str]) -> list[CapturedImage]:
+    _check_zip(path, zf)
+    names = set(zf.namelist())
+    if "datapackage.json" in names:
+        try:
+            package = json.loads(budget.read(zf.open("datapackage.json"), 16 << 20, "datapackage.json"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _fail(path, f"datapackage.json is not JSON ({exc})") from exc
+        resources = package.get("resources", []) if isinstance(package, dict) else None
+        if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+            raise _fail(path, "datapackage.json needs an object with a list of resource objects")
+        for res in resources:
+            rpath = res.get("path", "")
+            if not isinstance(rpath, str) or rpath not in names:
+                raise _fail(path, f"datapackage.json lists {rpath!r}, which the archive does not hold")
+            want = str(res.get("hash", ""))
+            if want.startswith("sha256:"):
+                got = hashlib.sha256(budget.read(zf.open(rpath), MAX_TOTAL_BYTES, rpath)).hexdigest()
+                if got != want.split(":", 1)[1]:
+                    raise _fail(path, f"{rpath} does not match its hash in datapackage.json")
+    warcs = sorted(n for n in names if n.startswith("archive/") and re.search(r"\.warc(\.gz)?$", n))
+    if not warcs:
+        raise _fail(path, "no WARC file under archive/ (not a WACZ, or its resources are missing)")
+    out: list[CapturedImage] = []
+    for name in warcs:
+        raw = budget.read(zf.open(name), MAX_TOTAL_BYTES, name)
+        out.extend(_warc_images(path, io.BytesIO(raw), name, budget, skipped))
+    return out
 
 
 def read_capture(path: str | Path) -> tuple[list[CapturedImage], list[str]]:

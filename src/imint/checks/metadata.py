@@ -115,12 +115,25 @@ def read_tags(data: bytes, name: str, fail) -> dict[str, dict[str, str]]:  # noq
         out: dict[str, dict[str, str]] = {}
         for part, reader in (("exif", img.read_exif), ("xmp", img.read_xmp), ("iptc", img.read_iptc)):
             try:
-                out[part] = {k: (" ".join(v) if isinstance(v, list) else str(v)) for k, v in reader().items()}
+                values = _read_part(reader, part, fail)
             except RuntimeError as exc:
                 raise fail(f"{part.upper()} block present but unreadable: {exc}") from exc
+            out[part] = {k: (" ".join(v) if isinstance(v, list) else str(v)) for k, v in values.items()}
         return out
     finally:
         img.close()
+
+
+def _read_part(reader, part: str, fail) -> dict[str, Any]:  # noqa: ANN001
+    try:
+        return reader()
+    except UnicodeDecodeError:
+        # Text that is not UTF-8 (older cameras and editors write Latin-1); pyexiv2 decodes strictly
+        # (found by tests/test_fuzz_images.py). Latin-1 reads every byte, so the tags are kept.
+        try:
+            return reader(encoding="latin-1")
+        except UnicodeDecodeError as exc:  # a UCS-2 tag (XPComment...) of odd length
+            raise fail(f"{part.upper()} block has text that cannot be decoded: {exc}") from exc
 
 
 def _heif_tags(data: bytes, fail) -> dict[str, dict[str, str]]:  # noqa: ANN001

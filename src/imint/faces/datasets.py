@@ -37,24 +37,38 @@ class FaceFolder:
     ident: list[tuple[str, str, str]]  # (rel path, identity, role)
 
 
+def _read_rows(path: Path, required: set[str]) -> list[dict[str, str]]:
+    """The rows of a CSV file that has the ``required`` columns, every required cell present."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            columns = set(reader.fieldnames or ())
+            if missing := required - columns:
+                raise BadInputError(f"lacks columns {sorted(missing)}", subject=path)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        # Found by tests/test_fuzz_eval.py: a file in another encoding, or a cell over csv's field limit.
+        raise BadInputError(f"not a readable UTF-8 CSV file ({exc})", subject=path) from exc
+    for line, row in enumerate(rows, start=2):
+        if any(row.get(c) is None for c in required):
+            raise BadInputError(f"row {line} has fewer cells than the header", subject=path)
+    return rows
+
+
 def read_face_folder(root: str | Path, limit: int | None = None) -> FaceFolder:
     root = Path(root)
     manifest = root / "manifest.csv"
     if not manifest.exists():
         raise BadInputError("no manifest.csv: not a labelled face folder", subject=root)
-    with open(manifest, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    missing = {"path", "identity"} - set(rows[0] if rows else {})
-    if missing:
-        raise BadInputError(f"manifest.csv lacks columns {sorted(missing)}", subject=manifest)
-    images = [LabelledImage(root / r["path"], r["path"], r["identity"], r.get("source", "")) for r in rows]
+    rows = _read_rows(manifest, {"path", "identity"})
+    images = [LabelledImage(root / r["path"], r["path"], r["identity"], r.get("source") or "") for r in rows]
     if limit:
         images = images[:limit]
     kept = {i.rel for i in images}
     ident: list[tuple[str, str, str]] = []
     if (root / "ident.csv").exists():
-        with open(root / "ident.csv", newline="") as fh:
-            ident = [(r["path"], r["identity"], r["role"]) for r in csv.DictReader(fh) if r["path"] in kept]
+        rows = _read_rows(root / "ident.csv", {"path", "identity", "role"})
+        ident = [(r["path"], r["identity"], r["role"]) for r in rows if r["path"] in kept]
     return FaceFolder(root, images, ident)
 
 

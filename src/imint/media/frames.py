@@ -83,7 +83,9 @@ def _open(path: Path):  # noqa: ANN202 - an av container
     import av
 
     try:
-        return av.open(str(path))
+        # Tags that are not UTF-8 must not stop the frames: PyAV's strict default raised
+        # UnicodeDecodeError on them (found by tests/test_fuzz_video.py).
+        return av.open(str(path), metadata_errors="replace")
     except FileNotFoundError:
         raise BadInputError("no such file", subject=path) from None
     except av.error.FFmpegError as exc:

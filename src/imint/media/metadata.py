@@ -61,7 +61,7 @@ def _video(path: Path) -> dict[str, Any]:
     except ImportError:
         return {}
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:
             out: dict[str, Any] = {
                 "duration": float(container.duration / 1e6) if container.duration else None
             }

@@ -256,6 +256,8 @@ def load_land_shapes(info: RasterInfo, land_path: Path) -> list[dict]:
     import json
 
     from pyproj import Transformer
+    from pyproj.exceptions import ProjError
+    from shapely.errors import ShapelyError
     from shapely.geometry import mapping, shape
     from shapely.ops import transform as shp_transform
 
@@ -266,7 +268,8 @@ def load_land_shapes(info: RasterInfo, land_path: Path) -> list[dict]:
         feats = data.get("features", [data]) if isinstance(data, dict) else []
         to_crs = Transformer.from_crs("EPSG:4326", info.crs, always_xy=True).transform
         return [mapping(shp_transform(to_crs, shape(f.get("geometry", f)))) for f in feats if f]
-    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError, KeyError, IndexError, ShapelyError, ProjError) as exc:
+        # ShapelyError: an unknown geometry type or a ring of too few points (found by tests/test_fuzz_sites.py)
         raise BadInputError(f"not a readable GeoJSON land mask ({exc})", subject=land_path) from exc
 
 

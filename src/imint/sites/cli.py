@@ -55,6 +55,7 @@ def sites_add(
 ) -> None:
     """Add a site: a place name, a point with radius, or a polygon."""
     from imint.sites import add_site
+    from imint.sites.service import read_polygon_file
 
     pt = None
     if point is not None:
@@ -65,12 +66,7 @@ def sites_add(
         pt = (lon, lat)
     poly = None
     if polygon is not None:
-        try:
-            poly = json.loads(polygon.read_text())
-        except (OSError, ValueError) as exc:
-            raise BadInputError(f"not a readable GeoJSON file ({exc})", subject=polygon) from exc
-        if poly.get("type") == "FeatureCollection":
-            poly = poly["features"][0] if poly.get("features") else {}
+        poly = read_polygon_file(polygon)
     site = add_site(_open(workspace), name, polygon=poly, point=pt, radius_m=radius, place=place, notes=notes)
     where = f"{site.place} " if site.place else ""
     radius_txt = f", radius {site.radius_m:.0f} m" if site.radius_m else ""

@@ -16,6 +16,7 @@ dev part (so a threshold choice is never read on the images that chose it).
 from __future__ import annotations
 
 import csv
+import math
 import re
 import time
 from collections.abc import Callable
@@ -180,22 +181,42 @@ def part_breakdown(records: list[dict[str, Any]], threshold: float, *, trained_o
     return out
 
 
+BOX_COLUMNS = ("x1", "y1", "x2", "y2")
+
+
+def _read_rows(path: Path, required: set[str], need: str) -> list[dict[str, str]]:
+    """The rows of a CSV file with the ``required`` columns, every required cell present."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is not None and not required <= set(reader.fieldnames):
+                raise BadInputError(f"{path.name} needs {need}", subject=path)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        # Found by tests/test_fuzz_eval.py: a file in another encoding, or a cell over csv's field limit.
+        raise BadInputError(f"not a readable UTF-8 CSV file ({exc})", subject=path) from exc
+    for line, row in enumerate(rows, start=2):
+        if any(row.get(c) is None for c in required):
+            raise BadInputError(f"row {line} has fewer cells than the header", subject=path)
+    return rows
+
+
 def read_folder(folder: Path) -> tuple[list[dict[str, str]], dict[str, list[dict[str, str]]]]:
     images_csv, ann_csv = folder / "images.csv", folder / "annotations.csv"
     for f in (images_csv, ann_csv):
         if not f.is_file():
             raise BadInputError("missing: an eval folder needs images.csv and annotations.csv", subject=f)
-    with open(images_csv, newline="") as fh:
-        images = list(csv.DictReader(fh))
-    if images and not {"image", "modality"} <= set(images[0]):
-        raise BadInputError("images.csv needs at least the columns image and modality", subject=images_csv)
+    images = _read_rows(images_csv, {"image", "modality"}, "at least the columns image and modality")
     boxes: dict[str, list[dict[str, str]]] = {}
-    with open(ann_csv, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames and not {"image", "x1", "y1", "x2", "y2"} <= set(reader.fieldnames):
-            raise BadInputError("annotations.csv needs image,x1,y1,x2,y2[,label,difficult]", subject=ann_csv)
-        for row in reader:
-            boxes.setdefault(row["image"], []).append(row)
+    rows = _read_rows(ann_csv, {"image", *BOX_COLUMNS}, "image,x1,y1,x2,y2[,label,difficult]")
+    for line, row in enumerate(rows, start=2):
+        try:
+            coords = [float(row[c]) for c in BOX_COLUMNS]
+        except ValueError:
+            raise BadInputError(f"row {line}: box corners must be numbers", subject=ann_csv) from None
+        if not all(math.isfinite(v) for v in coords):
+            raise BadInputError(f"row {line}: box corners must be finite numbers", subject=ann_csv)
+        boxes.setdefault(row["image"], []).append(row)
     return images, boxes
 
 

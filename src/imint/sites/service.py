@@ -197,6 +197,23 @@ def read_polygon_json(text: str) -> Any:
         raise ValidationError(f"not JSON ({exc.msg})", subject="polygon") from None
 
 
+def read_polygon_file(path: str | Path) -> Any:
+    """A site polygon from a GeoJSON file: a geometry, a Feature, or a FeatureCollection's first feature."""
+    path = Path(path)
+    try:
+        poly = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BadInputError(f"not a readable GeoJSON file ({exc})", subject=path) from exc
+    if not isinstance(poly, dict):
+        raise BadInputError(f"GeoJSON must be an object, not {type(poly).__name__}", subject=path)
+    if poly.get("type") == "FeatureCollection":
+        features = poly.get("features")
+        if not isinstance(features, list):
+            raise BadInputError("a FeatureCollection needs a list of features", subject=path)
+        poly = features[0] if features else {}
+    return poly
+
+
 def list_sites(ws) -> list[Site]:  # noqa: ANN001
     with ws.session() as s:
         return [_site(r) for r in s.query(SiteRow).order_by(SiteRow.name).all()]
