@@ -207,6 +207,14 @@ def read_folder(folder: Path) -> tuple[list[dict[str, str]], dict[str, list[dict
         if not f.is_file():
             raise BadInputError("missing: an eval folder needs images.csv and annotations.csv", subject=f)
     images = _read_rows(images_csv, {"image", "modality"}, "at least the columns image and modality")
+    for line, row in enumerate(images, start=2):
+        name = Path(row["image"])
+        # Found by tests/test_fuzz_eval.py: '/etc' or '../x' would read files outside the eval folder.
+        if not row["image"] or name.is_absolute() or ".." in name.parts:
+            raise BadInputError(
+                f"row {line}: image must be a path inside the folder, not {row['image']!r}",
+                subject=images_csv,
+            )
     boxes: dict[str, list[dict[str, str]]] = {}
     rows = _read_rows(ann_csv, {"image", *BOX_COLUMNS}, "image,x1,y1,x2,y2[,label,difficult]")
     for line, row in enumerate(rows, start=2):
