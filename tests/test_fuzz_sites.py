@@ -155,16 +155,19 @@ def _check_geojson(store, data: bytes) -> None:  # noqa: ANN001
     ok, shapes = refused_or_accepted(lambda: cfar.load_land_shapes(info, path))
     if ok:
         refused_or_accepted(lambda: cfar.vector_water_mask(info, shapes, (0, 0, 64, 64)))
-    before = _scenes_and_sites(ws)
+    scenes_before, sites_before = _scenes_and_sites(ws)
     ok, poly = refused_or_accepted(lambda: read_polygon_file(path))
+    added = 0
     if ok:
         ok, site = refused_or_accepted(lambda: add_site(ws, f"site {path.stem}", polygon=poly))
         if ok:
             lon, lat = site.center
             assert math.isfinite(lon) and math.isfinite(lat)
-            before[1].append(site.to_dict())
-            before[1].sort(key=lambda s: s["name"])
-    assert _scenes_and_sites(ws) == before
+            added = 1
+    scenes_after, sites_after = _scenes_and_sites(ws)
+    assert scenes_after == scenes_before and len(sites_after) == len(sites_before) + added
+    kept = {s["id"] for s in sites_before}
+    assert [s for s in sites_after if s["id"] in kept] == sites_before
     assert store_state(ws, good_sha) == good_state
     path.unlink()
 
