@@ -6,7 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps run test test-long lint clean eval-faces bench-faces vendor-web
 
-install: $(STAMP) system-deps
+DLIB_ONNX := src/imint/faces/dlib_resnet.onnx
+
+install: $(STAMP) system-deps $(DLIB_ONNX)
+
+# dlib's face descriptor network as ONNX, converted here from the CC0 weights of the
+# face-recognition-models wheel (22 MB, so it is built, not committed; 6 s, checked against dlib).
+$(DLIB_ONNX): training/faces/convert_dlib_resnet.py | $(STAMP)
+	$(BIN)/python training/faces/convert_dlib_resnet.py --out $@
 
 # Debian packages: headless Chromium prints the case report to PDF (and the tests open the report
 # in it); poppler-utils' pdftoppm renders PDF pages to PNG; chromium-driver lets the web UI's browser

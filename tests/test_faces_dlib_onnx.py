@@ -126,7 +126,7 @@ def _converter():
 
 
 @pytest.mark.slow
-def test_the_committed_model_is_what_the_script_makes_from_the_wheels_file() -> None:
+def test_the_installed_model_is_what_the_script_makes_from_the_wheels_file() -> None:
     import face_recognition_models as frm
 
     converter = _converter()
