@@ -27,8 +27,11 @@ from rich.table import Table
 from imint.faces.datasets import pick_labelled, read_face_folder
 from imint.faces.engine import DLIB_WEIGHT, get_engine
 from imint.faces.evaluate import _verification
-from imint.faces.models import DlibEmbedder, SFaceEmbedder
+from imint.faces.models import TINY_FACE_UPSAMPLING, DlibEmbedder, SFaceEmbedder, alignment_upsampling
 from imint.media.images import load_image_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.faces import identification  # noqa: E402
 
 VARIANTS = {  # name: (SFace mirror pass, dlib mirror pass)
     "both mirrored (default)": (True, True),
@@ -55,6 +58,7 @@ def main() -> int:
     emb = {key: np.zeros((len(folder.images), 128), np.float32) for key in embedders}
     cpu: dict[tuple[str, bool], float] = defaultdict(float)
     found = np.zeros(len(folder.images), bool)
+    tiny = np.zeros(len(folder.images), bool)
     for i, img in enumerate(folder.images):
         rgb = load_image_file(img.path)
         faces = engine.detect(rgb)
@@ -62,6 +66,7 @@ def main() -> int:
         if j is None:
             continue
         one, found[i] = faces.select([j]), True
+        tiny[i] = alignment_upsampling(one.landmarks[0]) >= TINY_FACE_UPSAMPLING
         for key, embedder in embedders.items():
             start = time.process_time()
             emb[key][i] = embedder.embed(rgb, one)[0]
@@ -73,10 +78,16 @@ def main() -> int:
         fused = np.concatenate([emb[("sface", sface_flip)], DLIB_WEIGHT * emb[("dlib", dlib_flip)]], axis=1)
         fused /= np.sqrt(1 + DLIB_WEIGHT**2)
         verif = _verification(fused, found, identities)
+
+        def score(a, b, e=fused):  # noqa: ANN001, ANN202
+            return e[a] @ e[b].T
+
+        ident = identification(score, folder, found) if folder.ident else {}
         ms = 1000 * (cpu[("sface", sface_flip)] + cpu[("dlib", dlib_flip)]) / n
         results[name] = {
             "auc": verif["auc"],
             "tar_at_far": verif["tar_at_far"],
+            **ident,
             "embed_cpu_ms_per_face": round(ms, 1),
         }
     table = Table(title=f"Mirror pass on {args.data} ({len(folder.images)} images, {int(found.sum())} faces)")
@@ -84,17 +95,34 @@ def main() -> int:
         "variant",
         "AUC",
         *(f"TAR@FAR {f}" for f in results["no mirror pass"]["tar_at_far"]),
+        "rank-1",
+        "FNIR@FPIR 0.01",
         "CPU ms/face",
     ):
         table.add_column(col, justify="right")
     for name, r in results.items():
         table.add_row(
-            name, f"{r['auc']}", *(f"{v}" for v in r["tar_at_far"].values()), f"{r['embed_cpu_ms_per_face']}"
+            name,
+            f"{r['auc']}",
+            *(f"{v}" for v in r["tar_at_far"].values()),
+            f"{r.get('rank1')}",
+            f"{r.get('fnir_at_fpir_0.01')}",
+            f"{r['embed_cpu_ms_per_face']}",
         )
     Console().print(table)
+    print(f"tiny faces (field network's path): {int(tiny.sum())} of {int(found.sum())}", file=sys.stderr)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
-        json.dumps({"data": str(args.data), "images": len(folder.images), "results": results}, indent=2)
+        json.dumps(
+            {
+                "data": str(args.data),
+                "images": len(folder.images),
+                "faces": int(found.sum()),
+                "tiny_faces": int(tiny.sum()),
+                "results": results,
+            },
+            indent=2,
+        )
     )
     print(f"JSON: {args.json}", file=sys.stderr)
     return 0

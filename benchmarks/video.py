@@ -85,6 +85,12 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=5.0)
     parser.add_argument("--peer-seconds", type=float, default=4.0, help="video seconds the peer analyses")
     parser.add_argument("--heights", type=int, nargs="+", default=[720, 1080])
+    parser.add_argument(
+        "--clips", nargs="+", default=None, help="only these clips of the video folder (stems)"
+    )
+    parser.add_argument(
+        "--skip-export", action="store_true", help="skip the second call that writes the annotated MP4"
+    )
     from imint.faces.video.pool import DEFAULT_EMBED_WORKERS
 
     parser.add_argument(
@@ -113,7 +119,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="imint-video-bench-"))
     real = DATA / "video"
     if real.is_dir():
-        sources = sorted(real.glob("*.mp4"))
+        sources = [p for p in sorted(real.glob("*.mp4")) if args.clips is None or p.stem in args.clips]
         inputs = [
             (transcode(src, tmp / f"{src.stem}-{h}p.mp4", h), f"{src.stem}", h)
             for src in sources
@@ -138,9 +144,13 @@ def main() -> None:
         result = search_video(ws, path, fps=args.fps, embed_workers=args.embed_workers, stats=t)
         seconds, cpu = time.perf_counter() - clock, time.process_time() - cpu
         cpu += t.embed_worker_cpu
+        load_after = os.getloadavg()[0]
         clock = time.perf_counter()
-        search_video(ws, path, fps=args.fps, annotate_dir=tmp / "annotated", embed_workers=args.embed_workers)
-        export_seconds = time.perf_counter() - clock
+        if not args.skip_export:
+            search_video(
+                ws, path, fps=args.fps, annotate_dir=tmp / "annotated", embed_workers=args.embed_workers
+            )
+        export_seconds = time.perf_counter() - clock if not args.skip_export else None
         duration = result.info.duration
         peer = peer_per_frame(path, args.fps, args.peer_seconds)
         rows.append(
@@ -165,18 +175,19 @@ def main() -> None:
                 "embed_s": round(t.embed, 2),
                 "embed_worker_cpu_s": round(t.embed_worker_cpu, 2),
                 "reid_embed_s": round(t.reid_embed, 2),
-                "export_s": round(export_seconds, 2),
+                "export_s": None if export_seconds is None else round(export_seconds, 2),
                 "peer_rtf": peer["rtf"],
                 "peer": peer,
                 "speedup_vs_peer": round((duration / seconds) / peer["rtf"], 2),
                 "cpu_speedup_vs_peer": round((duration / cpu) / peer["rtf_cpu"], 2),
                 "load_average_before": round(load_before, 2),
+                "load_average_after": round(load_after, 2),
             }
         )
         print(f"done {path.name}: RTF {rows[-1]['rtf']}", file=sys.stderr)
     header = ("clip", "resolution", "duration_s", "frames_sampled", "tracks", "faces_embedded", "reid_embedded",
               "seconds", "rtf", "cpu_s", "rtf_cpu", "decode_s", "detect_s", "embed_s", "embed_worker_cpu_s",
-              "peer_rtf", "speedup_vs_peer", "load_average_before")  # fmt: skip
+              "peer_rtf", "speedup_vs_peer", "load_average_before", "load_average_after")  # fmt: skip
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in header]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:
