@@ -33,12 +33,28 @@ from imint.media.images import load_image_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.faces import identification  # noqa: E402
 
-VARIANTS = {  # name: (SFace mirror pass, dlib mirror pass)
+# name: (SFace mirror pass, dlib mirror pass); "tiny": only for faces magnified
+# TINY_FACE_UPSAMPLING or more (the field network's faces), one pass for the others.
+VARIANTS = {
     "both mirrored (default)": (True, True),
     "SFace mirrored, dlib 1 pass": (True, False),
     "SFace 1 pass, dlib mirrored": (False, True),
     "no mirror pass": (False, False),
+    "both mirrored on tiny faces only": ("tiny", "tiny"),
+    "SFace mirrored on tiny faces only, dlib 1 pass": ("tiny", False),
 }
+
+
+def _pick(emb: dict, model: str, flip: bool | str, tiny: np.ndarray) -> np.ndarray:
+    if flip != "tiny":
+        return emb[(model, flip)]
+    return np.where(tiny[:, None], emb[(model, True)], emb[(model, False)])
+
+
+def _cpu(cpu: dict, model: str, flip: bool | str, tiny_share: float) -> float:
+    if flip != "tiny":
+        return cpu[(model, flip)]
+    return tiny_share * cpu[(model, True)] + (1 - tiny_share) * cpu[(model, False)]
 
 
 def main() -> int:
@@ -75,7 +91,8 @@ def main() -> int:
     identities = np.array([img.identity for img in folder.images])
     results = {}
     for name, (sface_flip, dlib_flip) in VARIANTS.items():
-        fused = np.concatenate([emb[("sface", sface_flip)], DLIB_WEIGHT * emb[("dlib", dlib_flip)]], axis=1)
+        sface_emb, dlib_emb = _pick(emb, "sface", sface_flip, tiny), _pick(emb, "dlib", dlib_flip, tiny)
+        fused = np.concatenate([sface_emb, DLIB_WEIGHT * dlib_emb], axis=1)
         fused /= np.sqrt(1 + DLIB_WEIGHT**2)
         verif = _verification(fused, found, identities)
 
@@ -83,7 +100,8 @@ def main() -> int:
             return e[a] @ e[b].T
 
         ident = identification(score, folder, found) if folder.ident else {}
-        ms = 1000 * (cpu[("sface", sface_flip)] + cpu[("dlib", dlib_flip)]) / n
+        share = float(tiny.sum()) / n
+        ms = 1000 * (_cpu(cpu, "sface", sface_flip, share) + _cpu(cpu, "dlib", dlib_flip, share)) / n
         results[name] = {
             "auc": verif["auc"],
             "tar_at_far": verif["tar_at_far"],
