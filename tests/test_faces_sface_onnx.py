@@ -161,3 +161,22 @@ def test_onnxruntime_sface_equals_opencvs_on_the_dev_sets_first_photos(opencv_sf
         worst, faces_seen = max(worst, float(diff.max())), faces_seen + len(faces)
     assert faces_seen >= 25
     assert worst < TOLERANCE
+
+
+def test_mirror_on_tiny_faces_only_mirrors_the_tiny_faces() -> None:
+    from imint.faces.models import DlibEmbedder
+
+    photos = _photos()
+    detector = get_detector("yunet")
+    for name, tiny in (("astronaut", False), ("tiny astronaut", True)):
+        image = photos[name]
+        faces = detector.detect(image).select([0])
+        assert (alignment_upsampling(faces.landmarks[0]) >= TINY_FACE_UPSAMPLING) is tiny
+        for make in (SFaceEmbedder, DlibEmbedder):
+            policy = make(flip="tiny").embed(image, faces)
+            same_as = make(flip=tiny).embed(image, faces)
+            other = make(flip=not tiny).embed(image, faces)
+            assert np.abs(policy - same_as).max() < 1e-5, (name, make.__name__)
+            assert np.abs(policy - other).max() > 1e-3, (name, make.__name__)
+    with pytest.raises(ValueError, match="flip"):
+        SFaceEmbedder(flip="clean")

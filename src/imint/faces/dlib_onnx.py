@@ -54,12 +54,14 @@ class DlibResNet:
         ]
         return np.concatenate(runs).astype(np.float32)
 
-    def embed_chips(self, chips: list[np.ndarray], flip: bool = True) -> np.ndarray:
-        """L2-normalised ``descriptor(chip) + descriptor(mirrored chip)``, all chips in one run."""
-        if not flip:
-            return _l2(self.descriptors(chips))
-        out = self.descriptors([*chips, *(np.asarray(c)[:, ::-1] for c in chips)])
-        return _l2(out[: len(chips)] + out[len(chips) :])
+    def embed_chips(self, chips: list[np.ndarray], flip: bool | np.ndarray = True) -> np.ndarray:
+        """L2-normalised ``descriptor(chip) + descriptor(mirrored chip)`` for the chips ``flip``
+        selects (True: all, or a boolean mask), ``descriptor(chip)`` for the others; one run."""
+        mirror = np.broadcast_to(np.asarray(flip, bool), (len(chips),))
+        out = self.descriptors([*chips, *(np.asarray(chips[i])[:, ::-1] for i in np.flatnonzero(mirror))])
+        single = out[: len(chips)].copy()
+        single[mirror] += out[len(chips) :]
+        return _l2(single)
 
 
 def _l2(x: np.ndarray) -> np.ndarray:

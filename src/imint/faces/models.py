@@ -243,14 +243,20 @@ class SFaceEmbedder:
     name = "sface"
     dim = 128
 
-    def __init__(self, flip: bool = True, field_adapter: bool = True, field_network: bool = True) -> None:
+    def __init__(
+        self, flip: bool | str = True, field_adapter: bool = True, field_network: bool = True
+    ) -> None:
+        # flip: True (every face), False, or "tiny" (the mirror pass for tiny faces only, where it pays:
+        # docs/face-speed.md; a different embedding for clean faces, so it needs its own model id).
+        _check_flip(flip)
         self.flip = flip
         self.use_field_network = field_network and FIELD_SFACE_FILE.exists()
         self.adapter = FieldAdapter() if field_adapter and FIELD_ADAPTER_FILE.exists() else None
         sface_network()  # load now, not with the first face
 
     def embed_aligned(self, crops_rgb: list[np.ndarray]) -> np.ndarray:
-        return sface_network().embed_aligned(crops_rgb, self.flip)
+        """Embeddings of aligned crops by the wheel's SFace (a "tiny" flip counts them as clean)."""
+        return sface_network().embed_aligned(crops_rgb, self.flip is True)
 
     def crops(self, image: np.ndarray, faces: Faces) -> tuple[list[np.ndarray], np.ndarray]:
         """The aligned 112 px crops of the faces and how much each was magnified."""
@@ -259,13 +265,16 @@ class SFaceEmbedder:
 
     def embed_crops(self, crops: list[np.ndarray], upsampling: np.ndarray) -> np.ndarray:
         """Embeddings of ``crops``: the field network for tiny ones, SFace for the others; no adapter."""
-        tiny = upsampling >= TINY_FACE_UPSAMPLING if self.use_field_network else np.zeros(len(crops), bool)
+        small = np.asarray(upsampling) >= TINY_FACE_UPSAMPLING
+        tiny = small if self.use_field_network else np.zeros(len(crops), bool)
+        mirror = small if self.flip == "tiny" else np.full(len(crops), bool(self.flip))
         out = np.zeros((len(crops), self.dim), np.float32)
         if (~tiny).any():
-            out[~tiny] = self.embed_aligned([c for c, t in zip(crops, tiny, strict=True) if not t])
+            clean = [c for c, t in zip(crops, tiny, strict=True) if not t]
+            out[~tiny] = sface_network().embed_aligned(clean, mirror[~tiny])
         if tiny.any():
             field_crops = [c for c, t in zip(crops, tiny, strict=True) if t]
-            out[tiny] = field_network().embed_aligned(field_crops, self.flip)
+            out[tiny] = field_sface_network().embed_aligned(field_crops, mirror[tiny])
         return out
 
     def adapt(self, embeddings: np.ndarray, upsampling: np.ndarray) -> np.ndarray:
@@ -282,12 +291,13 @@ class DlibEmbedder:
     name = "dlib"
     dim = 128
 
-    def __init__(self, flip: bool = True) -> None:
+    def __init__(self, flip: bool | str = True) -> None:
         import dlib
         import face_recognition_models as frm
 
+        _check_flip(flip)
         self._dlib = dlib
-        self.flip = flip
+        self.flip = flip  # True, False or "tiny" (as SFaceEmbedder's)
         self._shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
 
     def chips(self, image: np.ndarray, faces: Faces) -> list[np.ndarray]:
@@ -317,7 +327,17 @@ class DlibEmbedder:
     def embed(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         # dlib's ResNet runs in onnxruntime (imint.faces.dlib_onnx, issue 17): same descriptors
         # to 1e-4, several times faster than dlib-bin; dlib itself only cuts the chips.
-        return dlib_resnet().embed_chips(self.chips(image, faces), self.flip)
+        flip = self.flip
+        if flip == "tiny":
+            flip = np.array(
+                [alignment_upsampling(lm) >= TINY_FACE_UPSAMPLING for lm in faces.landmarks], bool
+            )
+        return dlib_resnet().embed_chips(self.chips(image, faces), flip)
+
+
+def _check_flip(flip: bool | str) -> None:
+    if flip not in (True, False, "tiny"):
+        raise ValueError(f"flip must be True, False or 'tiny', got {flip!r}")
 
 
 class FusedEmbedder:
