@@ -180,3 +180,20 @@ def test_mirror_on_tiny_faces_only_mirrors_the_tiny_faces() -> None:
             assert np.abs(policy - other).max() > 1e-3, (name, make.__name__)
     with pytest.raises(ValueError, match="flip"):
         SFaceEmbedder(flip="clean")
+
+
+def test_the_fast_prelu_rewrite_keeps_the_network_and_removes_every_prelu() -> None:
+    import onnx
+
+    from imint.faces.sface_onnx import with_fast_prelu
+
+    plain = build_sface_onnx()
+    fast = with_fast_prelu(plain)
+    ops = [node.op_type for node in onnx.load_from_string(fast).graph.node]
+    assert "PRelu" not in ops and ops.count("Relu") == 27
+    crops = [
+        align_for_embedding(im, get_detector("yunet").detect(im).landmarks[0]) for im in _photos().values()
+    ]
+    a = _unit(SFaceNetwork(plain).features(crops))
+    b = _unit(SFaceNetwork(fast).features(crops))
+    assert np.abs(a - b).max() < 1e-5
