@@ -93,3 +93,24 @@ def test_calibration_records_whom_it_was_fitted_on_without_their_names():
     # A table that does not say whom it was fitted on cannot answer.
     unknown = Calibration.from_json({k: v for k, v in stored.items() if k != "fit_identity_sha1"})
     assert unknown.was_fitted_on("Eileen_Collins") is None
+
+
+def test_the_tiny_flip_engine_gives_a_clean_face_one_pass_and_a_tiny_face_the_defaults_vector():
+    from PIL import Image
+
+    from imint.faces.engine import TINY_FLIP_EMBEDDER, get_engine
+    from imint.faces.models import TINY_FACE_UPSAMPLING, alignment_upsampling
+
+    default, tiny_flip = get_engine(), get_engine(f"yunet/{TINY_FLIP_EMBEDDER}")
+    astro = astronaut()
+    small = np.asarray(Image.fromarray(astro).resize((96, 96), Image.Resampling.BILINEAR))
+    for image, tiny in ((astro, False), (small, True)):
+        faces = default.detect(image).select([0])
+        assert (alignment_upsampling(faces.landmarks[0]) >= TINY_FACE_UPSAMPLING) is tiny
+        a = default.embed(image, faces.select([0])).embeddings[0]
+        b = tiny_flip.embed(image, faces.select([0])).embeddings[0]
+        if tiny:
+            assert np.abs(a - b).max() < 1e-5
+        else:
+            # The same face (one pass is close to two) but not the same vector.
+            assert 0.97 < float(a @ b) < 0.99999

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imint.faces.calibration import Calibration, load_calibration
-from imint.faces.models import FaceDetector, FaceEmbedder, FusedEmbedder, get_detector, get_embedder
+from imint.faces.models import (
+    DlibEmbedder,
+    FaceDetector,
+    FaceEmbedder,
+    FusedEmbedder,
+    SFaceEmbedder,
+    get_detector,
+    get_embedder,
+)
 from imint.faces.quality import assess, is_poor
 
 if TYPE_CHECKING:
@@ -22,9 +30,20 @@ DEFAULT_MODEL = "yunet/sface+dlib"
 DLIB_WEIGHT = 1.0
 
 
+# The default's networks with the mirror-image passes on tiny faces only (where they pay; on clean
+# faces they change no figure: docs/face-speed.md), about half the embedding cost of a clean face.
+# Not the default yet: clean faces' vectors differ, so it needs its own calibration
+# (scripts/fit_calibration.py --model yunet/sface+dlib-tinyflip) and stored vectors re-embedded.
+TINY_FLIP_EMBEDDER = "sface+dlib-tinyflip"
+
+
 def _build_embedder(name: str) -> FaceEmbedder:
     if name == "sface+dlib":
         return FusedEmbedder([(get_embedder("sface"), 1.0, None), (get_embedder("dlib"), DLIB_WEIGHT, None)])
+    if name == TINY_FLIP_EMBEDDER:
+        return FusedEmbedder(
+            [(SFaceEmbedder(flip="tiny"), 1.0, None), (DlibEmbedder(flip="tiny"), DLIB_WEIGHT, None)]
+        )
     return get_embedder(name)
 
 
