@@ -32,7 +32,7 @@ class SFaceGraph:
     output_name: str
 
 
-def _dequantize(
+def dequantize(
     q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int, block: int
 ) -> np.ndarray:
     if zero is None:
@@ -61,7 +61,7 @@ def load_sface_graph() -> SFaceGraph:
             q, scale = inits[node.input[0]], inits[node.input[1]]
             zero = inits.get(node.input[2]) if len(node.input) > 2 else None
             plain = node.input[0].removesuffix("_quantized")
-            values[plain] = _dequantize(q, scale, zero, attrs.get("axis", 1), attrs.get("block_size", 0))
+            values[plain] = dequantize(q, scale, zero, attrs.get("axis", 1), attrs.get("block_size", 0))
             rename[node.output[0]] = plain
         elif node.op_type == "Reshape" and rename.get(node.input[0]) in values:
             plain = rename[node.input[0]]
