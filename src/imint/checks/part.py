@@ -144,6 +144,11 @@ class ChecksPart(Part):
 
         return {"stix": case_to_stix}
 
+    def case_map(self, ws: Workspace, claims: list[Any], evidence: list[Evidence]) -> list[dict[str, Any]]:
+        from imint.checks.casemap import photo_features
+
+        return photo_features(ws, claims, evidence)
+
     def evidence_view(self, ws: Workspace, sha256: str) -> dict[str, Any] | None:
         from imint.checks.runner import stored_results
 
