@@ -231,7 +231,8 @@ def metadata(ctx: CheckContext) -> CheckResult:
         return CheckResult(
             "metadata",
             "absent",
-            "The file has no EXIF, XMP or IPTC metadata; most platforms strip it, so this proves nothing.",
+            f"{ctx.name} has no EXIF, XMP or IPTC metadata (check metadata); most platforms strip it, "
+            "so this proves nothing.",
             method=METHOD_ID,
         )
     lat = _dms(exif.get("Exif.GPSInfo.GPSLatitude"), exif.get("Exif.GPSInfo.GPSLatitudeRef"))

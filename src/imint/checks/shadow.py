@@ -153,7 +153,8 @@ def _check_inside(line: Line, field: str, width: int | None, height: int | None)
     if not width or not height:
         return
     for x, y in (line[:2], line[2:]):
-        if not (0 <= x <= width and 0 <= y <= height):
+        # Either orientation: a browser shows the picture turned by its EXIF orientation.
+        if not (0 <= x <= width and 0 <= y <= height) and not (0 <= x <= height and 0 <= y <= width):
             raise ValidationError(
                 f"point {x:g},{y:g} is outside the {width} x {height} picture", subject=field
             )

@@ -134,7 +134,8 @@ function initShadowMarker() {
   let points = [];
   const NS = "http://www.w3.org/2000/svg";
   function naturalSize() {
-    return [Number(img.dataset.width) || img.naturalWidth, Number(img.dataset.height) || img.naturalHeight];
+    // The picture as the browser shows it (EXIF rotation applied); lengths, hence the ratio, do not depend on it.
+    return [img.naturalWidth || Number(img.dataset.width), img.naturalHeight || Number(img.dataset.height)];
   }
   function draw() {
     const [w, h] = naturalSize();
