@@ -149,6 +149,10 @@ def sun_inputs(ws: Workspace, sha256: str) -> dict[str, Any]:
     return {"lat": None, "lon": None, "claimed_utc": None}
 
 
+def _parse_utc(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
 def _check_inside(line: Line, field: str, width: int | None, height: int | None) -> None:
     if not width or not height:
         return
@@ -183,24 +187,23 @@ def mark_shadow(
     _check_inside(object_line, "object", ev.metadata.get("width"), ev.metadata.get("height"))
     _check_inside(shadow_line, "shadow", ev.metadata.get("width"), ev.metadata.get("height"))
     found = sun_inputs(ws, sha256)
-    place_basis = "given"
+    # A value sent back unchanged from the page (which fills in the EXIF ones) keeps the EXIF basis.
+    place_basis = "EXIF GPS" if (lat, lon) == (found["lat"], found["lon"]) else "given"
     if lat is None or lon is None:
         if found["lat"] is None:
             raise ValidationError(
                 f"{ev.original_name} has no EXIF GPS point on record: give lat and lon", subject="lat/lon"
             )
         lat, lon, place_basis = found["lat"], found["lon"], "EXIF GPS"
-    time_basis = "given"
+    exif_time = _parse_utc(found["claimed_utc"])
+    time_basis = "EXIF capture time" if claimed is not None and claimed == exif_time else "given"
     if claimed is None:
         if not found["claimed_utc"]:
             raise ValidationError(
                 f"{ev.original_name} has no EXIF capture time in UTC on record: give the claimed time",
                 subject="claimed",
             )
-        claimed, time_basis = (
-            dt.datetime.fromisoformat(found["claimed_utc"].replace("Z", "+00:00")),
-            "EXIF capture time",
-        )
+        claimed, time_basis = exif_time, "EXIF capture time"
     window = window_from_lines(lat, lon, claimed, object_line, shadow_line, tolerance=tolerance)
     claimed_text = window.claimed.isoformat().replace("+00:00", "Z") if window.claimed else ""
     with ws.session() as s:
