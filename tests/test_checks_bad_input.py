@@ -148,11 +148,8 @@ def test_tampered_c2pa_manifest(ws, stored, signed, tmp_path: Path) -> None:
     f.write_bytes(bytes(data))
     report = run_bad(ws, f)
     r = report["c2pa"]
-    if r.status == "error":
-        assert_error(report, "c2pa", "tampered-manifest.jpg")
-    else:
-        assert r.status == "flagged" and "does not validate" in r.summary, r.summary
-        assert r.details["failures"], r.details
+    assert r.status == "flagged" and "does not validate" in r.summary, r.summary
+    assert "claimSignature.mismatch" in r.details["failures"], r.details
     assert_ran(report, "metadata", "near_duplicates", *PIXEL_CHECKS)
     unchanged(ws, stored)
 
@@ -165,10 +162,7 @@ def test_invalid_c2pa_manifest(ws, stored, signed, tmp_path: Path) -> None:
     f = tmp_path / "invalid-manifest.jpg"
     f.write_bytes(bytes(data))
     report = run_bad(ws, f)
-    r = report["c2pa"]
-    assert r.status in ("error", "flagged"), r.summary  # never "ok", never "absent"
-    if r.status == "error":
-        assert_error(report, "c2pa", "invalid-manifest.jpg", "C2PA data present but unreadable")
+    assert_error(report, "c2pa", "invalid-manifest.jpg", "C2PA data present but unreadable")
     assert_ran(report, "metadata", "near_duplicates", *PIXEL_CHECKS)
     unchanged(ws, stored)
 
