@@ -34,7 +34,7 @@ def test_the_checks_branch_downgrades_and_upgrades_alone(ws) -> None:
     command.downgrade(cfg, "checks@-1")  # one step down the checks branch: the shadow markings go
     tables = set(inspect(ws.db.engine).get_table_names())
     assert "shadow_markings" not in tables and {"check_results", "image_hashes"} <= tables
-    command.downgrade(cfg, "checks@base")  # the whole checks branch; the shared core stays
+    command.downgrade(cfg, "checks@-1")  # and the first: the whole checks branch; the shared core stays
     tables = set(inspect(ws.db.engine).get_table_names())
     assert not {"check_results", "image_hashes", "shadow_markings"} & tables and "evidence" in tables
     command.upgrade(cfg, "heads")
