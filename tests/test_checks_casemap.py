@@ -132,3 +132,16 @@ def test_report_map_has_the_photo_its_times_and_the_contradiction(ws, tmp_path: 
     kinds = {f["properties"]["kind"] for f in json.loads(geo.group(1))["features"]}
     assert kinds == {"claimed-place", "photo", "contradiction"}
     assert "proof" in section  # says a contradiction is not proof
+
+
+def test_a_claim_linking_the_metadata_check_gets_its_contradictions_on_the_card(ws, tmp_path: Path) -> None:
+    from imint.cases.report import render_card
+
+    made = build_case(ws, tmp_path)
+    check_id = int(by_kind(case_map(ws, "kyiv"), "photo")[0]["properties"]["check"].split(":")[1])
+    link = cases.link_claim(ws, made["far"].id, "context", record=f"check:{check_id}")
+    card = render_card(ws, link, made["ev"])
+    against = [m for m in card.machine if m.startswith(f"Against claim #{made['far'].id}")]
+    assert len(against) == 2 and any("468 km" in m for m in against) and any("outside" in m for m in against)
+    near_link = cases.link_claim(ws, made["near"].id, "supports", record=f"check:{check_id}")
+    assert not any(m.startswith("Against") for m in render_card(ws, near_link, made["ev"]).machine)
