@@ -54,3 +54,44 @@ def test_mirrored_resized_recompressed_copy_is_a_near_duplicate_and_another_phot
 
     other_report = checks.run_checks(ws, ev_other, ["near_duplicates"])
     assert other_report["near_duplicates"].status == "ok"
+
+
+def test_a_video_is_matched_by_its_keyframes_and_a_different_photo_is_not(ws, tmp_path: Path) -> None:
+    from tests.video_clips import write_clip
+
+    # A 4 s clip: 2 s of the astronaut, then 2 s of the coffee cup.
+    frames = [astronaut()[:256, :256]] * 20 + [coffee()[:256, :256]] * 20
+    clip = write_clip(tmp_path / "clip.mp4", frames, fps=10)
+    still = tmp_path / "still-from-the-clip.jpg"  # a frame, mirrored, shrunk and re-encoded
+    small = Image.fromarray(coffee()[:256, :256][:, ::-1]).resize((180, 180), Image.Resampling.BILINEAR)
+    still.write_bytes(jpeg_bytes(np.asarray(small), 70))
+    unrelated = tmp_path / "cat.jpg"
+    unrelated.write_bytes(jpeg_bytes(chelsea(), 90))
+    ev_clip = ws.ingest(clip, source="https://example.org/video")
+    assert ev_clip.kind == "video"
+    ev_cat = ws.ingest(unrelated)
+
+    report = checks.run_checks(ws, ev_clip, ["near_duplicates", "first_seen"])
+    nd = report["near_duplicates"]
+    assert nd.status == "ok", nd.summary  # nothing like it yet (the cat is not)
+    assert 3 <= len(nd.details["keyframes"]) <= 16
+    ev_still = ws.ingest(still, source="https://example.org/screenshot")  # its cheap checks run at ingest
+    found = {r.check: r for r in checks.stored_results(ws, ev_still.sha256)}["near_duplicates"]
+    assert found.status == "flagged" and [m["sha256"] for m in found.details["matches"]] == [ev_clip.sha256]
+    assert found.details["matches"][0]["mirrored"] is True
+    again = checks.run_checks(ws, ev_clip, ["near_duplicates", "first_seen"])
+    assert [m["sha256"] for m in again["near_duplicates"].details["matches"]] == [ev_still.sha256]
+    assert ev_cat.sha256 not in {c["sha256"] for c in again["first_seen"].details["copies"]}
+    assert again["first_seen"].details["earliest_ingest"]["sha256"] == ev_clip.sha256
+
+
+def test_a_truncated_video_is_an_error_naming_the_file_and_the_check(ws, tmp_path: Path) -> None:
+    from tests.video_clips import write_clip
+
+    clip = write_clip(tmp_path / "full.mp4", [astronaut()[:128, :128]] * 30, fps=10)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[:1500])
+    report = checks.run_checks(ws, ws.ingest(cut), ["near_duplicates", "metadata"])
+    r = report["near_duplicates"]
+    assert r.status == "error" and "cut.mp4" in r.summary and "check near_duplicates" in r.summary
+    assert report["metadata"].status == "absent"  # not an image: said so, not run

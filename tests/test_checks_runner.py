@@ -24,18 +24,21 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 
 def test_migration_creates_the_checks_tables(ws) -> None:
     tables = set(inspect(ws.db.engine).get_table_names())
-    assert {"check_results", "image_hashes"} <= tables
+    assert {"check_results", "image_hashes", "shadow_markings"} <= tables
 
 
 def test_the_checks_branch_downgrades_and_upgrades_alone(ws) -> None:
     from alembic import command
 
     cfg = ws.db.alembic_config()
-    command.downgrade(cfg, "checks@-1")  # one step down the checks branch; the shared core stays
+    command.downgrade(cfg, "checks@-1")  # one step down the checks branch: the shadow markings go
     tables = set(inspect(ws.db.engine).get_table_names())
-    assert not {"check_results", "image_hashes"} & tables and "evidence" in tables
+    assert "shadow_markings" not in tables and {"check_results", "image_hashes"} <= tables
+    command.downgrade(cfg, "checks@-1")  # and the first: the whole checks branch; the shared core stays
+    tables = set(inspect(ws.db.engine).get_table_names())
+    assert not {"check_results", "image_hashes", "shadow_markings"} & tables and "evidence" in tables
     command.upgrade(cfg, "heads")
-    assert {"check_results", "image_hashes"} <= set(inspect(ws.db.engine).get_table_names())
+    assert {"check_results", "image_hashes", "shadow_markings"} <= set(inspect(ws.db.engine).get_table_names())
 
 
 def test_run_stores_one_row_per_check_and_rerun_replaces(ws, tmp_path: Path) -> None:

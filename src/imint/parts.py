@@ -96,6 +96,12 @@ class Part:
         """Case export formats (``stix``): ``exporter(ws, case) -> a JSON-able document``."""
         return {}
 
+    def case_map(self, ws: Workspace, claims: list[Any], evidence: list[Evidence]) -> list[dict[str, Any]]:
+        """GeoJSON features this part puts on a case's map (where a photo was taken, a contradiction's
+        line), given the case's claims (``imint.cases.Claim``) and evidence. Each feature's properties
+        carry ``kind`` and, for evidence, ``sha256``."""
+        return []
+
     def __repr__(self) -> str:
         return f"<Part {self.name}>"
 

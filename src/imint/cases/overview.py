@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from imint.cases.casemap import case_map
 from imint.cases.grading import CREDIBILITY, RELATIONS, RELIABILITY, STATUSES
 from imint.cases.report import report_path
 from imint.cases.service import case_claims, case_evidence, get_case
@@ -34,4 +35,5 @@ def case_overview(ws: Workspace, case: str | int) -> dict[str, Any]:
         "reliability": RELIABILITY,
         "credibility": {str(k): v for k, v in CREDIBILITY.items()},
         "report_built": report_path(ws, info).exists(),
+        "map": case_map(ws, info.id),  # also GET /cases/{id}/map.json
     }

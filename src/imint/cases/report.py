@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from imint import __version__
+from imint.cases.casemap import map_features
 from imint.cases.evidence import custody_log, verify_evidence
 from imint.cases.gazetteer import SOURCE as GAZETTEER_SOURCE
 from imint.cases.grading import CREDIBILITY, RELIABILITY, admiralty_label, admiralty_meaning
@@ -126,55 +127,42 @@ def _capture_day(evidence: Evidence) -> str | None:
     return None
 
 
-def _raster_centre(evidence: Evidence) -> tuple[float, float] | None:
-    meta = evidence.metadata
-    if not meta.get("crs") or not meta.get("transform"):
-        return None
-    try:
-        from pyproj import Transformer
-
-        a, b, c, d, e, f = meta["transform"]
-        x = c + a * meta["width"] / 2 + b * meta["height"] / 2
-        y = f + d * meta["width"] / 2 + e * meta["height"] / 2
-        lon, lat = Transformer.from_crs(meta["crs"], "EPSG:4326", always_xy=True).transform(x, y)
-        return float(lat), float(lon)
-    except Exception:  # noqa: BLE001 - a scene we cannot place is simply not on the map
-        return None
-
-
-def map_points(claims: list[Claim], evidence: list[Evidence]) -> list[figures.MapPoint]:
-    """Places named in claims, then where each piece of imagery was taken; one point per place."""
-    points = [
-        figures.MapPoint(p.resolved_name or p.name, p.lat, p.lon, "place") for c in claims for p in c.places
-    ]
-    for ev in evidence:
-        centre = _raster_centre(ev)
-        if centre:
-            points.append(figures.MapPoint(f"scene {ev.original_name[:24]}", *centre, "scene"))
-        elif "gps_lat" in ev.metadata:
-            points.append(
-                figures.MapPoint(
-                    ev.original_name[:24], ev.metadata["gps_lat"], ev.metadata["gps_lon"], "site"
-                )
-            )
+def map_points(features: list[dict[str, Any]]) -> list[figures.MapPoint]:
+    """The case map's points (claimed places, photos, scenes) for the static map; one per place."""
+    kinds = {"claimed-place": "place", "photo": "photo", "scene": "scene"}
+    points = []
+    for f in features:
+        kind = kinds.get(f["properties"].get("kind", ""))
+        if kind is None or f["geometry"]["type"] != "Point":
+            continue
+        lon, lat = f["geometry"]["coordinates"]
+        name = f["properties"].get("name", "")
+        label = f"scene {name[:24]}" if kind == "scene" else name[:24] if kind == "photo" else name
+        points.append(figures.MapPoint(label, lat, lon, kind))
     # One row per place on the map and in its table, however many claims name it.
     return list({(p.label, round(p.lat, 4), round(p.lon, 4)): p for p in points}.values())
 
 
-def places_geojson(points: list[figures.MapPoint]) -> str:
-    return json.dumps(
-        {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [round(p.lon, 6), round(p.lat, 6)]},
-                    "properties": {"label": p.label, "kind": p.kind},
-                }
-                for p in points
-            ],
-        }
-    )
+def map_lines(features: list[dict[str, Any]]) -> list[figures.MapLine]:
+    """Lines from a photo's GPS point to the claimed place it contradicts."""
+    return [
+        figures.MapLine(
+            f"claim #{f['properties']['claim_id']}: {f['properties']['distance_km']:.0f} km",
+            [(lat, lon) for lon, lat in f["geometry"]["coordinates"]],
+            "contradiction",
+        )
+        for f in features
+        if f["properties"].get("kind") == "contradiction"
+    ]
+
+
+def photo_rows(features: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each placed photo with its capture time (UTC and local) and what it contradicts."""
+    return [
+        {**f["properties"], "lat": f["geometry"]["coordinates"][1], "lon": f["geometry"]["coordinates"][0]}
+        for f in features
+        if f["properties"].get("kind") == "photo"
+    ]
 
 
 def timeline_items(claims: list[Claim], evidence: list[Evidence]) -> list[figures.TimelineItem]:
@@ -222,7 +210,8 @@ def collect(ws: Workspace, case: str | int, *, verify: bool = True) -> dict[str,
     for section in claim_sections:
         for card in section["cards"]:
             methods.extend(m for m in card.method if m not in methods)
-    points = map_points(claims, list(evidence_by_sha.values()))
+    features = map_features(ws, claims, list(evidence_by_sha.values()))
+    points = map_points(features)
     return {
         "case": info,
         "claims": claims,
@@ -231,9 +220,13 @@ def collect(ws: Workspace, case: str | int, *, verify: bool = True) -> dict[str,
             {"group": g, "chart": figures_chart(g) if len(g.claims) > 1 else None}
             for g in quantity_groups(claims)
         ],
-        "map": figures.places_map(points),
+        "map": figures.places_map(points, map_lines(features)),
         "points": points,
-        "places_geojson": places_geojson(points),
+        "photos": photo_rows(features),
+        # "</" cannot end the script element it is embedded in
+        "places_geojson": json.dumps({"type": "FeatureCollection", "features": features}).replace(
+            "</", "<\\/"
+        ),
         "timeline": figures.timeline(timeline_items(claims, list(evidence_by_sha.values()))),
         "evidence": [_register_row(ws, ev, note) for ev, note in evidence_notes],
         "integrity": integrity,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from imint import cases
 from imint.api.deps import audit_event, done, guard, principal, render
 from imint.api.uploads import saved_uploads
+from imint.cases.casemap import case_map
 from imint.cases.overview import case_overview
 from imint.cases.report import build_report, report_path
 from imint.errors import BadInputError, NotFoundError
@@ -42,6 +43,13 @@ def create_case(
 @router.get("/cases/{case_id}", tags=["cases"], **guard("viewer"))
 def case_page(request: Request, case_id: int) -> Response:
     return render(request, "case.html", case_overview(request.app.state.ws, case_id))
+
+
+@router.get("/cases/{case_id}/map", tags=["cases"], **guard("viewer"))
+def case_map_json(request: Request, case_id: int) -> Response:
+    """The case's map as GeoJSON (also at ``/cases/{id}/map.json``): claimed places, photos' EXIF GPS
+    points with their capture time in UTC and local time, lines where a photo contradicts a claimed place."""
+    return JSONResponse(case_map(request.app.state.ws, case_id), media_type="application/geo+json")
 
 
 @router.post("/cases/{case_id}/claims", tags=["cases"], status_code=201, **guard("analyst"))

@@ -67,7 +67,7 @@ def c2pa_check(ctx: CheckContext) -> CheckResult:
         return CheckResult(
             "c2pa",
             "absent",
-            "No C2PA content credentials in the file; most pictures have none, so this proves nothing.",
+            f"No C2PA content credentials in {ctx.name}; most pictures have none, so this proves nothing.",
             method=METHOD_ID,
         )
     active_label = store.get("active_manifest")

@@ -153,7 +153,9 @@ def _wacz_images(path: Path, budget: _Budget, skipped: list[str]) -> list[Captur
         raise _fail(path, f"damaged zip entry ({exc})") from exc
 
 
-def _wacz_entries(path: Path, zf: zipfile.ZipFile, budget: _Budget, skipped: list[str]) -> list[CapturedImage]:
+def _wacz_entries(
+    path: Path, zf: zipfile.ZipFile, budget: _Budget, skipped: list[str]
+) -> list[CapturedImage]:
     _check_zip(path, zf)
     names = set(zf.namelist())
     if "datapackage.json" in names:

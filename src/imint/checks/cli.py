@@ -94,28 +94,71 @@ def sun(
     claimed: Annotated[
         str | None, typer.Option(help="Claimed time, ISO 8601 with zone (else EXIF UTC).")
     ] = None,
+    object_line: Annotated[
+        str | None,
+        typer.Option("--object", help="X1,Y1,X2,Y2 pixels: the object from its base to its top."),
+    ] = None,
+    shadow: Annotated[
+        str | None, typer.Option(help="X1,Y1,X2,Y2 pixels: its shadow from the base to the shadow's tip.")
+    ] = None,
     top: Annotated[str | None, typer.Option(help="X,Y pixel of the top of a vertical object.")] = None,
     base: Annotated[str | None, typer.Option(help="X,Y pixel where the object meets the ground.")] = None,
     tip: Annotated[str | None, typer.Option(help="X,Y pixel of the end of its shadow.")] = None,
     tolerance: Annotated[float, typer.Option(help="Allowed error of the shadow ratio (0.15 = 15 %).")] = 0.15,
+    save: Annotated[
+        bool,
+        typer.Option(
+            "--save", help="Store the marking on the evidence (a person's input, shown in the report)."
+        ),
+    ] = False,
+    note: Annotated[str, typer.Option(help="With --save: a note kept with the marking.")] = "",
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """Where the sun was at a time and place, and which times of that day a measured shadow allows."""
-    import datetime as dt
+    """Where the sun was at a time and place, and which times of that day a marked shadow allows.
 
-    from imint.checks.metadata import stored_metadata
-    from imint.checks.sun import shadow_time_window, sun_position
+    Mark the shadow as two lines (--object base..top, --shadow base..tip) or three points (--top, --base,
+    --tip). A vertical object on flat ground is assumed; the answer is a consistency test, not proof.
+    """
+    from imint.checks.shadow import lines_from_points, mark_shadow, parse_line, sun_inputs, window_from_lines
+    from imint.checks.sun import sun_position
     from imint.errors import ValidationError
 
-    when = dt.datetime.fromisoformat(claimed.replace("Z", "+00:00")) if claimed else None
+    when = _time(claimed) if claimed else None
+    lines = None
+    if object_line or shadow:
+        if not (object_line and shadow):
+            raise ValidationError("give both --object and --shadow (each X1,Y1,X2,Y2)", subject="shadow")
+        lines = parse_line(object_line, "object"), parse_line(shadow, "shadow")
+    elif top or base or tip:
+        if not (top and base and tip):
+            raise ValidationError("give all three of --top, --base and --tip", subject="shadow")
+        lines = lines_from_points(_point(top), _point(base), _point(tip))
+    if save:
+        if not (evidence and lines):
+            raise ValidationError("--save needs an evidence hash and a marked shadow", subject="save")
+        with open_workspace(workspace) as ws:
+            marking = mark_shadow(
+                ws,
+                ws.evidence(evidence).sha256,
+                object_line=lines[0],
+                shadow_line=lines[1],
+                lat=lat,
+                lon=lon,
+                claimed=when,
+                tolerance=tolerance,
+                note=note,
+            )
+        console.print(
+            f"shadow marking {marking.id} stored by {marking.created_by or 'you'}: {marking.summary}"
+        )
+        return
     if evidence:
         with open_workspace(workspace) as ws:
-            found = stored_metadata(ws, evidence)
-        gps = found.get("gps") or {}
-        lat = gps.get("lat") if lat is None else lat
-        lon = gps.get("lon") if lon is None else lon
-        if when is None and found.get("capture_utc"):
-            when = dt.datetime.fromisoformat(found["capture_utc"].replace("Z", "+00:00"))
+            found = sun_inputs(ws, ws.evidence(evidence).sha256)
+        lat = found["lat"] if lat is None else lat
+        lon = found["lon"] if lon is None else lon
+        if when is None and found["claimed_utc"]:
+            when = _time(found["claimed_utc"])
     if lat is None or lon is None or when is None:
         raise ValidationError(
             "need a place and a time: --lat/--lon/--claimed, or evidence with GPS and time", subject="sun"
@@ -126,17 +169,8 @@ def sun(
     console.print(
         f"sun at {when.isoformat()} over {lat:.5f}, {lon:.5f}: azimuth {az:.1f}°, elevation {el:.1f}°"
     )
-    if top and base and tip:
-        w = shadow_time_window(
-            lat,
-            lon,
-            when.astimezone(dt.UTC).date(),
-            top=_point(top),
-            base=_point(base),
-            tip=_point(tip),
-            tolerance=tolerance,
-            claimed=when,
-        )
+    if lines:
+        w = window_from_lines(lat, lon, when, *lines, tolerance=tolerance)
         lo, hi = w.elevation_range
         spans = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in w.intervals) or "none that day"
         console.print(f"shadow ratio {w.ratio:.2f} -> sun elevation {lo:.1f}-{hi:.1f}°, UTC {spans}")
@@ -144,6 +178,17 @@ def sun(
         console.print(
             f"the time is {verdict} the shadow (flat ground and a vertical object assumed; not proof)"
         )
+
+
+def _time(text: str):  # noqa: ANN202 - datetime
+    import datetime as dt
+
+    from imint.errors import ValidationError
+
+    try:
+        return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"not an ISO 8601 time: {text!r}", subject="claimed") from None
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

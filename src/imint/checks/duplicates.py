@@ -1,7 +1,11 @@
 """Near-duplicate search over the workspace's perceptual hashes, and when a picture was first seen.
 
 Every image gets a 64-bit pHash and the pHash of its mirror image (``imint.media.phash``), stored in
-``image_hashes`` at ingest (``ChecksPart.on_ingest``) or on the first check. The search is a plain numpy
+``image_hashes`` at ingest (``ChecksPart.on_ingest``) or on the first check. A video gets the same hash of
+up to ``MAX_KEYFRAMES`` frames taken evenly through it by the frame sampler (``imint.media.frames``), one
+row each (method ``phash-64@<seconds>s``), when it is first checked (decoding is too slow for ingest); an
+image then matches a video when it is close to any of its frames, and a video another when any two frames
+are. The search is a plain numpy
 Hamming scan over every stored hash: one XOR and popcount per stored image, fine up to about 10^5 images
 (a few milliseconds per query); beyond that it wants a multi-index or BK-tree, which is not built.
 """
@@ -25,6 +29,50 @@ from imint.store.models import CustodyEntry, EvidenceRow
 # 190 pairs of different pictures: min 20, 5th percentile 24.
 MAX_DISTANCE = 10
 METHOD_ID = f"{METHOD} hamming<={MAX_DISTANCE} (numpy scan)"
+MAX_KEYFRAMES = 16  # frames hashed per video, evenly spaced (at most one a second)
+
+
+def frame_method(t: float) -> str:
+    return f"{METHOD}@{t:.1f}s"
+
+
+def ensure_video_hashes(ctx: CheckContext, check: str = "near_duplicates") -> list[ImageHashRow]:
+    """The stored keyframe hashes of this video, sampled and added to the session if missing."""
+    from imint.media.frames import iter_frames, probe_video
+
+    rows = list(
+        ctx.session.scalars(
+            select(ImageHashRow).where(
+                ImageHashRow.evidence_sha256 == ctx.evidence.sha256, ImageHashRow.method.like(f"{METHOD}@%")
+            )
+        )
+    )
+    if rows:
+        return rows
+    info = probe_video(ctx.path)  # a BadInputError naming the stored file; the runner adds the name
+    fps = min(1.0, MAX_KEYFRAMES / max(info.duration, 1e-3))
+    for frame in iter_frames(ctx.path, fps=fps, info=info):
+        h = hash_image(frame.rgb)
+        row = ImageHashRow(
+            evidence_sha256=ctx.evidence.sha256,
+            method=frame_method(frame.time),
+            hash_hex=h.hash_hex,
+            mirror_hex=h.mirror_hex,
+        )
+        if ctx.session.get(ImageHashRow, (row.evidence_sha256, row.method)) is None:
+            ctx.session.add(row)
+            rows.append(row)
+        if len(rows) >= MAX_KEYFRAMES:
+            break
+    if not rows:
+        raise ctx.fail(check, "no frame of the video could be decoded to hash it")
+    ctx.session.flush()
+    return rows
+
+
+def query_hashes(ctx: CheckContext, check: str) -> list[ImageHashRow]:
+    """The hashes that stand for this evidence: one for an image, one per keyframe for a video."""
+    return ensure_video_hashes(ctx, check) if ctx.kind == "video" else [ensure_hash(ctx, check)]
 
 
 def ensure_hash(ctx: CheckContext, check: str = "near_duplicates") -> ImageHashRow:
@@ -56,29 +104,50 @@ def find_near_duplicates(
     session: Session, query: ImageHashRow, max_distance: int = MAX_DISTANCE
 ) -> list[Match]:
     """Every other stored image within ``max_distance`` bits of ``query`` (as is or mirrored), nearest first."""
+    return find_near_duplicates_of(session, [query], max_distance)
+
+
+def find_near_duplicates_of(
+    session: Session, queries: list[ImageHashRow], max_distance: int = MAX_DISTANCE
+) -> list[Match]:
+    """Every other stored image or video within ``max_distance`` bits of any of ``queries`` (one evidence's
+    hashes: an image's, or a video's keyframes'), nearest first, one match per evidence."""
+    if not queries:
+        return []
+    own = queries[0].evidence_sha256
     rows = session.execute(
         select(ImageHashRow.evidence_sha256, ImageHashRow.hash_hex, ImageHashRow.mirror_hex).where(
-            ImageHashRow.method == query.method, ImageHashRow.evidence_sha256 != query.evidence_sha256
+            (ImageHashRow.method == METHOD) | ImageHashRow.method.like(f"{METHOD}@%"),
+            ImageHashRow.evidence_sha256 != own,
         )
     ).all()
     if not rows:
         return []
     shas = [r[0] for r in rows]
-    direct = hamming(query.hash_hex, hex_to_uint64([r[1] for r in rows]))
-    mirror = hamming(query.hash_hex, hex_to_uint64([r[2] for r in rows]))
-    best = np.minimum(direct, mirror)
-    hits = np.flatnonzero(best <= max_distance)
-    order = hits[np.argsort(best[hits], kind="stable")]
-    return [Match(shas[i], int(best[i]), bool(mirror[i] < direct[i])) for i in order]
+    direct_hashes, mirror_hashes = hex_to_uint64([r[1] for r in rows]), hex_to_uint64([r[2] for r in rows])
+    best_by_sha: dict[str, tuple[int, bool]] = {}
+    for query in queries:
+        direct = hamming(query.hash_hex, direct_hashes)
+        mirror = hamming(query.hash_hex, mirror_hashes)
+        best = np.minimum(direct, mirror)
+        for i in np.flatnonzero(best <= max_distance):
+            found = (int(best[i]), bool(mirror[i] < direct[i]))
+            if shas[i] not in best_by_sha or found[0] < best_by_sha[shas[i]][0]:
+                best_by_sha[shas[i]] = found
+    order = sorted(best_by_sha.items(), key=lambda kv: kv[1][0])  # stable: ties keep the stored order
+    return [Match(sha, distance, mirrored) for sha, (distance, mirrored) in order]
 
 
 def near_duplicates(ctx: CheckContext) -> CheckResult:
-    """Find stored images that are perceptually the same picture (re-encoded, resized, mirrored)."""
-    row = ensure_hash(ctx)
-    matches = find_near_duplicates(ctx.session, row)
+    """Find stored images (and videos' keyframes) that are perceptually the same picture (re-encoded,
+    resized, mirrored)."""
+    rows = query_hashes(ctx, "near_duplicates")
+    row = rows[0]
+    matches = find_near_duplicates_of(ctx.session, rows)
     details = {
         "hash": row.hash_hex,
         "mirror_hash": row.mirror_hex,
+        "keyframes": [{"method": r.method, "hash": r.hash_hex} for r in rows] if ctx.kind == "video" else [],
         "bits": BITS,
         "max_distance": MAX_DISTANCE,
         "matches": [{"sha256": m.sha256, "distance": m.distance, "mirrored": m.mirrored} for m in matches],
@@ -87,7 +156,8 @@ def near_duplicates(ctx: CheckContext) -> CheckResult:
         return CheckResult(
             "near_duplicates",
             "ok",
-            "No other image in this workspace looks like the same picture; images outside it are not searched.",
+            f"No other image or video frame in this workspace looks like {'a frame of ' if ctx.kind == 'video' else ''}"
+            "the same picture; images outside it are not searched.",
             score=0.0,
             details=details,
             method=METHOD_ID,
@@ -123,9 +193,9 @@ def _custody_sources(session: Session, sha256: str) -> list[dict[str, str]]:
 
 def first_seen(ctx: CheckContext) -> CheckResult:
     """For this picture and its near-duplicates: earliest EXIF capture time, ingest time and every source."""
-    row = ensure_hash(ctx, "first_seen")
+    rows = query_hashes(ctx, "first_seen")
     members = [(ctx.evidence.sha256, 0)] + [
-        (m.sha256, m.distance) for m in find_near_duplicates(ctx.session, row)
+        (m.sha256, m.distance) for m in find_near_duplicates_of(ctx.session, rows)
     ]
     copies = []
     for sha, distance in members:

@@ -88,7 +88,9 @@ def _tz_finder():  # noqa: ANN202 - timezonefinder.TimezoneFinder, loaded once (
 def zone_at(lat: float, lon: float) -> str | None:
     """IANA time zone at a point, offline (``timezonefinder``); None at sea or where unknown."""
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        return None  # EXIF GPS of 218 degrees made timezonefinder raise ValueError (tests/test_fuzz_checks.py)
+        return (
+            None  # EXIF GPS of 218 degrees made timezonefinder raise ValueError (tests/test_fuzz_checks.py)
+        )
     return _tz_finder().timezone_at(lng=lon, lat=lat)
 
 
@@ -229,7 +231,8 @@ def metadata(ctx: CheckContext) -> CheckResult:
         return CheckResult(
             "metadata",
             "absent",
-            "The file has no EXIF, XMP or IPTC metadata; most platforms strip it, so this proves nothing.",
+            f"{ctx.name} has no EXIF, XMP or IPTC metadata (check metadata); most platforms strip it, "
+            "so this proves nothing.",
             method=METHOD_ID,
         )
     lat = _dms(exif.get("Exif.GPSInfo.GPSLatitude"), exif.get("Exif.GPSInfo.GPSLatitudeRef"))

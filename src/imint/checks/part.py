@@ -60,6 +60,7 @@ def render_check_card(ws: Workspace, link: Any, evidence: Evidence) -> Any:
             linked_by=link.created_by,
         )
     extra = [(uri, f"{result.check} heat map")] if (uri := _heatmap_uri(ws, result.artifact)) else []
+    machine = [result.summary, *_claim_contradictions(ws, result, link)]
     return Card(
         title=f"{result.check} check on {evidence.original_name}",
         sha256=evidence.sha256,
@@ -68,13 +69,25 @@ def render_check_card(ws: Workspace, link: Any, evidence: Evidence) -> Any:
             ("score", "" if result.score is None else f"{result.score:g}"),
             ("run at", result.created_at),
         ],
-        machine=[result.summary],
+        machine=machine,
         method=[result.method],
         extra_images=extra,
         relation=link.relation,
         note=link.note,
         linked_by=link.created_by,
     )
+
+
+def _claim_contradictions(ws: Workspace, result: Any, link: Any) -> list[str]:
+    """A metadata result linked from a claim, against that claim's dates and places."""
+    claim_id = getattr(link, "claim_id", None)
+    if result.check != "metadata" or claim_id is None:
+        return []
+    from imint.cases import get_claim
+    from imint.checks.metadata import contradictions
+
+    found = contradictions(result, get_claim(ws, claim_id))
+    return [f"Against claim #{claim_id}: {c.message} (metadata can be wrong or rewritten)." for c in found]
 
 
 def _import_capture(ws: Workspace, path: Path, *, source: str = "") -> list[Evidence]:
@@ -96,6 +109,11 @@ class ChecksPart(Part):
 
         register(app, eval_app)
 
+    def routers(self) -> list[Any]:
+        from imint.checks.routes import router
+
+        return [router]
+
     def record_types(self) -> dict[str, Any]:
         return {"check": check_evidence}
 
@@ -105,9 +123,11 @@ class ChecksPart(Part):
     def evidence_cards(self, ws: Workspace, evidence: Evidence) -> list[Any]:
         """One card per evidence with every stored check: machine findings only, never a verdict."""
         from imint.checks.runner import stored_results
+        from imint.checks.shadow import shadow_markings
 
         results = stored_results(ws, evidence.sha256)
-        if not results:
+        markings = shadow_markings(ws, evidence.sha256)
+        if not results and not markings:
             return []
         Card = _card_class()
         extra = [
@@ -120,7 +140,20 @@ class ChecksPart(Part):
                 title=f"Checks on {evidence.original_name}",
                 sha256=evidence.sha256,
                 machine=[f"{r.check}: {r.status}. {r.summary}" for r in results],
-                method=sorted({r.method for r in results if r.method}),
+                # A person's shadow marking is their input, shown apart from the machine's findings.
+                person=[
+                    f"Sun check: shadow marked by {m.created_by or 'unknown'} at {m.created_at} "
+                    f"(shadow_marking {m.id}{'; ' + m.note if m.note else ''}). {m.summary}"
+                    for m in markings
+                ],
+                method=sorted(
+                    {r.method for r in results if r.method}
+                    | (
+                        {"NOAA solar position; shadow ratio over height (imint.checks.shadow)"}
+                        if markings
+                        else set()
+                    )
+                ),
                 extra_images=extra,
             )
         ]
@@ -144,11 +177,25 @@ class ChecksPart(Part):
 
         return {"stix": case_to_stix}
 
+    def case_map(self, ws: Workspace, claims: list[Any], evidence: list[Evidence]) -> list[dict[str, Any]]:
+        from imint.checks.casemap import photo_features
+
+        return photo_features(ws, claims, evidence)
+
     def evidence_view(self, ws: Workspace, sha256: str) -> dict[str, Any] | None:
         from imint.checks.runner import stored_results
+        from imint.checks.shadow import shadow_markings, sun_inputs
 
         results = stored_results(ws, sha256)
-        return {"checks": [r.to_dict() for r in results]} if results else None
+        markings = shadow_markings(ws, sha256)
+        if not results and not markings:
+            return None
+        return {
+            "checks": [r.to_dict() for r in results],
+            # The sun check's inputs (EXIF place and time) and the shadows people marked: person's input
+            "sun": sun_inputs(ws, sha256),
+            "shadow_markings": [m.to_dict() for m in markings],
+        }
 
 
 PART = ChecksPart()

@@ -16,8 +16,15 @@ CHECKS: dict[str, CheckSpec] = {
     for spec in (
         CheckSpec("metadata", metadata, "EXIF / XMP / IPTC metadata", cheap=True),
         CheckSpec("c2pa", c2pa_check, "C2PA content credentials", cheap=True),
-        CheckSpec("near_duplicates", near_duplicates, "Near-duplicates in the workspace", cheap=True),
-        CheckSpec("first_seen", first_seen, "First seen", cheap=True),
+        # Videos too (keyframes), on demand: on_ingest runs the cheap checks on images only.
+        CheckSpec(
+            "near_duplicates",
+            near_duplicates,
+            "Near-duplicates in the workspace",
+            ("image", "video"),
+            cheap=True,
+        ),
+        CheckSpec("first_seen", first_seen, "First seen", ("image", "video"), cheap=True),
         CheckSpec("jpeg", jpeg, "JPEG quantisation and re-saves", group="forensics"),
         CheckSpec("ela", ela, "Error level analysis", group="forensics"),
         CheckSpec("noise", noise, "Noise residual consistency", group="forensics"),

@@ -43,3 +43,30 @@ class ImageHashRow(Base):
     hash_hex: Mapped[str] = mapped_column(String(64))
     mirror_hex: Mapped[str] = mapped_column(String(64))  # hash of the left-right mirrored image
     created_at: Mapped[str] = mapped_column(String(32), default=utcnow)
+
+
+class ShadowMarkingRow(Base):
+    """A person's marking of an object and its shadow on a photo, and the sun times it allows.
+
+    Kept apart from ``check_results``: this is an analyst's input (which pixels are the object's base,
+    top and shadow tip), not a machine finding; the window is computed from it and stored beside it.
+    """
+
+    __tablename__ = "shadow_markings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evidence_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), index=True)
+    # Pixel points on the stored picture (x right, y down): the object's base and top, the shadow's tip.
+    # Two separate lines are kept as given: object base -> top, shadow base -> tip.
+    object_line: Mapped[list[float]] = mapped_column(JSON)  # [x1, y1, x2, y2]: base, top
+    shadow_line: Mapped[list[float]] = mapped_column(JSON)  # [x1, y1, x2, y2]: base, tip
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    place_basis: Mapped[str] = mapped_column(String(64), default="")  # "EXIF GPS" or "given"
+    claimed_utc: Mapped[str] = mapped_column(String(40))
+    time_basis: Mapped[str] = mapped_column(String(64), default="")  # "EXIF capture time" or "given"
+    tolerance: Mapped[float] = mapped_column(Float, default=0.15)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # ShadowWindow.to_dict()
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[str] = mapped_column(String(32), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="")

@@ -162,16 +162,24 @@ class MapPoint:
     label: str
     lat: float
     lon: float
-    kind: str  # "place" (from a claim) or "site"/"scene" (imagery)
+    kind: str  # "place" (from a claim), "photo" (EXIF GPS) or "site"/"scene" (imagery)
 
 
-def places_map(points: Sequence[MapPoint]) -> str | None:
-    """Points on an equirectangular map; the gazetteer's cities, faint, stand in for a basemap."""
+@dataclass(frozen=True)
+class MapLine:
+    label: str
+    points: Sequence[tuple[float, float]]  # (lat, lon) pairs
+    kind: str = "contradiction"  # a photo's GPS point to the claimed place it is far from
+
+
+def places_map(points: Sequence[MapPoint], lines: Sequence[MapLine] = ()) -> str | None:
+    """Points (and lines between them) on an equirectangular map; the gazetteer's cities, faint,
+    stand in for a basemap (offline: no tiles)."""
     if not points:
         return None
     plt = _pyplot()
-    lats = np.array([p.lat for p in points])
-    lons = np.array([p.lon for p in points])
+    lats = np.array([p.lat for p in points] + [lat for line in lines for lat, _ in line.points])
+    lons = np.array([p.lon for p in points] + [lon for line in lines for _, lon in line.points])
     pad_lat = max(3.0, 0.12 * float(np.ptp(lats)))
     pad_lon = max(4.0, 0.08 * float(np.ptp(lons)))
     west, east = max(-180.0, lons.min() - pad_lon), min(180.0, lons.max() + pad_lon)
@@ -189,7 +197,16 @@ def places_map(points: Sequence[MapPoint]) -> str | None:
     cities = _gazetteer_points(south, north, west, east)
     if len(cities):
         ax.scatter(cities[:, 1], cities[:, 0], s=1.2, color="#ced4da", linewidths=0, zorder=1)
-    style = {"place": ("o", "#c92a2a"), "site": ("s", "#1971c2"), "scene": ("s", "#1971c2")}
+    for line in lines:
+        ys, xs = zip(*line.points, strict=True)
+        ax.plot(xs, ys, ls="--", lw=1.4, color="#e8590c", zorder=2)
+        ax.annotate(line.label, (sum(xs) / len(xs), sum(ys) / len(ys)), fontsize=7, color="#e8590c", zorder=4)
+    style = {
+        "place": ("o", "#c92a2a"),
+        "site": ("s", "#1971c2"),
+        "scene": ("s", "#1971c2"),
+        "photo": ("^", "#2f9e44"),
+    }
     seen: set[tuple[str, float, float]] = set()
     labelled: list[tuple[float, float]] = []
     near = 0.025 * max(east - west, (north - south) * aspect)  # labels closer than this would overlap
@@ -223,8 +240,11 @@ def places_map(points: Sequence[MapPoint]) -> str | None:
     handles = [
         plt.Line2D([], [], marker="o", ls="", color="#c92a2a", label="place named in a claim"),
         plt.Line2D([], [], marker="s", ls="", color="#1971c2", label="imagery (site / scene)"),
+        plt.Line2D([], [], marker="^", ls="", color="#2f9e44", label="photo (EXIF GPS)"),
         plt.Line2D([], [], marker=".", ls="", color="#ced4da", label="towns of 15,000+ (gazetteer)"),
     ]
+    if lines:
+        handles.append(plt.Line2D([], [], ls="--", color="#e8590c", label="photo far from the claimed place"))
     ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.9)
     return _svg_uri(fig)
 
