@@ -191,15 +191,17 @@ def test_bad_input_is_named(cal):
 
 
 def test_any_size_is_dense_for_small_sets_and_graph_beyond(cal, monkeypatch):
-    import imint.faces.graph_cluster as gc
-
+    # imint.faces.cluster.cluster_embeddings (what `imint cluster` runs) picks the path by size.
     emb, truth = _people(10, 4, noise=0.5, seed=10)
     q = np.full(len(emb), 0.8)
-    dense_labels = gc.cluster_any_size(emb, q, cal)
-    monkeypatch.setattr(gc, "DENSE_UP_TO", 10)
     called = []
-    monkeypatch.setattr(gc, "dense_cluster_embeddings", lambda *a, **k: called.append(1))
-    graph_labels = gc.cluster_any_size(emb, q, cal)
+    monkeypatch.setattr(dense, "graph_cluster_embeddings", lambda *a, **k: called.append("graph"))
+    dense_labels = dense.cluster_embeddings(emb, q, cal)
+    assert not called
+    monkeypatch.undo()
+    monkeypatch.setattr(dense, "DENSE_UP_TO", 10)
+    monkeypatch.setattr(dense, "dense_cluster_embeddings", lambda *a, **k: called.append("dense"))
+    graph_labels = dense.cluster_embeddings(emb, q, cal)
     assert not called
     same = dense_labels[:, None] == dense_labels[None, :]
     np.testing.assert_array_equal(same, graph_labels[:, None] == graph_labels[None, :])
