@@ -46,6 +46,7 @@ from imint.faces.quality import QUALITY_BIN_EDGES, QUALITY_BINS
 
 DEFAULT_NEIGHBOURS = 20  # k of the k-NN graph; docs/scale.md has the measurement behind it
 _SHIFT = 12.0  # log10 FMR >= -12: shifted distances are >= 0, as in faces/cluster.py
+_KNN_EF_SEARCH = 64
 _QUERY_BATCH = 1024  # queries per k-NN call: bounds the shortlist re-score to ~90 MB
 
 
@@ -93,7 +94,9 @@ def knn_graph(
     src, dst = [], []
     for start in range(0, len(rows), _QUERY_BATCH):
         batch = rows[start : start + _QUERY_BATCH]
-        _, hits = index.search_rows(vectors[batch], k + 1)
+        # The graph needs each face's strongest pairs, not an exact top-k: a lighter search
+        # than ``find``'s (measured in docs/scale.md).
+        _, hits = index.search_rows(vectors[batch], k + 1, ef_search=_KNN_EF_SEARCH, shortlist=k + 1)
         a = np.repeat(batch, hits.shape[1])
         b = hits.ravel()
         keep = (b >= 0) & (b != a)
