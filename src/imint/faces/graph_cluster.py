@@ -397,8 +397,8 @@ class _ComponentLinkage:
     ``cluster_dense`` (constraints as there); components of 1 or 2 faces need no linkage. A larger
     component (a collection at a loose cut percolates) is first split along its weaker edges: one
     decade of FMR stricter at a time, then, at the calibration's floor, keeping only edges among
-    both ends' m strongest. That split is the one approximation: it can only keep apart two pieces
-    that average linkage would have joined through weaker edges. A cannot-linked pair is never an
+    both ends' m strongest. That split is the one approximation: each piece is clustered on its
+    own, so pieces that average linkage would have joined through weaker edges stay apart. A cannot-linked pair is never an
     edge (and apart in the dense linkage); must-links join whole clusters afterwards, as before.
     """
 
