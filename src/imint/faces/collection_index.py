@@ -214,7 +214,8 @@ class CollectionIndex:
     def memory_bytes(self) -> int:
         """Stored vectors, faiss codes and graph, and the id map (an estimate of the resident size)."""
         if self.approximate:
-            faiss_bytes = self._n_rows * (self.dim * 4 + 2 * HNSW_M * 4 * 1.1)  # floats + level-0 links (+ upper)
+            # floats + level-0 links (+ upper levels)
+            faiss_bytes = self._n_rows * (self.dim * 4 + 2 * HNSW_M * 4 * 1.1)
         else:
             faiss_bytes = self._n_rows * self.dim * 4
         row_map = 100 * len(self)  # a Python dict entry with its two ints
