@@ -4,10 +4,11 @@ The watchlist index (``imint.store.index.FaissIndex``) is exact and flat: right 
 thousands of reference faces, too slow for a million collection faces searched
 against each other (clustering asks one k-NN query per face). ``CollectionIndex``
 keeps the float vectors itself (row-aligned with the face ids) and a faiss HNSW
-graph over 8-bit scalar-quantised codes of the same rows. A search asks the graph
-for a shortlist of ``k * shortlist_factor`` rows and re-scores that shortlist by the
-exact inner product of the stored float vectors, so every score handed back (and
-so every calibrated FMR) is the one exact search would give.
+graph over the same float vectors (8-bit codes ranked near-tied strangers by their
+quantisation error: recall@10 0.65 at 100,000 faces, docs/scale.md). A search asks
+the graph for a shortlist of ``k * shortlist_factor`` rows and re-scores that
+shortlist by the exact inner product of the stored vectors, so every score handed
+back (and so every calibrated FMR) is the one exact search would give.
 
 Why HNSW and not IVF (numbers in docs/scale.md): on vectors whose neighbours beyond
 a person's own photos are near-random strangers, IVF needed half of its lists for
