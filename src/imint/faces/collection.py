@@ -355,7 +355,7 @@ def _qualities_of(s: Any, model_id: str, face_ids: Collection[int]) -> dict[int,
 
 
 _INDEX_CACHE: dict[Path, CollectionIndex] = {}  # one loaded copy per index folder in this process
-_INDEX_LOCK = threading.Lock()
+_INDEX_LOCK = threading.RLock()  # a search never sees the index mid-update (API threads)
 
 
 def collection_index(ws: Workspace, model_id: str, dim: int) -> CollectionIndex:
@@ -580,17 +580,18 @@ def find(
     if photo is not None and person_id is None and face_id is None:
         query_ids, queries, query_q = _query_of_photo(faces, Path(photo))
         exclude = set(query_ids)
-    index = collection_index(ws, faces.model_id, int(queries.shape[1]))
-    searched = len(index) - sum(1 for f in exclude if f in index)
-    n_comparisons = max(1, searched * len(queries))
-    # The lowest threshold each query can meet (over the face quality bins): the index's floor.
-    floors = np.array(
-        [
-            min(cal.threshold_for_fpir(fpir, float(qr), n_comparisons, qf) for qf in _BIN_QUALITIES)
-            for qr in query_q
-        ]
-    )
-    ids, scores, which = index_search(index, queries, floors, exclude=exclude)
+    with _INDEX_LOCK:
+        index = collection_index(ws, faces.model_id, int(queries.shape[1]))
+        searched = len(index) - sum(1 for f in exclude if f in index)
+        n_comparisons = max(1, searched * len(queries))
+        # The lowest threshold each query can meet (over the face quality bins): the index's floor.
+        floors = np.array(
+            [
+                min(cal.threshold_for_fpir(fpir, float(qr), n_comparisons, qf) for qf in _BIN_QUALITIES)
+                for qr in query_q
+            ]
+        )
+        ids, scores, which = index_search(index, queries, floors, exclude=exclude)
     with ws.session() as s:
         quality_of = _qualities_of(s, faces.model_id, set(ids.tolist()))
     result = FindResult(
