@@ -323,11 +323,8 @@ def _hnsw(dim: int):  # noqa: ANN202
 def _ivf(vectors: np.ndarray, spec: str):  # noqa: ANN202
     import faiss
 
-    from imint.faces.collection_index import default_nlist
-
-    return faiss.index_factory(
-        vectors.shape[1], spec.format(nlist=default_nlist(len(vectors))), faiss.METRIC_INNER_PRODUCT
-    )
+    nlist = max(16, int(4 * np.sqrt(len(vectors))))  # the usual 4 sqrt(N) lists
+    return faiss.index_factory(vectors.shape[1], spec.format(nlist=nlist), faiss.METRIC_INNER_PRODUCT)
 
 
 def _print(report: dict, console: Console) -> None:
