@@ -47,6 +47,7 @@ from imint.faces.quality import QUALITY_BIN_EDGES, QUALITY_BINS
 DEFAULT_NEIGHBOURS = 20  # k of the k-NN graph; docs/scale.md has the measurement behind it
 _SHIFT = 12.0  # log10 FMR >= -12: shifted distances are >= 0, as in faces/cluster.py
 _KNN_EF_SEARCH = 64
+_PAIR_CHUNK = 65536  # pairs scored at once: 128 MB of gathered vectors
 _QUERY_BATCH = 1024  # queries per k-NN call: bounds the shortlist re-score to ~90 MB
 
 
@@ -79,7 +80,12 @@ class PairDistances:
         return out + _SHIFT
 
     def pairs(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
-        scores = np.einsum("nd,nd->n", self.vectors[rows_a], self.vectors[rows_b])
+        # In chunks: gathering both sides of every k-NN edge at once was 2 KB a pair (4.1 GB peak
+        # at 100,000 faces, docs/scale.md).
+        scores = np.empty(len(rows_a), np.float32)
+        for start in range(0, len(rows_a), _PAIR_CHUNK):
+            a, b = rows_a[start : start + _PAIR_CHUNK], rows_b[start : start + _PAIR_CHUNK]
+            scores[start : start + len(a)] = np.einsum("nd,nd->n", self.vectors[a], self.vectors[b])
         return self.from_scores(scores, self.bins[rows_a] * 3 + self.bins[rows_b])
 
     def block(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
