@@ -1,6 +1,7 @@
 """Clustering unknown faces: calibrated, and people's merges and splits are kept."""
 
 import numpy as np
+import pytest
 
 from imint.faces.calibration import load_calibration
 from imint.faces.cluster import Clusters, cluster_embeddings
@@ -39,7 +40,13 @@ def test_constraints_override_the_scores():
     assert labels[3] == labels[4]
 
 
-def test_workspace_clusters_rename_split_merge_promote(tmp_path, photos):
+@pytest.mark.parametrize("dense_up_to", [5_000, 0])  # the dense path, and the graph path of collections
+def test_workspace_clusters_rename_split_merge_promote(tmp_path, photos, monkeypatch, dense_up_to):
+    import imint.faces.cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "DENSE_UP_TO", dense_up_to)
+    if dense_up_to == 0:  # `imint cluster` above the dense limit must not build the N x N matrix
+        monkeypatch.setattr(cluster_module, "dense_cluster_embeddings", None)
     ws = Workspace(tmp_path / "ws")
     clusters = Clusters(ws.faces)
     found = clusters.run([photos["astronaut"], photos["astronaut_crop"], photos["grace_hopper"]])

@@ -240,3 +240,82 @@ def test_a_video_in_the_collection_is_scanned_once_and_found_by_its_track(tmp_pa
     assert enrolled.retro_candidates == len(result.appearances) == 1
     (seen,) = result.appearances
     assert seen["kind"] == "video" and seen["frame_time"] is not None and seen["source"] == str(clip)
+
+
+def _people_vectors(n_people, per_person, dim=64, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_people, dim))
+    v = np.repeat(centres, per_person, axis=0) + rng.normal(scale=0.6, size=(n_people * per_person, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("exact_below", [0, 10**6])  # the HNSW graph, and the flat index
+def test_index_search_gives_the_exact_search_above_the_floors(exact_below):
+    from imint.faces.collection import index_search
+    from imint.faces.collection_index import CollectionIndex
+
+    vecs = _people_vectors(600, 5)
+    ids = np.arange(1000, 1000 + len(vecs))
+    index = CollectionIndex.build(ids, vecs, exact_below=exact_below)
+    assert index.approximate == (exact_below == 0)
+    queries = vecs[[10, 11, 500]] + 0.05
+    floors = np.array([0.25, 0.3, 0.25])  # about 90, 60 and 140 faces: more than the first k of 66
+    got = index_search(index, queries, floors, exclude={1010, 1500})
+    exact = appearance_search(CollectionFaces(ids, vecs, np.ones(len(ids))), queries, exclude={1010, 1500})
+    # The faces the exact search scores at or above some query's floor, in the same order, with
+    # bit-identical scores (so identical FMRs) and the same best query.
+    per_query = vecs[np.isin(ids, exact[0])] @ queries.T  # order of ids
+    above = set(ids[np.isin(ids, exact[0])][(per_query >= floors[None, :] - 1e-6).any(axis=1)].tolist())
+    keep = np.isin(exact[0], list(above))
+    assert 10 < keep.sum() < len(ids) // 4  # the floors leave a real shortlist, not everything
+    np.testing.assert_array_equal(got[0], exact[0][keep])
+    np.testing.assert_array_equal(got[1], exact[1][keep])
+    np.testing.assert_array_equal(got[2], exact[2][keep])
+
+
+def test_find_through_the_index_equals_the_exact_search_and_follows_the_database(
+    ws, collection, photos, monkeypatch
+):
+    import imint.faces.collection as coll
+    from imint.faces.collection_index import CollectionIndex, collection_index_dir
+
+    ws.faces.ingest([collection])
+    ws.enroll("Eileen Collins", [photos["astronaut"]], retro_hunt=False)
+    monkeypatch.setattr(coll, "_INDEX_CACHE", {})
+    via_index = ws.faces.find(name="Eileen Collins", record=False).to_dict()
+    directory = collection_index_dir(ws.index_dir, ws.faces.model_id)
+    saved = CollectionIndex.load(directory)
+    assert len(saved) == 5  # four collection faces and the reference (left out of its own search)
+
+    def exact(index, queries, floors, *, exclude):
+        return appearance_search(
+            coll.collection_faces(ws, ws.faces.model_id, queries.shape[1]), queries, exclude=exclude
+        )
+
+    with monkeypatch.context() as m:
+        m.setattr(coll, "index_search", exact)
+        assert ws.faces.find(name="Eileen Collins", record=False).to_dict() == via_index
+    assert {a["source"].rsplit("/", 1)[-1] for a in via_index["appearances"]} == PLANTED
+
+    # A new photo is added to the saved index incrementally (no rebuild), a deleted face removed.
+    builds = []
+    monkeypatch.setattr(CollectionIndex, "build", classmethod(lambda cls, *a, **k: builds.append(1)))
+    extra = collection.parent / "extra"
+    extra.mkdir(exist_ok=True)
+    Image.open(photos["astronaut"]).convert("RGB").resize((300, 300)).save(extra / "again.jpg")
+    ws.faces.ingest([extra])
+    after = ws.faces.find(name="Eileen Collins", record=False)
+    assert len(after.appearances) == 4 and not builds
+    assert len(CollectionIndex.load(directory)) == 6
+    gone = after.appearances[0]["face_id"]
+    with sqlite3.connect(ws.path / "imint.db") as con:
+        con.execute("update faces set embedding = null where id = ?", (gone,))
+    assert gone not in {a["face_id"] for a in ws.faces.find(name="Eileen Collins", record=False).appearances}
+    assert not builds and len(CollectionIndex.load(directory)) == 5
+
+    # A damaged saved index is rebuilt from the database's vectors.
+    monkeypatch.undo()
+    monkeypatch.setattr(coll, "_INDEX_CACHE", {})
+    (directory / "meta.json").unlink()
+    again = ws.faces.find(name="Eileen Collins", record=False)
+    assert len(again.appearances) == 3 and len(CollectionIndex.load(directory)) == 5

@@ -138,6 +138,23 @@ def test_strangers_stay_alone(cal):
     assert len(set(labels[:80])) == 20 and (sizes[labels[:80]] == 4).all()
 
 
+def test_a_component_too_large_for_the_dense_matrix_is_split_along_weaker_edges(cal, monkeypatch):
+    import imint.faces.graph_cluster as gc
+
+    emb, truth = _people(30, 6, noise=0.5, seed=12)
+    q = np.full(len(emb), 0.8)
+    whole = cluster_embeddings(emb, q, cal)
+    assert np.array_equal(whole[:, None] == whole[None, :], truth[:, None] == truth[None, :])
+    # Every person's 6 faces are one component; with room for 4 the rule must split them, down
+    # to the mutual-strongest-edge matching if need be, and still never join two people.
+    monkeypatch.setattr(gc, "COMPONENT_DENSE_UP_TO", 4)
+    split = cluster_embeddings(emb, q, cal, must_link=[(0, 6)], cannot_link=[(12, 13)])
+    assert split[0] == split[6] and split[12] != split[13]
+    people_per_cluster = [len(set(truth[split == c])) for c in range(split.max() + 1) if c != split[0]]
+    assert max(people_per_cluster) == 1 and split.max() + 1 > 30
+    assert np.bincount(split).max() <= 8  # pieces of at most 4 faces; the must-link joins two of them
+
+
 def test_cannot_link_is_never_joined_and_must_link_always(cal):
     emb, truth = _people(10, 4, noise=0.5, seed=7)
     rng = np.random.default_rng(8)
@@ -191,15 +208,17 @@ def test_bad_input_is_named(cal):
 
 
 def test_any_size_is_dense_for_small_sets_and_graph_beyond(cal, monkeypatch):
-    import imint.faces.graph_cluster as gc
-
+    # imint.faces.cluster.cluster_embeddings (what `imint cluster` runs) picks the path by size.
     emb, truth = _people(10, 4, noise=0.5, seed=10)
     q = np.full(len(emb), 0.8)
-    dense_labels = gc.cluster_any_size(emb, q, cal)
-    monkeypatch.setattr(gc, "DENSE_UP_TO", 10)
     called = []
-    monkeypatch.setattr(gc, "dense_cluster_embeddings", lambda *a, **k: called.append(1))
-    graph_labels = gc.cluster_any_size(emb, q, cal)
+    monkeypatch.setattr(dense, "graph_cluster_embeddings", lambda *a, **k: called.append("graph"))
+    dense_labels = dense.cluster_embeddings(emb, q, cal)
+    assert not called
+    monkeypatch.undo()
+    monkeypatch.setattr(dense, "DENSE_UP_TO", 10)
+    monkeypatch.setattr(dense, "dense_cluster_embeddings", lambda *a, **k: called.append("dense"))
+    graph_labels = dense.cluster_embeddings(emb, q, cal)
     assert not called
     same = dense_labels[:, None] == dense_labels[None, :]
     np.testing.assert_array_equal(same, graph_labels[:, None] == graph_labels[None, :])

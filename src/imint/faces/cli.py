@@ -335,7 +335,10 @@ def cluster(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the clusters as JSON here.")] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
 ) -> None:
-    """Group the unknown faces of a collection (manual merges and splits are kept)."""
+    """Group the unknown faces of a collection (manual merges and splits are kept).
+
+    Exact average linkage up to 5,000 faces; above, the same linkage inside the components of the
+    k-nearest-neighbour graph of the collection index (docs/scale.md)."""
     from imint.faces.cluster import Clusters
 
     ws = _ws(workspace)

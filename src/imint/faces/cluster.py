@@ -5,7 +5,8 @@ of the two) is below the chosen FMR; average linkage over ``log10 FMR`` distance
 avoids the chaining of single linkage. A person's merges and splits are stored as
 must-link / cannot-link constraints between faces, so they survive re-clustering;
 cluster ids, names and promoted persons carry over to the new cluster that holds
-most of an old cluster's faces.
+most of an old cluster's faces. The clustering itself is ``cluster_dense`` (exact, up to a few
+thousand faces) or ``graph_cluster`` (k-NN graph, collections); ``cluster_embeddings`` picks.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 from sqlalchemy import func, select
 
 from imint.errors import NotFoundError, ValidationError
+from imint.faces.cluster_dense import DEFAULT_CLUSTER_FMR, dense_cluster_embeddings
 from imint.faces.gallery import gallery_lock
-from imint.faces.quality import is_poor, quality_bin
+from imint.faces.graph_cluster import cluster_embeddings as graph_cluster_embeddings
+from imint.faces.quality import is_poor
 from imint.faces.review import face_dict
 from imint.faces.tables import Cluster, ClusterConstraint, FaceRow, Match, Person, ReferencePhoto
 
@@ -31,23 +32,7 @@ if TYPE_CHECKING:
     from imint.faces.calibration import Calibration
     from imint.faces.service import FaceService
 
-DEFAULT_CLUSTER_FMR = 1e-3
-_FAR = 50.0  # distance that never joins (a cannot-link)
-
-
-def fmr_distances(embeddings: np.ndarray, quality: np.ndarray, calibration: Calibration) -> np.ndarray:
-    """Pairwise ``log10 FMR`` (lower = more alike), calibrated for each pair's qualities."""
-    scores = embeddings @ embeddings.T
-    names = np.array([quality_bin(float(q)) for q in quality])
-    dist = np.empty_like(scores, dtype=np.float64)
-    for a in np.unique(names):
-        for b in np.unique(names):
-            mask = (names[:, None] == a) & (names[None, :] == b)
-            qa = float(quality[names == a][0])
-            qb = float(quality[names == b][0])
-            dist[mask] = np.log10(calibration.table(qa, qb).fmr(scores[mask]))
-    np.fill_diagonal(dist, -12.0)
-    return dist
+DENSE_UP_TO = 5_000  # faces; the dense N x N code is exact and fast below this (200 MB matrix)
 
 
 def cluster_embeddings(
@@ -59,55 +44,17 @@ def cluster_embeddings(
     must_link: Iterable[tuple[int, int]] = (),
     cannot_link: Iterable[tuple[int, int]] = (),
 ) -> np.ndarray:
-    """Cluster labels (0..k-1) for row-aligned embeddings; constraints are index pairs."""
-    n = len(embeddings)
-    if n == 0:
-        return np.zeros(0, np.int64)
-    if n == 1:
-        return np.zeros(1, np.int64)
-    dist = fmr_distances(np.asarray(embeddings, np.float32), np.asarray(quality, np.float64), calibration)
-    must_link, cannot_link = list(must_link), list(cannot_link)
-    for a, b in must_link:
-        dist[a, b] = dist[b, a] = -12.0
-    for a, b in cannot_link:
-        dist[a, b] = dist[b, a] = _FAR
-    # linkage wants non-negative distances: shift by the smallest possible log FMR.
-    shifted = dist + 12.0
-    np.fill_diagonal(shifted, 0.0)
-    shifted = (shifted + shifted.T) / 2
-    tree = linkage(squareform(shifted, checks=False), method="average")
-    labels = fcluster(tree, t=np.log10(fmr) + 12.0, criterion="distance") - 1
-    labels = _apply_must_link(labels, must_link)
-    labels = _repair_cannot_link(labels, shifted, cannot_link, np.log10(fmr) + 12.0)
-    _, labels = np.unique(labels, return_inverse=True)
-    return labels.astype(np.int64)
+    """Cluster labels (0..k-1) for row-aligned embeddings; constraints are index pairs.
 
-
-def _apply_must_link(labels: np.ndarray, must_link: list[tuple[int, int]]) -> np.ndarray:
-    labels = labels.copy()
-    for a, b in must_link:
-        if labels[a] != labels[b]:
-            labels[labels == labels[b]] = labels[a]
-    return labels
-
-
-def _repair_cannot_link(
-    labels: np.ndarray, dist: np.ndarray, cannot_link: list[tuple[int, int]], cut: float
-) -> np.ndarray:
-    labels = labels.copy()
-    next_label = labels.max() + 1
-    for a, b in cannot_link:
-        if labels[a] != labels[b]:
-            continue
-        members = np.flatnonzero(labels == labels[a])
-        sub = dist[np.ix_(members, members)]
-        # Complete linkage never keeps two faces at the cannot-link distance together.
-        tree = linkage(squareform(sub, checks=False), method="complete")
-        sub_labels = fcluster(tree, t=min(cut, _FAR - 1), criterion="distance")
-        for lab in np.unique(sub_labels)[1:]:
-            labels[members[sub_labels == lab]] = next_label
-            next_label += 1
-    return labels
+    Dense average linkage (``cluster_dense``) up to ``DENSE_UP_TO`` faces, the k-NN graph
+    clustering (``graph_cluster``) beyond, where the N x N matrix no longer fits."""
+    if len(embeddings) <= DENSE_UP_TO:
+        return dense_cluster_embeddings(
+            embeddings, quality, calibration, fmr=fmr, must_link=must_link, cannot_link=cannot_link
+        )
+    return graph_cluster_embeddings(
+        embeddings, quality, calibration, fmr=fmr, must_link=must_link, cannot_link=cannot_link
+    )
 
 
 def carry_cluster_ids(session: Any, labels: np.ndarray, old_ids: Sequence[int | None]) -> list[int]:

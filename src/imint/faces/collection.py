@@ -16,6 +16,7 @@ stored vectors; an approximate collection index can replace it behind the same s
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
@@ -30,6 +31,7 @@ from sqlalchemy import select
 from imint.errors import BadInputError, ImintError, NotFoundError, ValidationError
 from imint.faces.analysis import analyze_evidence, embedding_of, store_analysis
 from imint.faces.calibration import DEFAULT_FPIR, load_calibration
+from imint.faces.collection_index import CollectionIndex, IndexDamagedError, collection_index_dir
 from imint.faces.gallery import find_person, get_person
 from imint.faces.quality import is_poor
 from imint.faces.results import ProgressFn
@@ -287,24 +289,28 @@ class CollectionFaces:
         return len(self.face_ids)
 
 
-def collection_faces(ws: Workspace, model_id: str, dim: int) -> CollectionFaces:
+def collection_faces(
+    ws: Workspace, model_id: str, dim: int, *, only: Collection[int] | None = None
+) -> CollectionFaces:
     """Photo faces with an embedding, and each closed video track once (its template, at its best
-    face), leaving out poor-quality faces (they are never matched automatically)."""
+    face), leaving out poor-quality faces (they are never matched automatically). ``only``: just
+    these face ids (the ones a collection index lacks)."""
     ids: list[int] = []
     vecs: list[np.ndarray] = []
     quals: list[float] = []
+    photo_faces = select(FaceRow.id, FaceRow.embedding, FaceRow.quality, FaceRow.quality_reason).where(
+        FaceRow.model_id == model_id, FaceRow.frame_time.is_(None), FaceRow.embedding.is_not(None)
+    )
     with ws.session() as s:
-        for fid, emb, q, reason in s.execute(
-            select(FaceRow.id, FaceRow.embedding, FaceRow.quality, FaceRow.quality_reason).where(
-                FaceRow.model_id == model_id, FaceRow.frame_time.is_(None), FaceRow.embedding.is_not(None)
-            )
-        ):
-            if not is_poor(reason):
-                ids.append(fid)
-                vecs.append(np.frombuffer(emb, np.float32))
-                quals.append(q)
+        chunks = [photo_faces] if only is None else _in_chunks(photo_faces, FaceRow.id, only)
+        for query in chunks:
+            for fid, emb, q, reason in s.execute(query):
+                if not is_poor(reason):
+                    ids.append(fid)
+                    vecs.append(np.frombuffer(emb, np.float32))
+                    quals.append(q)
         for fid, tsum, q, reason in _video_track_templates(s, model_id):
-            if not is_poor(reason):
+            if not is_poor(reason) and (only is None or fid in only):
                 v = np.frombuffer(tsum, np.float64)
                 ids.append(fid)
                 vecs.append((v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32))
@@ -314,6 +320,77 @@ def collection_faces(ws: Workspace, model_id: str, dim: int) -> CollectionFaces:
         np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, dim), np.float32),
         np.array(quals, np.float32),
     )
+
+
+def _in_chunks(query: Any, column: Any, ids: Collection[int], size: int = 500) -> list[Any]:
+    """``query`` restricted to ``column IN ids``, in chunks small enough for SQLite's variable limit."""
+    ordered = sorted(int(i) for i in ids)
+    return [query.where(column.in_(ordered[i : i + size])) for i in range(0, len(ordered), size)]
+
+
+def _usable_face_ids(s: Any, model_id: str) -> np.ndarray:
+    """Ids of the faces ``collection_faces`` returns, without reading their vectors."""
+    ids = [
+        fid
+        for fid, reason in s.execute(
+            select(FaceRow.id, FaceRow.quality_reason).where(
+                FaceRow.model_id == model_id, FaceRow.frame_time.is_(None), FaceRow.embedding.is_not(None)
+            )
+        )
+        if not is_poor(reason)
+    ]
+    ids += [fid for fid, _, _, reason in _video_track_templates(s, model_id) if not is_poor(reason)]
+    return np.unique(np.array(ids, np.int64))
+
+
+def _qualities_of(s: Any, model_id: str, face_ids: Collection[int]) -> dict[int, float]:
+    """The quality ``collection_faces`` gives each of these faces (a video track's: its best face's)."""
+    out: dict[int, float] = {}
+    for query in _in_chunks(select(FaceRow.id, FaceRow.quality), FaceRow.id, face_ids):
+        out.update((int(f), float(q)) for f, q in s.execute(query))
+    for fid, _, q, _ in _video_track_templates(s, model_id):
+        if fid in out:
+            out[int(fid)] = float(q)
+    return out
+
+
+_INDEX_CACHE: dict[Path, CollectionIndex] = {}  # one loaded copy per index folder in this process
+_INDEX_LOCK = threading.RLock()  # a search never sees the index mid-update (API threads)
+
+
+def collection_index(ws: Workspace, model_id: str, dim: int) -> CollectionIndex:
+    """The workspace's collection index of ``model_id``, brought up to date with the database.
+
+    Kept incrementally: faces stored since the last call are added (only their vectors are
+    read), faces deleted since are removed, and the result saved (atomically) when it changed.
+    A saved copy that is missing, damaged or of another dimension is rebuilt from the stored
+    vectors: the database stays the source of truth."""
+    directory = collection_index_dir(ws.index_dir, model_id)
+    with _INDEX_LOCK:
+        with ws.session() as s:
+            current = _usable_face_ids(s, model_id)
+        index = _INDEX_CACHE.get(directory)
+        if index is None:
+            try:
+                index = CollectionIndex.load(directory)
+            except IndexDamagedError:
+                index = None
+        if index is None or index.dim != dim:
+            c = collection_faces(ws, model_id, dim)
+            index = CollectionIndex.build(c.face_ids, c.vectors) if len(c) else CollectionIndex(dim)
+            index.save(directory)
+        else:
+            held = index.ids()
+            gone, new = np.setdiff1d(held, current), np.setdiff1d(current, held)
+            if len(gone):
+                index.remove(gone)
+            if len(new):
+                c = collection_faces(ws, model_id, dim, only=set(new.tolist()))
+                index.add(c.face_ids, c.vectors)
+            if len(gone) or len(new):
+                index.save(directory)
+        _INDEX_CACHE[directory] = index
+        return index
 
 
 def _video_track_templates(s: Any, model_id: str) -> list[Any]:
@@ -340,23 +417,72 @@ def _video_track_templates(s: Any, model_id: str) -> list[Any]:
     )
 
 
+def face_scores(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Inner products ``(faces, queries)``, each from its own two vectors only (a row-wise sum, not a
+    matrix product whose blocking depends on the batch), so the exact search and the index's
+    re-score give bit-identical scores, and so identical FMRs."""
+    out = np.empty((len(vectors), len(queries)), np.float32)
+    for start in range(0, len(vectors), 65536):
+        block = vectors[start : start + 65536]
+        for j, q in enumerate(queries):
+            out[start : start + len(block), j] = (block * q[None, :]).sum(axis=1)
+    return out
+
+
+def _strongest_first(face_ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    which = scores.argmax(axis=1)
+    best = scores[np.arange(len(which)), which]
+    order = np.lexsort((face_ids, -best))  # ties: lower face id first
+    return face_ids[order], best[order], which[order]
+
+
 def appearance_search(
     collection: CollectionFaces, query_vectors: np.ndarray, *, exclude: Collection[int] = frozenset()
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact search of the collection: for every collection face (but ``exclude``), the best score
     over the query vectors and which query gave it. Returns ``(face_ids, scores, query_index)``,
-    strongest first. An approximate index may replace this with a shortlist re-scored exactly."""
+    strongest first. The peer of ``index_search`` (same scores, same order)."""
     q = np.asarray(query_vectors, np.float32).reshape(
         -1, collection.vectors.shape[1] if len(collection) else 1
     )
     if len(collection) == 0 or len(q) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
     keep = np.array([int(f) not in exclude for f in collection.face_ids], bool)
-    scores = collection.vectors[keep] @ q.T  # (faces, queries)
-    which = scores.argmax(axis=1)
-    best = scores[np.arange(len(which)), which]
-    order = np.argsort(-best, kind="stable")
-    return collection.face_ids[keep][order], best[order], which[order]
+    return _strongest_first(collection.face_ids[keep], face_scores(collection.vectors[keep], q))
+
+
+def index_search(
+    index: CollectionIndex,
+    query_vectors: np.ndarray,
+    floors: np.ndarray,
+    *,
+    exclude: Collection[int] = frozenset(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``appearance_search`` through the collection index, for the faces that score at least
+    ``floors[j]`` with some query ``j`` (the lowest threshold any of its pairs can have).
+
+    Each query asks the index for its k nearest faces and doubles k until the k-th scores below
+    its floor, so every face above the floor is in some query's list (up to the index's recall);
+    those are re-scored exactly against every query. Faces below every floor are left out: they
+    could not clear a threshold."""
+    q = np.ascontiguousarray(np.atleast_2d(query_vectors), np.float32)
+    empty = np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    if len(index) == 0 or len(q) == 0:
+        return empty
+    k = min(len(index), 64 + len(exclude))
+    while True:
+        if k > len(index) // 4:  # most of the collection: the exact scan is as fast and complete
+            hits = index.ids()
+            break
+        scores, ids = index.search(q, k)
+        if not (scores[:, -1] >= floors).any():
+            hits = np.unique(ids[(scores >= floors[:, None]) & (ids >= 0)])
+            break
+        k *= 4
+    hits = hits[~np.isin(hits, np.fromiter((int(f) for f in exclude), np.int64, len(exclude)))]
+    if not len(hits):
+        return empty
+    return _strongest_first(hits, face_scores(index.vectors_of(hits), q))
 
 
 # -- find ------------------------------------------------------------------------------------------
@@ -374,6 +500,9 @@ class FindResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+_BIN_QUALITIES = (0.2, 0.5, 0.8)  # one quality inside each bin of imint.faces.quality
 
 
 def _operating_point(fpir: float, n: int) -> str:
@@ -451,11 +580,20 @@ def find(
     if photo is not None and person_id is None and face_id is None:
         query_ids, queries, query_q = _query_of_photo(faces, Path(photo))
         exclude = set(query_ids)
-    collection = collection_faces(ws, faces.model_id, int(queries.shape[1]))
-    searched = len(collection) - sum(1 for f in collection.face_ids if int(f) in exclude)
-    n_comparisons = max(1, searched * len(queries))
-    quality_of = dict(zip(collection.face_ids.tolist(), collection.qualities.tolist(), strict=True))
-    ids, scores, which = appearance_search(collection, queries, exclude=exclude)
+    with _INDEX_LOCK:
+        index = collection_index(ws, faces.model_id, int(queries.shape[1]))
+        searched = len(index) - sum(1 for f in exclude if f in index)
+        n_comparisons = max(1, searched * len(queries))
+        # The lowest threshold each query can meet (over the face quality bins): the index's floor.
+        floors = np.array(
+            [
+                min(cal.threshold_for_fpir(fpir, float(qr), n_comparisons, qf) for qf in _BIN_QUALITIES)
+                for qr in query_q
+            ]
+        )
+        ids, scores, which = index_search(index, queries, floors, exclude=exclude)
+    with ws.session() as s:
+        quality_of = _qualities_of(s, faces.model_id, set(ids.tolist()))
     result = FindResult(
         person_id=person_id,
         person=pname,

@@ -4,10 +4,11 @@ The watchlist index (``imint.store.index.FaissIndex``) is exact and flat: right 
 thousands of reference faces, too slow for a million collection faces searched
 against each other (clustering asks one k-NN query per face). ``CollectionIndex``
 keeps the float vectors itself (row-aligned with the face ids) and a faiss HNSW
-graph over 8-bit scalar-quantised codes of the same rows. A search asks the graph
-for a shortlist of ``k * shortlist_factor`` rows and re-scores that shortlist by the
-exact inner product of the stored float vectors, so every score handed back (and
-so every calibrated FMR) is the one exact search would give.
+graph over the same float vectors (8-bit codes ranked near-tied strangers by their
+quantisation error: recall@10 0.65 at 100,000 faces, docs/scale.md). A search asks
+the graph for a shortlist of ``k * shortlist_factor`` rows and re-scores that
+shortlist by the exact inner product of the stored vectors, so every score handed
+back (and so every calibrated FMR) is the one exact search would give.
 
 Why HNSW and not IVF (numbers in docs/scale.md): on vectors whose neighbours beyond
 a person's own photos are near-random strangers, IVF needed half of its lists for
@@ -26,7 +27,9 @@ stored vectors when it does not match or cannot be read.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,7 +42,7 @@ EXACT_BELOW = 20_000  # faces; below this a flat index answers in a few millisec
 SHORTLIST_FACTOR = 4  # approximate candidates per result, re-scored exactly
 HNSW_M = 32  # graph degree (recall measured in docs/scale.md)
 HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 256
 COMPACT_DEAD_SHARE = 0.25  # rebuild without the removed rows once a quarter are dead
 INDEX_DIR_NAME = "collection"  # under WORKSPACE/index/, one folder per embedding model
 
@@ -152,13 +155,10 @@ class CollectionIndex:
         if self._n_rows < self.exact_below:
             self._index = faiss.IndexFlatIP(self.dim)
         else:
-            self._index = faiss.IndexHNSWSQ(
-                self.dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT
-            )
+            # Float vectors in the graph, not 8-bit codes: with codes, near-tied strangers were
+            # ranked by the quantisation error (recall@10 0.65 at 100,000 faces, docs/scale.md).
+            self._index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             self._index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            # The code ranges: fused vectors are two unit halves, so every coordinate is in [-1, 1].
-            sample = self._vectors[:: max(1, self._n_rows // 65536)]
-            self._index.train(sample)
         if self._n_rows:
             self._index.add(self._vectors)
 
@@ -210,19 +210,20 @@ class CollectionIndex:
     def kind(self) -> str:
         if not self.approximate:
             return "flat (exact)"
-        return f"hnsw{HNSW_M}-sq8 efSearch={self.ef_search}, exact re-score of {self.shortlist_factor}k"
+        return f"hnsw{HNSW_M}-flat efSearch={self.ef_search}, exact re-score of {self.shortlist_factor}k"
 
     def memory_bytes(self) -> int:
         """Stored vectors, faiss codes and graph, and the id map (an estimate of the resident size)."""
         if self.approximate:
-            faiss_bytes = self._n_rows * (self.dim + 2 * HNSW_M * 4 * 1.1)  # codes + level-0 links (+ upper)
+            # floats + level-0 links (+ upper levels)
+            faiss_bytes = self._n_rows * (self.dim * 4 + 2 * HNSW_M * 4 * 1.1)
         else:
             faiss_bytes = self._n_rows * self.dim * 4
         row_map = 100 * len(self)  # a Python dict entry with its two ints
         return int(self._vectors.nbytes + self._ids.nbytes + self._alive.nbytes + faiss_bytes + row_map)
 
     def search_rows(
-        self, queries: np.ndarray, k: int, *, ef_search: int | None = None
+        self, queries: np.ndarray, k: int, *, ef_search: int | None = None, shortlist: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Like ``search`` but returning stored row numbers (for callers holding row-aligned data)."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
@@ -241,7 +242,7 @@ class CollectionIndex:
             scores[:, : s.shape[1]] = np.where(r >= 0, s, -np.inf)
             rows[:, : r.shape[1]] = r
             return scores, rows
-        short = min(k * self.shortlist_factor, self._n_rows)
+        short = min(max(k, shortlist or k * self.shortlist_factor), self._n_rows)
         ef = max(int(ef_search or self.ef_search), short)
         params = faiss.SearchParametersHNSW(efSearch=ef)
         if self._selector is not None:
@@ -274,8 +275,9 @@ class CollectionIndex:
         """Write the index to ``directory`` atomically (a new folder renamed over the old one)."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = directory.with_name(directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        # Names of this writer's own: two processes saving at once each rename a whole folder.
+        tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = directory.with_name(f"{directory.name}.tmp-{tag}")
         tmp.mkdir()
         np.save(tmp / "vectors.npy", self._vectors[: self._n_rows])
         np.save(tmp / "ids.npy", self._ids[: self._n_rows])
@@ -291,8 +293,7 @@ class CollectionIndex:
             "exact_below": self.exact_below,
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = directory.with_name(f"{directory.name}.old-{tag}")
         if directory.exists():
             directory.rename(old)
         tmp.rename(directory)

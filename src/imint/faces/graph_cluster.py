@@ -25,7 +25,7 @@
   as singletons and only looks at the new faces' neighbours: old clusters never
   split, new faces join them or each other at the same calibrated cut.
 
-Distances are those of ``imint.faces.cluster.fmr_distances``: ``log10 FMR`` of the
+Distances are those of ``imint.faces.cluster_dense.fmr_distances``: ``log10 FMR`` of the
 exact inner product at the two faces' quality bins, shifted by +12 to be >= 0.
 """
 
@@ -35,16 +35,19 @@ import heapq
 from collections.abc import Iterable
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from imint.errors import ValidationError
 from imint.faces.calibration import Calibration
-from imint.faces.cluster import DEFAULT_CLUSTER_FMR
-from imint.faces.cluster import cluster_embeddings as dense_cluster_embeddings
+from imint.faces.cluster_dense import DEFAULT_CLUSTER_FMR, average_linkage_labels
 from imint.faces.collection_index import CollectionIndex
 from imint.faces.quality import QUALITY_BIN_EDGES, QUALITY_BINS
 
 DEFAULT_NEIGHBOURS = 20  # k of the k-NN graph; docs/scale.md has the measurement behind it
 _SHIFT = 12.0  # log10 FMR >= -12: shifted distances are >= 0, as in faces/cluster.py
+_KNN_EF_SEARCH = 64
+_PAIR_CHUNK = 65536  # pairs scored at once: 128 MB of gathered vectors
 _QUERY_BATCH = 1024  # queries per k-NN call: bounds the shortlist re-score to ~90 MB
 
 
@@ -62,6 +65,12 @@ class PairDistances:
                 table = calibration.table(centre[name_a], centre[name_b])
                 self._tables[a * 3 + b] = (table.score, table.log10_fmr)
 
+    def subset(self, rows: np.ndarray) -> PairDistances:
+        """The same distances between ``rows`` only (row i of the subset is ``rows[i]``)."""
+        sub = PairDistances.__new__(PairDistances)
+        sub.vectors, sub.bins, sub._tables = self.vectors[rows], self.bins[rows], self._tables
+        return sub
+
     def from_scores(self, scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
         out = np.empty(scores.shape, np.float64)
         for code in np.unique(codes):
@@ -71,7 +80,12 @@ class PairDistances:
         return out + _SHIFT
 
     def pairs(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
-        scores = np.einsum("nd,nd->n", self.vectors[rows_a], self.vectors[rows_b])
+        # In chunks: gathering both sides of every k-NN edge at once was 2 KB a pair (4.1 GB peak
+        # at 100,000 faces, docs/scale.md).
+        scores = np.empty(len(rows_a), np.float32)
+        for start in range(0, len(rows_a), _PAIR_CHUNK):
+            a, b = rows_a[start : start + _PAIR_CHUNK], rows_b[start : start + _PAIR_CHUNK]
+            scores[start : start + len(a)] = np.einsum("nd,nd->n", self.vectors[a], self.vectors[b])
         return self.from_scores(scores, self.bins[rows_a] * 3 + self.bins[rows_b])
 
     def block(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
@@ -86,7 +100,9 @@ def knn_graph(
     src, dst = [], []
     for start in range(0, len(rows), _QUERY_BATCH):
         batch = rows[start : start + _QUERY_BATCH]
-        _, hits = index.search_rows(vectors[batch], k + 1)
+        # The graph needs each face's strongest pairs, not an exact top-k: a lighter search
+        # than ``find``'s (measured in docs/scale.md).
+        _, hits = index.search_rows(vectors[batch], k + 1, ef_search=_KNN_EF_SEARCH, shortlist=k + 1)
         a = np.repeat(batch, hits.shape[1])
         b = hits.ravel()
         keep = (b >= 0) & (b != a)
@@ -126,9 +142,20 @@ def cluster_embeddings(
     n = len(emb)
     if n <= 1:
         return np.zeros(n, np.int64)
-    return _cluster(
-        emb, q, calibration, np.arange(n), np.arange(n), fmr, must_link, cannot_link, neighbours, index
+    cut = float(np.log10(fmr)) + _SHIFT
+    index = _row_index(index, emb)
+    dist = PairDistances(emb, q, calibration)
+    a, b = knn_graph(index, index.rows_of(np.arange(n)), neighbours, index.stored_vectors)
+    lo, hi = np.minimum(index.row_ids(a), index.row_ids(b)), np.maximum(index.row_ids(a), index.row_ids(b))
+    pairs = np.unique(lo * n + hi)
+    lo, hi = pairs // n, pairs % n
+    d = dist.pairs(lo, hi)
+    below = d < cut
+    must, cannot = (
+        _constraint_pairs(must_link, n, "must_link"),
+        _constraint_pairs(cannot_link, n, "cannot_link"),
     )
+    return _ComponentLinkage(dist, cut, lo[below], hi[below], d[below], must, cannot).run(n)
 
 
 def update_clusters(
@@ -183,10 +210,7 @@ def _cluster(
     n = len(emb)
     cut = float(np.log10(fmr)) + _SHIFT
     must_link = list(must_link)
-    if index is None:
-        index = CollectionIndex.build(np.arange(n), emb)
-    elif len(index) != n or not np.array_equal(index.ids(), np.arange(n)):
-        raise ValidationError("the index must hold exactly the rows 0..n-1", subject="index")
+    index = _row_index(index, emb)
     dist = PairDistances(emb, quality, calibration)
     # Map index rows (which may be ordered differently after removals) to our rows via ids.
     a, b = knn_graph(index, _index_rows(index, active), neighbours, index.stored_vectors)
@@ -196,6 +220,24 @@ def _cluster(
     hac.run()
     # As in faces/cluster.py, a person's merge joins the whole clusters of the two faces.
     return _relabel(_join_must_links(hac.labels(), must_link, n))
+
+
+def _row_index(index: CollectionIndex | None, emb: np.ndarray) -> CollectionIndex:
+    """The given index of rows 0..n-1 (checked), or one built over ``emb``."""
+    n = len(emb)
+    if index is None:
+        return CollectionIndex.build(np.arange(n), emb)
+    if len(index) != n or not np.array_equal(index.ids(), np.arange(n)):
+        raise ValidationError("the index must hold exactly the rows 0..n-1", subject="index")
+    return index
+
+
+def _constraint_pairs(pairs: Iterable[tuple[int, int]], n: int, name: str) -> np.ndarray:
+    out = np.array([(int(i), int(j)) for i, j in pairs], np.int64).reshape(-1, 2)
+    if len(out) and (out.min() < 0 or out.max() >= n):
+        bad = out[(out.min(axis=1) < 0) | (out.max(axis=1) >= n)][0]
+        raise ValidationError(f"{name} ({bad[0]}, {bad[1]}) names a row outside 0..{n - 1}", subject=name)
+    return out
 
 
 def _index_rows(index: CollectionIndex, ids: np.ndarray) -> np.ndarray:
@@ -347,25 +389,110 @@ class _GraphAverageLinkage:
         return out
 
 
-DENSE_UP_TO = 5_000  # faces; the dense N x N code is exact and fast below this (200 MB matrix)
+COMPONENT_DENSE_UP_TO = 2_000  # faces; a component this small is clustered by exact dense linkage (32 MB)
+_MUTUAL_RANKS = (10, 5, 3, 2, 1)  # last splitting rule: edges among both ends' m strongest
 
 
-def cluster_any_size(
-    embeddings: np.ndarray,
-    quality: np.ndarray,
-    calibration: Calibration,
-    *,
-    fmr: float = DEFAULT_CLUSTER_FMR,
-    must_link: Iterable[tuple[int, int]] = (),
-    cannot_link: Iterable[tuple[int, int]] = (),
-) -> np.ndarray:
-    """The dense clustering of faces/cluster.py up to ``DENSE_UP_TO`` faces, the graph one beyond.
+class _ComponentLinkage:
+    """Average linkage inside the connected components of the below-cut k-NN graph.
 
-    A drop-in for ``imint.faces.cluster.cluster_embeddings`` (same arguments, same labels)."""
-    if len(embeddings) <= DENSE_UP_TO:
-        return dense_cluster_embeddings(
-            embeddings, quality, calibration, fmr=fmr, must_link=must_link, cannot_link=cannot_link
-        )
-    return cluster_embeddings(
-        embeddings, quality, calibration, fmr=fmr, must_link=must_link, cannot_link=cannot_link
-    )
+    Average linkage never joins two clusters without a below-cut pair between them, so its
+    clusters lie inside the connected components of the below-cut graph, and run on one component
+    alone it gives that component's clusters unchanged. Each component of at most
+    ``COMPONENT_DENSE_UP_TO`` faces is clustered by the exact dense average linkage of
+    ``cluster_dense`` (constraints as there); components of 1 or 2 faces need no linkage. A larger
+    component (a collection at a loose cut percolates) is first split along its weaker edges: one
+    decade of FMR stricter at a time, then, at the calibration's floor, keeping only edges among
+    both ends' m strongest. That split is the one approximation: each piece is clustered on its
+    own, so pieces that average linkage would have joined through weaker edges stay apart. A cannot-linked pair is never an
+    edge (and apart in the dense linkage); must-links join whole clusters afterwards, as before.
+    """
+
+    def __init__(
+        self,
+        dist: PairDistances,
+        cut: float,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        d: np.ndarray,
+        must: np.ndarray,
+        cannot: np.ndarray,
+    ) -> None:
+        self.dist, self.cut = dist, cut
+        n = len(dist.vectors)
+        if len(cannot):
+            banned = np.isin(lo * n + hi, cannot.min(axis=1) * n + cannot.max(axis=1))
+            lo, hi, d = lo[~banned], hi[~banned], d[~banned]
+        keep = lo != hi
+        self.lo, self.hi, self.d = lo[keep], hi[keep], d[keep]
+        self.must, self.cannot = must, cannot
+        self.constrained = np.zeros(n, bool)
+        self.constrained[cannot.ravel()] = True
+        floor = float(self.d.min()) if len(self.d) else cut
+        self.thresholds = [cut - i for i in range(0, 64) if i == 0 or cut - i > floor]
+        self.local = -np.ones(n, np.int64)
+        self.labels = -np.ones(n, np.int64)
+        self.next_label = 0
+
+    def run(self, n: int) -> np.ndarray:
+        stack = [(np.arange(n), np.arange(len(self.lo)), 0)]
+        while stack:
+            nodes, edges, level = stack.pop()
+            edges = self._kept(edges, level)
+            self.local[nodes] = np.arange(len(nodes))
+            graph = csr_matrix(
+                (np.ones(len(edges), np.int8), (self.local[self.lo[edges]], self.local[self.hi[edges]])),
+                shape=(len(nodes), len(nodes)),
+            )
+            n_comp, comp = connected_components(graph, directed=False)
+            self.local[nodes] = -1
+            sizes = np.bincount(comp, minlength=n_comp)
+            small = sizes[comp] <= 2  # one face, or two joined by a below-cut edge: one cluster each
+            _, first = np.unique(comp[small], return_inverse=True)
+            self.labels[nodes[small]] = self.next_label + first
+            self.next_label += int(first.max()) + 1 if len(first) else 0
+            order = np.argsort(comp, kind="stable")
+            bounds = np.concatenate([[0], np.cumsum(sizes)])
+            edge_comp = None
+            for c in np.flatnonzero(sizes > 2):
+                members = nodes[order[bounds[c] : bounds[c + 1]]]
+                if len(members) <= COMPONENT_DENSE_UP_TO:
+                    self._dense(members)
+                    continue
+                if edge_comp is None:
+                    self.local[nodes] = comp
+                    edge_comp = self.local[self.lo[edges]]
+                    self.local[nodes] = -1
+                # The last rule keeps a matching (each face's one strongest edge, if mutual),
+                # so every component below it has at most two faces: this ends.
+                stack.append((members, edges[edge_comp == c], level + 1))
+        # As in the dense code, a person's merge joins the whole clusters of the two faces.
+        return _relabel(_join_must_links(self.labels, [tuple(p) for p in self.must.tolist()], n))
+
+    def _kept(self, edges: np.ndarray, level: int) -> np.ndarray:
+        """The edges the splitting rule of ``level`` keeps."""
+        d = self.d[edges]
+        if level < len(self.thresholds):
+            return edges[d < self.thresholds[level]]
+        m = _MUTUAL_RANKS[level - len(self.thresholds)]
+        ends = np.concatenate([self.lo[edges], self.hi[edges]])
+        order = np.lexsort((np.concatenate([d, d]), ends))
+        sorted_ends = ends[order]
+        starts = np.searchsorted(sorted_ends, sorted_ends, side="left")
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order)) - starts
+        worst = np.maximum(rank[: len(edges)], rank[len(edges) :])
+        return edges[worst < m]
+
+    def _constraints_in(self, members: np.ndarray, pairs: np.ndarray) -> list[tuple[int, int]]:
+        if not len(pairs) or not self.constrained[members].any():
+            return []
+        inside = np.isin(pairs, members).all(axis=1)
+        pos = {int(f): i for i, f in enumerate(members)}
+        return [(pos[int(a)], pos[int(b)]) for a, b in pairs[inside]]
+
+    def _dense(self, members: np.ndarray) -> None:
+        shifted = self.dist.block(members, members)
+        local = average_linkage_labels(shifted, self.cut, (), self._constraints_in(members, self.cannot))
+        self.labels[members] = self.next_label + local
+        self.next_label += int(local.max()) + 1
