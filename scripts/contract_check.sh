@@ -16,6 +16,9 @@ seed=${2:-20261201}
 python=${PYTHON:-.venv/bin/python}
 st="$(dirname "$python")/schemathesis"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# Generators for the upload media types and the named string formats the document uses (see the file).
+export SCHEMATHESIS_HOOKS=contract_hooks
+hooks_path="$PWD/scripts"
 work=$(mktemp -d /tmp/imint-contract.XXXXXX)
 report_dir=${REPORT_DIR:-$work/reports}
 mkdir -p "$report_dir"
@@ -51,11 +54,11 @@ common=(--url "$base" --seed "$seed" --max-examples "$max_examples" --generation
 status=0
 cd "$work"  # schemathesis keeps its cache (.schemathesis/) in the current folder: not the checkout
 echo "== main run (everything but user management), seed $seed, max $max_examples examples"
-"$st" run "$work/openapi.json" "${common[@]}" -H "Authorization: Bearer $main_token" \
+PYTHONPATH="$hooks_path" "$st" run "$work/openapi.json" "${common[@]}" -H "Authorization: Bearer $main_token" \
   --exclude-path-regex "$user_management" ${ST_ARGS:-} --report-junit-path "$report_dir/main.xml" \
   --report-ndjson-path "$report_dir/main.ndjson" || status=1
 echo "== user-management run"
-"$st" run "$work/openapi.json" "${common[@]}" -H "Authorization: Bearer $users_token" \
+PYTHONPATH="$hooks_path" "$st" run "$work/openapi.json" "${common[@]}" -H "Authorization: Bearer $users_token" \
   --include-path-regex "$user_management" ${ST_ARGS:-} --report-junit-path "$report_dir/users.xml" \
   --report-ndjson-path "$report_dir/users.ndjson" || status=1
 echo "reports: $report_dir"

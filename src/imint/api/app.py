@@ -21,21 +21,27 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imint import __version__
 from imint.api.deps import (
     ALWAYS_DOCUMENTED,
+    NEEDS_ONE_OF,
+    RECORD_TYPES,
     SESSION_COOKIE,
+    UPLOAD_KINDS,
     ErrorBody,
     error_json,
     error_responses,
     wants_json,
 )
 from imint.api.jobs import JobRunner
+from imint.api.uploads import KIND_MEDIA_TYPES
 from imint.errors import ImintError
 from imint.parts import Parts
 from imint.settings import Settings
@@ -266,7 +272,9 @@ def create_app(
     @app.exception_handler(OverflowError)
     async def _id_out_of_range(request: Request, exc: OverflowError) -> Response:
         # An id past the database's 64-bit integers names no record: the same answer as any unknown id.
-        return _error_response(request, 404, "no record with this id", subject=request.url.path, reason="not found")
+        return _error_response(
+            request, 404, "no record with this id", subject=request.url.path, reason="not found"
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -301,24 +309,25 @@ def create_app(
 
 
 def _methods_at(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method the OpenAPI document lists at the request's path (the app's routes are nested
-    included routers, so the document is the one flat list of them)."""
-    path = scope["path"]
+    """Every method some route serves at the request's path: what Starlette's router itself would
+    match (a path parameter's converter included, so ``/clusters/run`` is not ``/clusters/{id}``)."""
     methods: set[str] = set()
-    for template, ops in app.openapi().get("paths", {}).items():
-        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
-            methods |= {m.upper() for m in ops}
+    for route in app.routes:
+        match, _ = route.matches({**scope, "method": "GET", "type": "http"})
+        if match is not Match.NONE and isinstance(route, APIRoute):
+            methods |= set(route.methods)
     return sorted(methods)
 
 
 def _openapi_with_error_bodies(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, saying what error bodies really look like.
+    """The OpenAPI document, saying what requests may hold and what error bodies really look like.
 
     FastAPI documents 422 as its own list-of-errors model, which is not what this app sends; every
-    4xx here is an ``ErrorBody``. Routes document 401/403/422 through ``guard``; this fills in what
-    follows from an operation's shape (404 with a path parameter, 413 with a body) and replaces
-    the default validation schema wherever it is still referenced, so a client generated from
-    /openapi.json can read every error it gets.
+    4xx here is an ``ErrorBody``. Routes document 401/403/422 and their own statuses through
+    ``guard``; this fills in what follows from an operation's shape (404 with a path parameter,
+    400/413 with a body), replaces the default validation schema wherever it is still referenced,
+    and says what a form or query string can carry (see ``_form_schema``), so a client generated
+    from /openapi.json sends what the routes take and can read every answer it gets.
     """
     if app.openapi_schema:
         return app.openapi_schema
@@ -344,10 +353,52 @@ def _openapi_with_error_bodies(app: FastAPI) -> dict[str, Any]:
                     entry["content"] = {
                         "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
                     }
+            for parameter in op.get("parameters", []):
+                if parameter.get("in") == "query":
+                    parameter["schema"] = _without_null(parameter.get("schema", {}))
+            _form_schema(op, components, sorted(app.state.ws.parts.record_types()))
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = doc
     return doc
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``X | None`` as just ``X``: a form field or query parameter is a string or absent, never a JSON
+    null (a client that sent the word ``null`` would be refused), so an optional field is one that is
+    not required, which the document already says."""
+    options = schema.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return schema
+    rest = [o for o in options if o != {"type": "null"}]
+    kept = {k: v for k, v in schema.items() if k != "anyOf"}
+    if kept.get("default", "") is None:
+        kept.pop("default")
+    return {**rest[0], **kept} if len(rest) == 1 else {**kept, "anyOf": rest}
+
+
+def _form_schema(op: dict[str, Any], components: dict[str, Any], record_types: list[str]) -> None:
+    """A form body's schema as the route reads it: no JSON nulls, the fields of which one must be
+    sent (``guard(needs_one_of=...)``), each upload field's media types (``guard(uploads=...)``) and
+    the record types a TYPE:ID field takes."""
+    needs_one_of = op.pop(NEEDS_ONE_OF, None)
+    upload_kinds = op.pop(UPLOAD_KINDS, None)
+    for media_type, content in op.get("requestBody", {}).get("content", {}).items():
+        ref = content.get("schema", {}).get("$ref", "")
+        body = components.get(ref.rsplit("/", 1)[-1]) if ref else content.get("schema")
+        if body is None:
+            continue
+        body["properties"] = {k: _without_null(v) for k, v in body.get("properties", {}).items()}
+        for field in body["properties"].values():
+            if field.pop(RECORD_TYPES, False):
+                field["pattern"] = rf"^\s*(?:{'|'.join(map(re.escape, record_types))}):\d+\s*$"
+        for keyword, groups in (needs_one_of or {}).items():
+            body[keyword] = [{"required": fields} for fields in groups]
+        if upload_kinds and media_type == "multipart/form-data":
+            content["encoding"] = {
+                field: {"contentType": ", ".join(t for kind in kinds for t in KIND_MEDIA_TYPES[kind])}
+                for field, kinds in upload_kinds.items()
+            }
 
 
 def _error_entry(description: str) -> dict[str, Any]:
