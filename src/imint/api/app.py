@@ -32,6 +32,7 @@ from imint import __version__
 from imint.api.deps import (
     ALWAYS_DOCUMENTED,
     NEEDS_ONE_OF,
+    NOT_BLANK,
     RECORD_TYPES,
     SESSION_COOKIE,
     UPLOAD_KINDS,
@@ -388,17 +389,50 @@ def _form_schema(op: dict[str, Any], components: dict[str, Any], record_types: l
         body = components.get(ref.rsplit("/", 1)[-1]) if ref else content.get("schema")
         if body is None:
             continue
-        body["properties"] = {k: _without_null(v) for k, v in body.get("properties", {}).items()}
-        for field in body["properties"].values():
+        properties = {k: _without_null(v) for k, v in body.get("properties", {}).items()}
+        for name, field in properties.items():
             if field.pop(RECORD_TYPES, False):
                 field["pattern"] = rf"^\s*(?:{'|'.join(map(re.escape, record_types))}):\d+\s*$"
+            if name not in body.get("required", []):
+                properties[name] = _empty_is_absent(field)
+        body["properties"] = properties
         for keyword, groups in (needs_one_of or {}).items():
-            body[keyword] = [{"required": fields} for fields in groups]
+            body[keyword] = [
+                {"required": fields, "properties": {f: _given(properties[f]) for f in fields}}
+                for fields in groups
+            ]
         if upload_kinds and media_type == "multipart/form-data":
             content["encoding"] = {
                 field: {"contentType": ", ".join(t for kind in kinds for t in KIND_MEDIA_TYPES[kind])}
                 for field, kinds in upload_kinds.items()
             }
+
+
+def _empty_is_absent(field: dict[str, Any]) -> dict[str, Any]:
+    """An optional text field also takes the empty string: FastAPI reads ``field=`` as not sent (an
+    empty <select> option, an untouched input), so the schema lets it through as the route does."""
+    if field.get("type") != "string" or "contentMediaType" in field or field.get("format") == "binary":
+        return field
+    field = dict(field)
+    if "enum" in field and "" not in field["enum"]:
+        field["enum"] = [*field["enum"], ""]
+    if "pattern" in field:
+        field["pattern"] = f"^$|{field['pattern']}"
+    field.pop("minLength", None)
+    return field
+
+
+def _given(field: dict[str, Any]) -> dict[str, Any]:
+    """What sending a field means when one of several must be sent: more than white space for text
+    (the route strips it and takes blank as not sent), at least one item for a list."""
+    if field.get("type") == "array":
+        items = field.get("items", {})
+        if items.get("type") == "string" and "contentMediaType" not in items:
+            return {"minItems": 1, "items": {"minLength": 1, "pattern": NOT_BLANK}}
+        return {"minItems": 1}
+    if field.get("type") == "string" and "contentMediaType" not in field:
+        return {"minLength": 1, "pattern": NOT_BLANK}
+    return {}
 
 
 def _error_entry(description: str) -> dict[str, Any]:

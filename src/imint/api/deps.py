@@ -11,6 +11,8 @@ the one body every 4xx has, ``ErrorBody``.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +20,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from imint.errors import NotFoundError, ValidationError
 from imint.store import audit
 from imint.store.accounts import Principal
 
@@ -88,6 +91,10 @@ DATE_RANGE: dict[str, Any] = {
 FIGURE: dict[str, Any] = {
     "json_schema_extra": {"format": "figure"},
     "description": "a count or a range with an optional unit: '1500 troops', '1000-3000', 'up to 12k'",
+}
+PLACE_NAMES: dict[str, Any] = {
+    "json_schema_extra": {"format": "place-names"},
+    "description": "comma-separated cities of the offline gazetteer (15,000+ people), or 'Name @ lat,lon'",
 }
 NEEDS_ONE_OF = "x-needs-one-of"
 # On a TYPE:ID field: the app writes the record types the workspace's parts register into its pattern.
@@ -244,6 +251,17 @@ StrictBool = Annotated[bool, BeforeValidator(strict_bool)]
 def public(*errors: int) -> dict[str, Any]:
     """Route keyword arguments of the few routes open without an account (the login page and form)."""
     return {"openapi_extra": {"x-required-role": "public"}, "responses": error_responses(*errors)}
+
+
+@contextmanager
+def not_found_when_refused() -> Iterator[None]:
+    """For a GET of something made from stored records (a chart, a map overlay): when the records
+    cannot make it (too few dated scenes, no georeference) it does not exist, and the answer is 404
+    with the library's words; 422 would say the request was malformed, and it was not."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise NotFoundError(exc.reason, subject=exc.subject) from None
 
 
 def wants_json(request: Request) -> bool:

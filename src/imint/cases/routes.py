@@ -12,6 +12,7 @@ from imint.api.deps import (
     DATE_RANGE,
     FIGURE,
     NOT_BLANK,
+    PLACE_NAMES,
     RECORD_TYPES,
     StrictBool,
     audit_event,
@@ -33,7 +34,7 @@ Credibility = Literal["1", "2", "3", "4", "5", "6"]
 Relation = Literal["supports", "contradicts", "context"]
 Status = Literal["claimed", "unconfirmed", "corroborated", "contradicted", "confirmed"]
 # A case's handle: no white space, not only digits (imint.cases.service.create_case).
-CASE_NAME = r"^\S*[^\s\d]\S*$"
+CASE_NAME = r"^[^\s\x1c-\x1f]*[^\s\x1c-\x1f\d][^\s\x1c-\x1f]*$"
 
 
 def _acting(request: Request) -> Any:
@@ -51,7 +52,13 @@ def create_case(
     request: Request,
     name: Annotated[
         str,
-        Form(min_length=1, max_length=128, pattern=CASE_NAME, description="a short handle without spaces"),
+        Form(
+            min_length=1,
+            max_length=128,
+            # Documented, and checked by create_case, whose refusal says what a case name is.
+            json_schema_extra={"pattern": CASE_NAME},
+            description="a short handle without spaces, not only digits",
+        ),
     ],
     title: Annotated[str, Form(max_length=500)] = "",
     summary: Annotated[str, Form(max_length=20000)] = "",
@@ -77,7 +84,7 @@ def add_claim(
     figure: Annotated[str, Form(max_length=200, **FIGURE)] = "",
     quantity: Annotated[str, Form(max_length=500, description="what the figure counts")] = "",
     dates: Annotated[str, Form(max_length=100, **DATE_RANGE)] = "",
-    places: Annotated[str, Form(max_length=2000, description="comma-separated place names")] = "",
+    places: Annotated[str, Form(max_length=2000, **PLACE_NAMES)] = "",
 ) -> Response:
     ws = _acting(request)
     info = cases.get_case(ws, case_id)
@@ -115,9 +122,7 @@ def add_case_evidence(
     ] = None,
     evidence: Annotated[
         str,
-        Form(
-            max_length=64, pattern=NOT_BLANK, description="or the hash (a unique prefix) of stored evidence"
-        ),
+        Form(max_length=64, description="or the hash (a unique prefix) of stored evidence"),
     ] = "",
     source: Annotated[str, Form(max_length=2000, description="where it came from (URL, person)")] = "",
     note: Annotated[str, Form(max_length=10000)] = "",
@@ -154,7 +159,7 @@ def link_claim(
     request: Request,
     claim_id: int,
     relation: Annotated[Relation, Form()],
-    evidence: Annotated[str, Form(max_length=64, pattern=NOT_BLANK)] = "",
+    evidence: Annotated[str, Form(max_length=64)] = "",
     record: Annotated[
         str,
         Form(

@@ -21,7 +21,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from sqlalchemy import func, select
 
-from imint.errors import NotFoundError, ValidationError
+from imint.errors import ConflictError, NotFoundError, ValidationError
 from imint.faces.gallery import gallery_lock
 from imint.faces.quality import is_poor, quality_bin
 from imint.faces.review import face_dict
@@ -288,7 +288,8 @@ class Clusters:
             members = {f.id: f for f in s.scalars(select(FaceRow).where(FaceRow.cluster_id == cluster_id))}
             moving = [fid for fid in face_ids if fid in members]
             if not moving or len(moving) == len(members):
-                raise ValidationError(
+                # The ids are well formed; they contradict the cluster as stored (409, like a duplicate name).
+                raise ConflictError(
                     "split needs some, but not all, of the cluster's faces", subject=str(cluster_id)
                 )
             new = Cluster()

@@ -223,7 +223,7 @@ def search(
         list[UploadFile] | None, File(min_length=1, description="photos or videos to search")
     ] = None,
     evidence: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]] | None,
+        list[Annotated[str, Field(max_length=64)]] | None,
         Form(min_length=1, description="hashes (or unique prefixes) of evidence already stored"),
     ] = None,
     watchlist: Annotated[str, Form(max_length=256)] = "",

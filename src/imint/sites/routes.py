@@ -15,6 +15,7 @@ from imint.api.deps import (
     audit_event,
     done,
     guard,
+    not_found_when_refused,
     principal,
     render,
 )
@@ -42,9 +43,7 @@ def sites_page(request: Request) -> Response:
 def add_site(
     request: Request,
     name: Annotated[str, Form(min_length=1, max_length=256, pattern=NOT_BLANK)],
-    place: Annotated[
-        str, Form(max_length=256, pattern=NOT_BLANK, description="a city in the offline gazetteer")
-    ] = "",
+    place: Annotated[str, Form(max_length=256, description="a city in the offline gazetteer")] = "",
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
     lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
     radius_m: Annotated[float | None, Form(gt=0, le=500_000)] = None,
@@ -151,7 +150,8 @@ def site_changes_chart(request: Request, site_id: int) -> Response:
 @router.get("/scenes/{scene_id}/overlay.png", tags=["sites"], **guard("viewer", media_types=("image/png",)))
 def scene_overlay(request: Request, scene_id: int) -> Response:
     """The scene warped to EPSG:4326 (RGBA PNG, transparent outside), laid under the site map's detections."""
-    png = overview.scene_overlay_png(request.app.state.ws, scene_id)
+    with not_found_when_refused():
+        png = overview.scene_overlay_png(request.app.state.ws, scene_id)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
@@ -175,7 +175,8 @@ def site_activity_chart(
 ) -> Response:
     """The activity time series of the site's areas as a PNG (claim dates dashed, gatherings circled)."""
     dates = areas.parse_claim_dates(claim_dates)
-    png = overview.activity_chart_png(request.app.state.ws, site_id, claim_dates=dates)
+    with not_found_when_refused():
+        png = overview.activity_chart_png(request.app.state.ws, site_id, claim_dates=dates)
     return Response(png, media_type="image/png")
 
 
