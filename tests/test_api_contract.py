@@ -125,26 +125,29 @@ def test_no_form_field_or_query_parameter_is_documented_as_nullable(doc):  # noq
 
 
 def test_closed_vocabularies_are_enums(doc):  # noqa: ANN001
+    """Each scale is an enum; an optional one also takes '' (an empty <select> option: not sent)."""
     from imint.cases import CREDIBILITY, RELATIONS, RELIABILITY, STATUSES
 
     body = doc["components"]["schemas"]
     claims = body["Body_add_claim_cases__case_id__claims_post"]["properties"]
-    assert claims["reliability"]["enum"] == list(RELIABILITY)
-    assert claims["credibility"]["enum"] == [str(c) for c in CREDIBILITY]
-    assert body["Body_link_claim_claims__claim_id__links_post"]["properties"]["relation"]["enum"] == list(
-        RELATIONS
-    )
-    assert body["Body_set_claim_status_claims__claim_id__status_post"]["properties"]["status"][
-        "enum"
-    ] == list(STATUSES)
+    assert claims["reliability"]["enum"] == [*RELIABILITY, ""]
+    assert claims["credibility"]["enum"] == [*(str(c) for c in CREDIBILITY), ""]
+    link = body["Body_link_claim_claims__claim_id__links_post"]["properties"]
+    assert link["relation"]["enum"] == list(RELATIONS)  # required: no ''
+    status = body["Body_set_claim_status_claims__claim_id__status_post"]["properties"]["status"]
+    assert status["enum"] == list(STATUSES)
 
 
 def test_a_body_that_needs_one_of_several_fields_says_so(doc):  # noqa: ANN001
     body = doc["components"]["schemas"]
-    assert body["Body_search_search_post"]["anyOf"] == [{"required": ["files"]}, {"required": ["evidence"]}]
-    assert {"required": ["lon", "lat"]} in body["Body_add_site_sites_post"]["anyOf"]
+    search = body["Body_search_search_post"]["anyOf"]
+    assert [branch["required"] for branch in search] == [["files"], ["evidence"]]
+    # Sent means something: a file, a hash that is not blank (the route drops blank ones).
+    assert search[0]["properties"]["files"] == {"minItems": 1}
+    assert search[1]["properties"]["evidence"]["items"]["minLength"] == 1
+    assert ["lon", "lat"] in [branch["required"] for branch in body["Body_add_site_sites_post"]["anyOf"]]
     link = body["Body_link_claim_claims__claim_id__links_post"]
-    assert link["oneOf"] == [{"required": ["evidence"]}, {"required": ["record"]}]  # both: refused
+    assert [branch["required"] for branch in link["oneOf"]] == [["evidence"], ["record"]]  # both: refused
     assert "match" in link["properties"]["record"]["pattern"]  # the record types the parts register
 
 
@@ -187,18 +190,40 @@ def test_dates_are_real_calendar_days(doc):  # noqa: ANN001
         assert not re.fullmatch(pattern, bad), bad
 
 
-def test_a_form_boolean_is_true_or_false_only(tmp_path):  # noqa: ANN001
-    """The schema says boolean; pydantic alone would also take 0, 1, yes, off... as one."""
+@pytest.fixture(scope="module")
+def admin(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """An in-process client (no server) and an admin's headers."""
     from fastapi.testclient import TestClient
 
     from tests.api_support import make_users
-    from tests.api_support import site as _site  # noqa: F401 - the fixture's helpers
 
-    tokens = make_users(tmp_path / "ws")
-    with TestClient(create_app(tmp_path / "ws", run_jobs=False)) as client:
-        auth = {"Authorization": f"Bearer {tokens['admin']}", "Accept": "application/json"}
-        for value, status in (("0", 422), ("yes", 422), ("True", 422), ("false", 200)):
-            r = client.post("/users/viewer", data={"disabled": value}, headers=auth)
-            assert r.status_code == status, (value, r.text)
-        r = client.get("/cases/1/report", params={"download": "1"}, headers=auth)
-        assert r.status_code == 422
+    path = tmp_path_factory.mktemp("served") / "ws"
+    tokens = make_users(path)
+    with TestClient(create_app(path, run_jobs=False)) as client:
+        yield client, {"Authorization": f"Bearer {tokens['admin']}", "Accept": "application/json"}
+
+
+def test_a_form_boolean_is_true_or_false_only(admin):  # noqa: ANN001
+    """The schema says boolean; pydantic alone would also take 0, 1, yes, off... as one."""
+    client, auth = admin
+    for value, status in (("0", 422), ("yes", 422), ("True", 422), ("false", 200)):
+        r = client.post("/users/viewer", data={"disabled": value}, headers=auth)
+        assert r.status_code == status, (value, r.text)
+    assert client.get("/cases/1/report", params={"download": "1"}, headers=auth).status_code == 422
+
+
+def test_a_path_that_is_not_a_cluster_answers_405_with_the_methods_it_has(admin):  # noqa: ANN001
+    client, auth = admin
+    for path in ("/clusters/run", "/clusters/merge"):
+        r = client.get(path, headers=auth)
+        assert r.status_code == 405 and r.headers["allow"] == "POST", (path, r.status_code, r.text)
+    r = client.options("/cases", headers=auth)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert client.get("/clusters/7", headers=auth).status_code == 404  # a cluster id: its page
+
+
+def test_an_inbox_folder_name_over_the_file_system_limit_is_a_clear_404(admin):  # noqa: ANN001
+    client, auth = admin
+    r = client.post("/search/folder", data={"folder": "x" * 900}, headers=auth)
+    assert r.status_code == 404, r.text
+    assert r.json()["subject"] == "folder" and "too long" in r.json()["detail"].lower()

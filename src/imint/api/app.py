@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import re
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -310,14 +311,25 @@ def create_app(
 
 
 def _methods_at(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method some route serves at the request's path: what Starlette's router itself would
-    match (a path parameter's converter included, so ``/clusters/run`` is not ``/clusters/{id}``)."""
-    methods: set[str] = set()
-    for route in app.routes:
-        match, _ = route.matches({**scope, "method": "GET", "type": "http"})
-        if match is not Match.NONE and isinstance(route, APIRoute):
-            methods |= set(route.methods)
-    return sorted(methods)
+    """Every method some route serves at the request's path: what the router itself matches (a path
+    parameter's converter included, so ``/clusters/run`` is not ``/clusters/{cluster_id:int}``)."""
+    probe = {**scope, "type": "http", "method": "GET"}
+    return sorted({m for route in _leaf_routes(app.routes, probe) for m in route.methods})
+
+
+def _leaf_routes(routes: Any, probe: dict[str, Any]) -> Iterator[APIRoute]:
+    """The API routes whose path matches ``probe``, inside included routers too (this FastAPI keeps
+    each ``include_router`` as a nested router, with its prefix)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            prefix = route.include_context.prefix
+            if probe["path"].startswith(prefix):
+                yield from _leaf_routes(
+                    included.routes, {**probe, "path": probe["path"][len(prefix) :] or "/"}
+                )
+        elif isinstance(route, APIRoute) and route.matches(probe)[0] is not Match.NONE:
+            yield route
 
 
 def _openapi_with_error_bodies(app: FastAPI) -> dict[str, Any]:
