@@ -35,6 +35,7 @@ from imint.api.deps import (
     NEEDS_ONE_OF,
     NOT_BLANK,
     RECORD_TYPES,
+    REQUIRES,
     SESSION_COOKIE,
     UPLOAD_KINDS,
     ErrorBody,
@@ -395,6 +396,7 @@ def _form_schema(op: dict[str, Any], components: dict[str, Any], record_types: l
     sent (``guard(needs_one_of=...)``), each upload field's media types (``guard(uploads=...)``) and
     the record types a TYPE:ID field takes."""
     needs_one_of = op.pop(NEEDS_ONE_OF, None)
+    requires = op.pop(REQUIRES, None)
     upload_kinds = op.pop(UPLOAD_KINDS, None)
     for media_type, content in op.get("requestBody", {}).get("content", {}).items():
         ref = content.get("schema", {}).get("$ref", "")
@@ -413,6 +415,14 @@ def _form_schema(op: dict[str, Any], components: dict[str, Any], record_types: l
                 {"required": fields, "properties": {f: _given(properties[f]) for f in fields}}
                 for fields in groups
             ]
+        for field, other in (requires or {}).items():
+            # Sent empty is not sent (FastAPI), so only a non-empty field needs the other one.
+            body.setdefault("dependentSchemas", {})[field] = {
+                "anyOf": [
+                    {"properties": {field: {"maxLength": 0}}},
+                    {"required": [other], "properties": {other: _given(properties[other])}},
+                ]
+            }
         if upload_kinds and media_type == "multipart/form-data":
             content["encoding"] = {
                 field: {"contentType": ", ".join(t for kind in kinds for t in KIND_MEDIA_TYPES[kind])}

@@ -99,7 +99,8 @@ PLACE_NAMES: dict[str, Any] = {
 NEEDS_ONE_OF = "x-needs-one-of"
 # On a TYPE:ID field: the app writes the record types the workspace's parts register into its pattern.
 RECORD_TYPES = "x-record-types"
-UPLOAD_KINDS = "x-upload-kinds"  # the same for file fields: the app writes each part's media types
+UPLOAD_KINDS = "x-upload-kinds"
+REQUIRES = "x-requires"  # {field: other}: when field is sent (not empty), so must other be  # the same for file fields: the app writes each part's media types
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -202,6 +203,7 @@ def guard(
     needs_one_of: tuple[str | tuple[str, ...], ...] = (),
     uploads: dict[str, tuple[str, ...]] | None = None,
     exactly_one: bool = False,
+    requires: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Route keyword arguments: the role check, the role written into the OpenAPI document, and the
     answers documented: 401, 403, 422 always (with ErrorBody), plus ``statuses``: errors such as 404
@@ -210,7 +212,7 @@ def guard(
 
     ``media_types``: what a route that sends bytes (a PNG, a stored file) answers with, instead of
     JSON. ``needs_one_of``: body fields (or groups of fields) of which the request must send one
-    (``exactly_one``: and only one). ``uploads``: each
+    (``exactly_one``: and only one). ``requires``: a field that, when sent, needs another one. ``uploads``: each
     file field and the kinds of file it takes (``image``, ``video``, ``raster``), written into the
     document as the media types of the part.
     (The app adds 404 to every operation with a path parameter and 400/413 to every one with a body.)
@@ -219,6 +221,8 @@ def guard(
     if needs_one_of:
         groups = [[f] if isinstance(f, str) else list(f) for f in needs_one_of]
         extra[NEEDS_ONE_OF] = {"oneOf" if exactly_one else "anyOf": groups}
+    if requires:
+        extra[REQUIRES] = dict(requires)
     if uploads:
         extra[UPLOAD_KINDS] = {field: list(kinds) for field, kinds in uploads.items()}
     kwargs: dict[str, Any] = {

@@ -73,7 +73,12 @@ def case_page(request: Request, case_id: int) -> Response:
     return render(request, "case.html", case_overview(request.app.state.ws, case_id))
 
 
-@router.post("/cases/{case_id}/claims", tags=["cases"], status_code=201, **guard("analyst"))
+@router.post(
+    "/cases/{case_id}/claims",
+    tags=["cases"],
+    status_code=201,
+    **guard("analyst", requires={"figure": "quantity"}),
+)
 def add_claim(
     request: Request,
     case_id: int,

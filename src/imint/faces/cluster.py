@@ -326,7 +326,13 @@ class Clusters:
                 )
                 s.add(person)
                 s.flush()
-            for f in sorted(faces, key=lambda f: -f.quality)[:max_references]:
+            # Promoting again (or into a person who has some of these faces) adds only the new ones:
+            # a face is one reference photo of a person once (found by the contract check: a 500).
+            already = set(
+                s.scalars(select(ReferencePhoto.face_id).where(ReferencePhoto.person_id == person.id))
+            )
+            fresh = [f for f in faces if f.id not in already]
+            for f in sorted(fresh, key=lambda f: -f.quality)[:max_references]:
                 s.add(
                     ReferencePhoto(
                         person_id=person.id,

@@ -421,7 +421,7 @@ def merge_clusters(
     return done(request, {"cluster_id": kept, "merged": cluster_ids}, f"/clusters/{kept}")
 
 
-@router.post("/clusters/{cluster_id}/split", tags=["clusters"], **guard("analyst"))
+@router.post("/clusters/{cluster_id}/split", tags=["clusters"], **guard("analyst", 409))
 def split_cluster(
     request: Request,
     cluster_id: int,
