@@ -9,7 +9,8 @@ Nothing here filters a request or a failure. It teaches the generator the docume
   ``place-names``): valid instances of the small languages their descriptions spell out.
 One more hook mends the shape of a generated body, not its content: Schemathesis 4.32 draws a
 single file for an *array* of files that has an ``encoding.contentType`` and then sends it as a
-plain field without a file name; ``before_call`` wraps it in the list the schema describes.
+plain field without a file name; ``before_call`` wraps it (in positive cases) in the list the
+schema describes.
 """
 
 from __future__ import annotations
@@ -95,7 +96,11 @@ def _file_arrays(operation: object) -> set[str]:
 
 @schemathesis.hook
 def before_call(context, case, kwargs):  # noqa: ANN001, ANN201 - Schemathesis' hook signature
-    if not isinstance(case.body, dict):
+    meta = getattr(case, "meta", None)
+    positive = meta is not None and meta.generation.mode.is_positive
+    # Only a positive case: a negative one may be "an array that is not an array", which on the
+    # wire (one part either way) only the missing file name tells apart; it stays as drawn.
+    if not positive or not isinstance(case.body, dict):
         return
     for name in _file_arrays(case.operation):
         value = case.body.get(name)
