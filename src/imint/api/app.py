@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import re
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -21,21 +22,29 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imint import __version__
 from imint.api.deps import (
     ALWAYS_DOCUMENTED,
+    NEEDS_ONE_OF,
+    NOT_BLANK,
+    RECORD_TYPES,
+    REQUIRES,
     SESSION_COOKIE,
+    UPLOAD_KINDS,
     ErrorBody,
     error_json,
     error_responses,
     wants_json,
 )
 from imint.api.jobs import JobRunner
+from imint.api.uploads import KIND_MEDIA_TYPES
 from imint.errors import ImintError
 from imint.parts import Parts
 from imint.settings import Settings
@@ -266,7 +275,9 @@ def create_app(
     @app.exception_handler(OverflowError)
     async def _id_out_of_range(request: Request, exc: OverflowError) -> Response:
         # An id past the database's 64-bit integers names no record: the same answer as any unknown id.
-        return _error_response(request, 404, "no record with this id", subject=request.url.path, reason="not found")
+        return _error_response(
+            request, 404, "no record with this id", subject=request.url.path, reason="not found"
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -301,24 +312,36 @@ def create_app(
 
 
 def _methods_at(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method the OpenAPI document lists at the request's path (the app's routes are nested
-    included routers, so the document is the one flat list of them)."""
-    path = scope["path"]
-    methods: set[str] = set()
-    for template, ops in app.openapi().get("paths", {}).items():
-        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
-            methods |= {m.upper() for m in ops}
-    return sorted(methods)
+    """Every method some route serves at the request's path: what the router itself matches (a path
+    parameter's converter included, so ``/clusters/run`` is not ``/clusters/{cluster_id:int}``)."""
+    probe = {**scope, "type": "http", "method": "GET"}
+    return sorted({m for route in _leaf_routes(app.routes, probe) for m in route.methods})
+
+
+def _leaf_routes(routes: Any, probe: dict[str, Any]) -> Iterator[APIRoute]:
+    """The API routes whose path matches ``probe``, inside included routers too (this FastAPI keeps
+    each ``include_router`` as a nested router, with its prefix)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            prefix = route.include_context.prefix
+            if probe["path"].startswith(prefix):
+                yield from _leaf_routes(
+                    included.routes, {**probe, "path": probe["path"][len(prefix) :] or "/"}
+                )
+        elif isinstance(route, APIRoute) and route.matches(probe)[0] is not Match.NONE:
+            yield route
 
 
 def _openapi_with_error_bodies(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, saying what error bodies really look like.
+    """The OpenAPI document, saying what requests may hold and what error bodies really look like.
 
     FastAPI documents 422 as its own list-of-errors model, which is not what this app sends; every
-    4xx here is an ``ErrorBody``. Routes document 401/403/422 through ``guard``; this fills in what
-    follows from an operation's shape (404 with a path parameter, 413 with a body) and replaces
-    the default validation schema wherever it is still referenced, so a client generated from
-    /openapi.json can read every error it gets.
+    4xx here is an ``ErrorBody``. Routes document 401/403/422 and their own statuses through
+    ``guard``; this fills in what follows from an operation's shape (404 with a path parameter,
+    400/413 with a body), replaces the default validation schema wherever it is still referenced,
+    and says what a form or query string can carry (see ``_form_schema``), so a client generated
+    from /openapi.json sends what the routes take and can read every answer it gets.
     """
     if app.openapi_schema:
         return app.openapi_schema
@@ -344,10 +367,94 @@ def _openapi_with_error_bodies(app: FastAPI) -> dict[str, Any]:
                     entry["content"] = {
                         "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
                     }
+            for parameter in op.get("parameters", []):
+                if parameter.get("in") == "query":
+                    parameter["schema"] = _without_null(parameter.get("schema", {}))
+            _form_schema(op, components, sorted(app.state.ws.parts.record_types()))
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     app.openapi_schema = doc
     return doc
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``X | None`` as just ``X``: a form field or query parameter is a string or absent, never a JSON
+    null (a client that sent the word ``null`` would be refused), so an optional field is one that is
+    not required, which the document already says."""
+    options = schema.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return schema
+    rest = [o for o in options if o != {"type": "null"}]
+    kept = {k: v for k, v in schema.items() if k != "anyOf"}
+    if kept.get("default", "") is None:
+        kept.pop("default")
+    return {**rest[0], **kept} if len(rest) == 1 else {**kept, "anyOf": rest}
+
+
+def _form_schema(op: dict[str, Any], components: dict[str, Any], record_types: list[str]) -> None:
+    """A form body's schema as the route reads it: no JSON nulls, the fields of which one must be
+    sent (``guard(needs_one_of=...)``), each upload field's media types (``guard(uploads=...)``) and
+    the record types a TYPE:ID field takes."""
+    needs_one_of = op.pop(NEEDS_ONE_OF, None)
+    requires = op.pop(REQUIRES, None)
+    upload_kinds = op.pop(UPLOAD_KINDS, None)
+    for media_type, content in op.get("requestBody", {}).get("content", {}).items():
+        ref = content.get("schema", {}).get("$ref", "")
+        body = components.get(ref.rsplit("/", 1)[-1]) if ref else content.get("schema")
+        if body is None:
+            continue
+        properties = {k: _without_null(v) for k, v in body.get("properties", {}).items()}
+        for name, field in properties.items():
+            if field.pop(RECORD_TYPES, False):
+                field["pattern"] = rf"^\s*(?:{'|'.join(map(re.escape, record_types))}):\d+\s*$"
+            if name not in body.get("required", []):
+                properties[name] = _empty_is_absent(field)
+        body["properties"] = properties
+        for keyword, groups in (needs_one_of or {}).items():
+            body[keyword] = [
+                {"required": fields, "properties": {f: _given(properties[f]) for f in fields}}
+                for fields in groups
+            ]
+        for field, other in (requires or {}).items():
+            # Sent empty is not sent (FastAPI), so only a non-empty field needs the other one.
+            body.setdefault("dependentSchemas", {})[field] = {
+                "anyOf": [
+                    {"properties": {field: {"maxLength": 0}}},
+                    {"required": [other], "properties": {other: _given(properties[other])}},
+                ]
+            }
+        if upload_kinds and media_type == "multipart/form-data":
+            content["encoding"] = {
+                field: {"contentType": ", ".join(t for kind in kinds for t in KIND_MEDIA_TYPES[kind])}
+                for field, kinds in upload_kinds.items()
+            }
+
+
+def _empty_is_absent(field: dict[str, Any]) -> dict[str, Any]:
+    """An optional text field also takes the empty string: FastAPI reads ``field=`` as not sent (an
+    empty <select> option, an untouched input), so the schema lets it through as the route does."""
+    if field.get("type") != "string" or "contentMediaType" in field or field.get("format") == "binary":
+        return field
+    field = dict(field)
+    if "enum" in field and "" not in field["enum"]:
+        field["enum"] = [*field["enum"], ""]
+    if "pattern" in field:
+        field["pattern"] = f"^$|{field['pattern']}"
+    field.pop("minLength", None)
+    return field
+
+
+def _given(field: dict[str, Any]) -> dict[str, Any]:
+    """What sending a field means when one of several must be sent: more than white space for text
+    (the route strips it and takes blank as not sent), at least one item for a list."""
+    if field.get("type") == "array":
+        items = field.get("items", {})
+        if items.get("type") == "string" and "contentMediaType" not in items:
+            return {"minItems": 1, "items": {"minLength": 1, "pattern": NOT_BLANK}}
+        return {"minItems": 1}
+    if field.get("type") == "string" and "contentMediaType" not in field:
+        return {"minLength": 1, "pattern": NOT_BLANK}
+    return {}
 
 
 def _error_entry(description: str) -> dict[str, Any]:

@@ -11,13 +11,16 @@ the one body every 4xx has, ``ErrorBody``.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from imint.errors import NotFoundError, ValidationError
 from imint.store import audit
 from imint.store.accounts import Principal
 
@@ -44,19 +47,72 @@ ERROR_DESCRIPTIONS = {
     400: "The request cannot be carried out.",
     401: "Not logged in, or the token is unknown, expired or revoked.",
     403: "Your role may not do this, or the CSRF token is missing or wrong.",
-    404: "No such record or file.",
+    404: "No such record or file (in the path, or named by a field of the request).",
     409: "The request contradicts what is stored (a duplicate name, a finished job...).",
     413: "The request body is over the server's size limit.",
     422: "A field or an uploaded file is not acceptable; `subject` names it.",
     429: "Too many failed logins; wait and try again.",
 }
+# Answers besides a route's own status_code (e.g. a search answered at once or queued as a job).
+SUCCESS_DESCRIPTIONS = {
+    200: "Done: the JSON twin of the page, or the changed record.",
+    201: "Created: the new record.",
+    202: "Accepted: a background job was queued; `job` links to its page.",
+}
 ALWAYS_DOCUMENTED = (401, 403, 422)
+# Set in a route's openapi_extra by ``guard(..., needs_one_of=...)``; the app turns it into the body
+# schema's ``anyOf`` (a form cannot say "one of these fields" any other way) and drops the key.
+# The ``pattern`` of a text field that must hold more than white space (the handler strips it):
+# any character str.strip() keeps. Python counts \x1c-\x1f as white space, JSON Schema's \s does not.
+NOT_BLANK = r"[^\s\x1c-\x1f]"
+# A calendar day YYYY-MM-DD, exactly the ones that exist (no 2024-02-30, no year 0): a field that
+# says "a date" with a pattern a client can check before sending, and that FastAPI enforces.
+_YEAR = r"(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})"
+_LEAP_YEAR = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+DAY = (
+    rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    rf"|(?:0[13578]|1[02])-31)|{_LEAP_YEAR}-02-29)"
+)
+ISO_DATE: dict[str, Any] = {"pattern": f"^{DAY}$"}
+DATE_LIST: dict[str, Any] = {
+    "pattern": f"^(?:{DAY}(?:[/,]{DAY})*)?$",
+    "description": "days as YYYY-MM-DD: FROM/TO (both ends) or a comma-separated list",
+}
+# Text in a small language of its own that a pattern cannot say whole (a polygon must close and not
+# cross itself; a range must not end before it starts): a named ``format``, described in words.
+GEOJSON_POLYGON: dict[str, Any] = {
+    "json_schema_extra": {"format": "geojson-polygon"},
+    "description": "a GeoJSON Polygon or MultiPolygon (or a Feature of one) in lon, lat degrees",
+}
+DATE_RANGE: dict[str, Any] = {
+    "json_schema_extra": {"format": "date-range"},
+    "description": "a day (YYYY-MM-DD), a month (YYYY-MM) or FROM/TO (or FROM..TO) that does not end before it starts",
+}
+FIGURE: dict[str, Any] = {
+    "json_schema_extra": {"format": "figure"},
+    "description": "a count or a range with an optional unit: '1500 troops', '1000-3000', 'up to 12k'",
+}
+PLACE_NAMES: dict[str, Any] = {
+    "json_schema_extra": {"format": "place-names"},
+    "description": "comma-separated cities of the offline gazetteer (15,000+ people), or 'Name @ lat,lon'",
+}
+NEEDS_ONE_OF = "x-needs-one-of"
+# On a TYPE:ID field: the app writes the record types the workspace's parts register into its pattern.
+RECORD_TYPES = "x-record-types"
+UPLOAD_KINDS = "x-upload-kinds"
+REQUIRES = "x-requires"  # {field: other}: when field is sent (not empty), so must other be  # the same for file fields: the app writes each part's media types
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for these error statuses, each with the ErrorBody schema."""
+    """OpenAPI ``responses`` entries for these statuses: each error with the ErrorBody schema, each
+    extra success with its description."""
     return {
-        code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in sorted(set(statuses))
+        code: (
+            {"description": SUCCESS_DESCRIPTIONS[code]}
+            if code < 400
+            else {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]}
+        )
+        for code in sorted(set(statuses))
     }
 
 
@@ -140,22 +196,76 @@ def require(role: str):  # noqa: ANN201 - a FastAPI dependency
     return dependency
 
 
-def guard(role: str, *errors: int) -> dict[str, Any]:
+def guard(
+    role: str,
+    *statuses: int,
+    media_types: tuple[str, ...] = (),
+    needs_one_of: tuple[str | tuple[str, ...], ...] = (),
+    uploads: dict[str, tuple[str, ...]] | None = None,
+    exactly_one: bool = False,
+    requires: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Route keyword arguments: the role check, the role written into the OpenAPI document, and the
-    error answers documented with ErrorBody: 401, 403, 422 always, plus ``errors`` (e.g. 409).
+    answers documented: 401, 403, 422 always (with ErrorBody), plus ``statuses``: errors such as 404
+    for a record named in the body or 409 for a duplicate, and successes besides the route's own
+    status_code (202 when the work may become a job).
 
-    (The app adds 404 to every operation with a path parameter and 413 to every one with a body.)
+    ``media_types``: what a route that sends bytes (a PNG, a stored file) answers with, instead of
+    JSON. ``needs_one_of``: body fields (or groups of fields) of which the request must send one
+    (``exactly_one``: and only one). ``requires``: a field that, when sent, needs another one. ``uploads``: each
+    file field and the kinds of file it takes (``image``, ``video``, ``raster``), written into the
+    document as the media types of the part.
+    (The app adds 404 to every operation with a path parameter and 400/413 to every one with a body.)
     """
-    return {
+    extra: dict[str, Any] = {"x-required-role": role}
+    if needs_one_of:
+        groups = [[f] if isinstance(f, str) else list(f) for f in needs_one_of]
+        extra[NEEDS_ONE_OF] = {"oneOf" if exactly_one else "anyOf": groups}
+    if requires:
+        extra[REQUIRES] = dict(requires)
+    if uploads:
+        extra[UPLOAD_KINDS] = {field: list(kinds) for field, kinds in uploads.items()}
+    kwargs: dict[str, Any] = {
         "dependencies": [Depends(require(role))],
-        "openapi_extra": {"x-required-role": role},
-        "responses": error_responses(*ALWAYS_DOCUMENTED, *errors),
+        "openapi_extra": extra,
+        "responses": error_responses(*ALWAYS_DOCUMENTED, *statuses),
     }
+    if media_types:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        kwargs["response_class"] = Response
+        kwargs["responses"][200] = {"description": "The file.", "content": {t: binary for t in media_types}}
+    return kwargs
+
+
+def strict_bool(value: Any) -> Any:
+    """A form or query boolean is the word ``true`` or ``false``: pydantic would also take 0/1/yes/
+    off..., which the schema's ``boolean`` does not allow (a client reading the schema sends only
+    these two)."""
+    if isinstance(value, str):
+        if value in ("true", "false"):
+            return value == "true"
+        raise ValueError("must be true or false")
+    return value
+
+
+# A boolean field of a form or query string, as the schema documents it.
+StrictBool = Annotated[bool, BeforeValidator(strict_bool)]
 
 
 def public(*errors: int) -> dict[str, Any]:
     """Route keyword arguments of the few routes open without an account (the login page and form)."""
     return {"openapi_extra": {"x-required-role": "public"}, "responses": error_responses(*errors)}
+
+
+@contextmanager
+def not_found_when_refused() -> Iterator[None]:
+    """For a GET of something made from stored records (a chart, a map overlay): when the records
+    cannot make it (too few dated scenes, no georeference) it does not exist, and the answer is 404
+    with the library's words; 422 would say the request was malformed, and it was not."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise NotFoundError(exc.reason, subject=exc.subject) from None
 
 
 def wants_json(request: Request) -> bool:

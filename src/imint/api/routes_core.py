@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from imint.api.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    StrictBool,
     audit_event,
     client_ip,
     done,
@@ -239,7 +240,7 @@ def update_user(
     request: Request,
     name: str,
     role: Annotated[Role | Literal[""], Form(description="The new role; empty: keep it.")] = "",
-    disabled: Annotated[bool | None, Form()] = None,
+    disabled: Annotated[StrictBool | None, Form()] = None,
 ) -> Response:
     """Change a user's role, or disable / enable the account (disabling logs it out everywhere)."""
     me = principal(request)

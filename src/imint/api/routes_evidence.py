@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from imint.api.deps import audit_event, file_response, guard, principal, render
+from imint.api.deps import (
+    INLINE_MEDIA_TYPES,
+    OPAQUE,
+    StrictBool,
+    audit_event,
+    file_response,
+    guard,
+    principal,
+    render,
+)
 from imint.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -57,8 +66,12 @@ def evidence_page(request: Request, sha256: str) -> Response:
     return render(request, "evidence.html", evidence_page_data(request.app.state.ws, sha256))
 
 
-@router.get("/evidence/{sha256}/file", tags=["evidence"], **guard("viewer"))
-def evidence_file(request: Request, sha256: str, download: bool = False) -> Response:
+@router.get(
+    "/evidence/{sha256}/file",
+    tags=["evidence"],
+    **guard("viewer", media_types=(*sorted(INLINE_MEDIA_TYPES), OPAQUE)),
+)
+def evidence_file(request: Request, sha256: str, download: StrictBool = False) -> Response:
     """The original file, byte for byte (``download=true`` to save it; that is logged as an export)."""
     ws = request.app.state.ws
     ev = _evidence(ws, sha256)

@@ -21,6 +21,29 @@ from imint.errors import BadInputError
 from imint.media.sniff import sniff_bytes
 
 CHUNK = 1024 * 1024
+# What each kind ``sniff_bytes`` tells apart is, as media types: what the OpenAPI document says an
+# upload field accepts (its ``encoding.contentType``). The bytes decide, never the part's own header.
+KIND_MEDIA_TYPES: dict[str, tuple[str, ...]] = {
+    "image": (
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/bmp",
+        "image/heic",
+        "image/heif",
+        "image/avif",
+    ),
+    "video": (
+        "video/mp4",
+        "video/quicktime",
+        "video/webm",
+        "video/x-matroska",
+        "video/x-msvideo",
+        "video/3gpp",
+    ),
+    "raster": ("image/tiff",),
+}
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._ ()+-]")
 
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from imint import cases
-from imint.api.deps import audit_event, done, guard, principal, render
+from imint.api.deps import (
+    DATE_RANGE,
+    FIGURE,
+    NOT_BLANK,
+    PLACE_NAMES,
+    RECORD_TYPES,
+    StrictBool,
+    audit_event,
+    done,
+    guard,
+    principal,
+    render,
+)
 from imint.api.uploads import saved_uploads
 from imint.cases.casemap import case_map
 from imint.cases.overview import case_overview
@@ -16,6 +28,14 @@ from imint.cases.report import build_report, report_path
 from imint.errors import BadInputError, NotFoundError
 
 router = APIRouter()
+
+# imint.cases.grading's scales, as schema enums (a form sends them as text).
+Reliability = Literal["A", "B", "C", "D", "E", "F"]
+Credibility = Literal["1", "2", "3", "4", "5", "6"]
+Relation = Literal["supports", "contradicts", "context"]
+Status = Literal["claimed", "unconfirmed", "corroborated", "contradicted", "confirmed"]
+# A case's handle: no white space, not only digits (imint.cases.service.create_case).
+CASE_NAME = r"^[^\s\x1c-\x1f]*[^\s\x1c-\x1f\d][^\s\x1c-\x1f]*$"
 
 
 def _acting(request: Request) -> Any:
@@ -28,10 +48,19 @@ def cases_page(request: Request) -> Response:
     return render(request, "cases.html", {"cases": items})
 
 
-@router.post("/cases", tags=["cases"], status_code=201, **guard("analyst"))
+@router.post("/cases", tags=["cases"], status_code=201, **guard("analyst", 409))
 def create_case(
     request: Request,
-    name: Annotated[str, Form(min_length=1, max_length=128, description="a short handle without spaces")],
+    name: Annotated[
+        str,
+        Form(
+            min_length=1,
+            max_length=128,
+            # Documented, and checked by create_case, whose refusal says what a case name is.
+            json_schema_extra={"pattern": CASE_NAME},
+            description="a short handle without spaces, not only digits",
+        ),
+    ],
     title: Annotated[str, Form(max_length=500)] = "",
     summary: Annotated[str, Form(max_length=20000)] = "",
 ) -> Response:
@@ -45,25 +74,30 @@ def case_page(request: Request, case_id: int) -> Response:
     return render(request, "case.html", case_overview(request.app.state.ws, case_id))
 
 
-@router.get("/cases/{case_id}/map", tags=["cases"], **guard("viewer"))
+@router.get("/cases/{case_id}/map", tags=["cases"], **guard("viewer", media_types=("application/geo+json",)))
 def case_map_json(request: Request, case_id: int) -> Response:
     """The case's map as GeoJSON (also at ``/cases/{id}/map.json``): claimed places, photos' EXIF GPS
     points with their capture time in UTC and local time, lines where a photo contradicts a claimed place."""
     return JSONResponse(case_map(request.app.state.ws, case_id), media_type="application/geo+json")
 
 
-@router.post("/cases/{case_id}/claims", tags=["cases"], status_code=201, **guard("analyst"))
+@router.post(
+    "/cases/{case_id}/claims",
+    tags=["cases"],
+    status_code=201,
+    **guard("analyst", requires={"figure": "quantity"}),
+)
 def add_claim(
     request: Request,
     case_id: int,
-    text: Annotated[str, Form(min_length=1, max_length=20000)],
+    text: Annotated[str, Form(min_length=1, max_length=20000, pattern=NOT_BLANK)],
     source: Annotated[str, Form(max_length=2000)] = "",
-    reliability: Annotated[str, Form(max_length=1, description="Admiralty A-F")] = "",
-    credibility: Annotated[str, Form(max_length=1, description="Admiralty 1-6")] = "",
-    figure: Annotated[str, Form(max_length=200, description="e.g. '1500 troops' or '1000-3000'")] = "",
+    reliability: Annotated[Reliability | None, Form(description="Admiralty A-F")] = None,
+    credibility: Annotated[Credibility | None, Form(description="Admiralty 1-6")] = None,
+    figure: Annotated[str, Form(max_length=200, **FIGURE)] = "",
     quantity: Annotated[str, Form(max_length=500, description="what the figure counts")] = "",
-    dates: Annotated[str, Form(max_length=100, description="YYYY-MM-DD or FROM/TO")] = "",
-    places: Annotated[str, Form(max_length=2000, description="comma-separated place names")] = "",
+    dates: Annotated[str, Form(max_length=100, **DATE_RANGE)] = "",
+    places: Annotated[str, Form(max_length=2000, **PLACE_NAMES)] = "",
 ) -> Response:
     ws = _acting(request)
     info = cases.get_case(ws, case_id)
@@ -72,8 +106,8 @@ def add_claim(
         info.id,
         text,
         source=source,
-        reliability=reliability or None,
-        credibility=credibility or None,
+        reliability=reliability,
+        credibility=credibility,
         figure=figure or None,
         quantity=quantity,
         dates=dates or None,
@@ -83,12 +117,26 @@ def add_claim(
     return done(request, claim.to_dict(), f"/cases/{info.id}#claim-{claim.id}", status_code=201)
 
 
-@router.post("/cases/{case_id}/evidence", tags=["cases"], status_code=201, **guard("analyst"))
+@router.post(
+    "/cases/{case_id}/evidence",
+    tags=["cases"],
+    status_code=201,
+    **guard(
+        "analyst",
+        needs_one_of=("files", "evidence"),
+        uploads={"files": ("image", "video", "raster")},
+    ),
+)
 def add_case_evidence(
     request: Request,
     case_id: int,
-    files: Annotated[list[UploadFile] | None, File(description="photos, videos, GeoTIFFs")] = None,
-    evidence: Annotated[str, Form(max_length=64, description="or the hash of stored evidence")] = "",
+    files: Annotated[
+        list[UploadFile] | None, File(min_length=1, description="photos, videos, GeoTIFFs")
+    ] = None,
+    evidence: Annotated[
+        str,
+        Form(max_length=64, description="or the hash (a unique prefix) of stored evidence"),
+    ] = "",
     source: Annotated[str, Form(max_length=2000, description="where it came from (URL, person)")] = "",
     note: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
@@ -114,13 +162,26 @@ def add_case_evidence(
     return done(request, {"case": info.name, "added": added}, f"/cases/{info.id}", status_code=201)
 
 
-@router.post("/claims/{claim_id}/links", tags=["cases"], status_code=201, **guard("analyst"))
+@router.post(
+    "/claims/{claim_id}/links",
+    tags=["cases"],
+    status_code=201,
+    **guard("analyst", needs_one_of=("evidence", "record"), exactly_one=True),
+)
 def link_claim(
     request: Request,
     claim_id: int,
-    relation: Annotated[str, Form(description="supports, contradicts or context")],
+    relation: Annotated[Relation, Form()],
     evidence: Annotated[str, Form(max_length=64)] = "",
-    record: Annotated[str, Form(max_length=64, description="TYPE:ID, e.g. match:12")] = "",
+    record: Annotated[
+        str,
+        Form(
+            max_length=64,
+            pattern=r"^\s*[A-Za-z_-]+:\d+\s*$",
+            json_schema_extra={RECORD_TYPES: True},
+            description="TYPE:ID, e.g. match:12",
+        ),
+    ] = "",
     note: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
     """Link a claim to evidence (by hash) or to a record made from evidence (a match, a detection...)."""
@@ -133,19 +194,23 @@ def link_claim(
     return done(request, link.to_dict(), f"/cases/{claim.case_id}#claim-{claim_id}", status_code=201)
 
 
-@router.post("/claims/{claim_id}/grade", tags=["cases"], **guard("analyst"))
+@router.post(
+    "/claims/{claim_id}/grade",
+    tags=["cases"],
+    **guard("analyst", needs_one_of=("reliability", "credibility")),
+)
 def grade_claim(
     request: Request,
     claim_id: int,
-    reliability: Annotated[str, Form(max_length=1)] = "",
-    credibility: Annotated[str, Form(max_length=1)] = "",
+    reliability: Annotated[Reliability | None, Form()] = None,
+    credibility: Annotated[Credibility | None, Form()] = None,
     note: Annotated[str | None, Form(max_length=10000)] = None,
 ) -> Response:
     claim = cases.grade_claim(
         _acting(request),
         claim_id,
-        reliability=reliability or None,
-        credibility=credibility or None,
+        reliability=reliability,
+        credibility=credibility,
         note=note,
     )
     audit_event(request, "claim-grade", f"claim {claim_id}", grading=claim.grading)
@@ -156,7 +221,7 @@ def grade_claim(
 def set_claim_status(
     request: Request,
     claim_id: int,
-    status: Annotated[str, Form(max_length=32)],
+    status: Annotated[Status, Form()],
     note: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
     """A person decides a claim's status (the machine only proposes one)."""
@@ -169,7 +234,7 @@ def set_claim_status(
 
 
 @router.post("/cases/{case_id}/report", tags=["reports"], status_code=202, **guard("analyst"))
-def build_case_report(request: Request, case_id: int, pdf: Annotated[bool, Form()] = True) -> Response:
+def build_case_report(request: Request, case_id: int, pdf: Annotated[StrictBool, Form()] = True) -> Response:
     """Build the case report (HTML, and PDF unless ``pdf=false``) as a background job."""
     info = cases.get_case(request.app.state.ws, case_id)
     me = principal(request)
@@ -180,8 +245,8 @@ def build_case_report(request: Request, case_id: int, pdf: Annotated[bool, Form(
     return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
 
 
-@router.get("/cases/{case_id}/report", tags=["reports"], **guard("viewer"))
-def case_report(request: Request, case_id: int, download: bool = False) -> Response:
+@router.get("/cases/{case_id}/report", tags=["reports"], **guard("viewer", media_types=("text/html",)))
+def case_report(request: Request, case_id: int, download: StrictBool = False) -> Response:
     """The case report as HTML, built from the current records."""
     ws = _acting(request)
     info = cases.get_case(ws, case_id)
@@ -196,7 +261,9 @@ def case_report(request: Request, case_id: int, download: bool = False) -> Respo
     )
 
 
-@router.get("/cases/{case_id}/report/pdf", tags=["reports"], **guard("viewer"))
+@router.get(
+    "/cases/{case_id}/report/pdf", tags=["reports"], **guard("viewer", media_types=("application/pdf",))
+)
 def case_report_pdf(request: Request, case_id: int) -> Response:
     """The case report's PDF, once built (``POST /cases/{id}/report``)."""
     info = cases.get_case(request.app.state.ws, case_id)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import func, select
 
-from imint.errors import NotFoundError, ValidationError
+from imint.errors import ConflictError, NotFoundError, ValidationError
 from imint.faces.cluster_dense import DEFAULT_CLUSTER_FMR, dense_cluster_embeddings
 from imint.faces.gallery import gallery_lock
 from imint.faces.graph_cluster import cluster_embeddings as graph_cluster_embeddings
@@ -235,7 +235,8 @@ class Clusters:
             members = {f.id: f for f in s.scalars(select(FaceRow).where(FaceRow.cluster_id == cluster_id))}
             moving = [fid for fid in face_ids if fid in members]
             if not moving or len(moving) == len(members):
-                raise ValidationError(
+                # The ids are well formed; they contradict the cluster as stored (409, like a duplicate name).
+                raise ConflictError(
                     "split needs some, but not all, of the cluster's faces", subject=str(cluster_id)
                 )
             new = Cluster()
@@ -272,7 +273,13 @@ class Clusters:
                 )
                 s.add(person)
                 s.flush()
-            for f in sorted(faces, key=lambda f: -f.quality)[:max_references]:
+            # Promoting again (or into a person who has some of these faces) adds only the new ones:
+            # a face is one reference photo of a person once (found by the contract check: a 500).
+            already = set(
+                s.scalars(select(ReferencePhoto.face_id).where(ReferencePhoto.person_id == person.id))
+            )
+            fresh = [f for f in faces if f.id not in already]
+            for f in sorted(fresh, key=lambda f: -f.quality)[:max_references]:
                 s.add(
                     ReferencePhoto(
                         person_id=person.id,

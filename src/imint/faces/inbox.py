@@ -24,10 +24,17 @@ def resolve_in_inbox(ws: Workspace, folder: str) -> Path:
     root = inbox_dir(ws).resolve()
     if "\x00" in folder:
         raise BadInputError("a folder name cannot hold a NUL byte", subject="folder")
-    target = (root / folder).resolve()
+    try:
+        target = (root / folder).resolve()
+        is_dir = target.is_dir()
+    except OSError as exc:  # a name over the file system's limit (ENAMETOOLONG), a loop of links...
+        # No folder can have such a name, so there is none: the same answer as any missing folder.
+        raise NotFoundError(
+            f"no such folder in the workspace inbox ({exc.strerror})", subject="folder"
+        ) from None
     if target != root and root not in target.parents:
         raise BadInputError("the folder must be inside the workspace inbox", subject=folder)
-    if not target.is_dir():
+    if not is_dir:
         raise NotFoundError("no such folder in the workspace inbox", subject=folder)
     return target
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from pydantic import Field
 
-from imint.api.deps import audit_event, done, guard, jsonable, principal, render, wants_json
+from imint.api.deps import NOT_BLANK, audit_event, done, guard, jsonable, principal, render, wants_json
 from imint.api.uploads import saved_uploads
-from imint.errors import BadInputError, ValidationError
+from imint.errors import BadInputError, NotFoundError, ValidationError
 from imint.faces import collection, gallery, review
 from imint.faces.calibration import DEFAULT_FPIR
 from imint.faces.cluster import Clusters
@@ -83,11 +84,13 @@ def person_appearances(
     return JSONResponse(jsonable(data))
 
 
-@router.post("/persons", tags=["persons"], status_code=201, **guard("analyst"))
+@router.post(
+    "/persons", tags=["persons"], status_code=201, **guard("analyst", uploads={"photos": ("image",)})
+)
 def enroll(
     request: Request,
-    name: Annotated[str, Form(min_length=1, max_length=256)],
-    photos: Annotated[list[UploadFile], File(description="reference photos (JPEG, PNG, WebP)")],
+    name: Annotated[str, Form(min_length=1, max_length=256, pattern=NOT_BLANK)],
+    photos: Annotated[list[UploadFile], File(min_length=1, description="reference photos (JPEG, PNG, WebP)")],
     notes: Annotated[str, Form(max_length=10000)] = "",
     watchlist: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
@@ -113,7 +116,7 @@ def enroll(
     return done(request, data, f"/persons/{person_id}", status_code=201)
 
 
-@router.post("/persons/{person_id}/update", tags=["persons"], **guard("analyst"))
+@router.post("/persons/{person_id}/update", tags=["persons"], **guard("analyst", 409))
 def update_person(
     request: Request,
     person_id: int,
@@ -151,10 +154,10 @@ def watchlist_page(request: Request, watchlist_id: int) -> Response:
     return render(request, "watchlist.html", gallery.watchlist_detail(_ws(request), watchlist_id))
 
 
-@router.post("/watchlists", tags=["watchlists"], status_code=201, **guard("analyst"))
+@router.post("/watchlists", tags=["watchlists"], status_code=201, **guard("analyst", 409))
 def create_watchlist(
     request: Request,
-    name: Annotated[str, Form(min_length=1, max_length=256)],
+    name: Annotated[str, Form(min_length=1, max_length=256, pattern=NOT_BLANK)],
     description: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
     name = name.strip()
@@ -168,7 +171,7 @@ def change_watchlist_members(
     request: Request,
     watchlist_id: int,
     person_id: Annotated[int, Form()],
-    action: Annotated[str, Form(pattern="^(add|remove)$")] = "add",
+    action: Annotated[Literal["add", "remove"], Form()] = "add",
 ) -> Response:
     """Add a person to a watchlist, or remove one (``action=remove``)."""
     names = gallery.set_watchlist_member(_acting(request), watchlist_id, person_id, member=action == "add")
@@ -209,11 +212,20 @@ def _search_job(request: Request, stored: list[Any], options: dict[str, Any]) ->
     return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
 
 
-@router.post("/search", tags=["search"], **guard("analyst"))
+@router.post(
+    "/search",
+    tags=["search"],
+    **guard("analyst", 202, 404, needs_one_of=("files", "evidence"), uploads={"files": ("image", "video")}),
+)
 def search(
     request: Request,
-    files: Annotated[list[UploadFile] | None, File(description="photos or videos to search")] = None,
-    evidence: Annotated[list[str] | None, Form(description="hashes of evidence already stored")] = None,
+    files: Annotated[
+        list[UploadFile] | None, File(min_length=1, description="photos or videos to search")
+    ] = None,
+    evidence: Annotated[
+        list[Annotated[str, Field(max_length=64)]] | None,
+        Form(min_length=1, description="hashes (or unique prefixes) of evidence already stored"),
+    ] = None,
     watchlist: Annotated[str, Form(max_length=256)] = "",
     top_k: Annotated[int | None, Form(ge=1, le=100)] = None,
 ) -> Response:
@@ -266,10 +278,12 @@ def _search_answer(request: Request, results: list[Any], name: str, options: dic
     return done(request, {"results": [data]}, f"/evidence/{data['sha256']}")
 
 
-@router.post("/search/folder", tags=["search"], status_code=202, **guard("analyst"))
+@router.post("/search/folder", tags=["search"], status_code=202, **guard("analyst", 404))
 def search_folder(
     request: Request,
-    folder: Annotated[str, Form(max_length=1000, description="a folder inside <workspace>/inbox")] = ".",
+    folder: Annotated[
+        str, Form(max_length=1000, pattern="^[^\x00]*$", description="a folder inside <workspace>/inbox")
+    ] = ".",
     watchlist: Annotated[str, Form(max_length=256)] = "",
     top_k: Annotated[int | None, Form(ge=1, le=100)] = None,
 ) -> Response:
@@ -277,7 +291,7 @@ def search_folder(
     me = principal(request)
     n_files = len(inbox_media(_ws(request), folder))
     if not n_files:
-        raise BadInputError("no photos or videos in this folder", subject=folder)
+        raise NotFoundError("no photos or videos in this folder", subject=folder)
     params = {"folder": folder, "options": _search_options(watchlist, top_k)}
     job_id = request.app.state.jobs.submit("face-search-folder", params, user=me.name, total=n_files)
     audit_event(request, "search", f"folder {folder}", job_id=job_id, files=n_files)
@@ -285,7 +299,7 @@ def search_folder(
 
 
 # -- faces ---------------------------------------------------------------------------------------
-@router.get("/faces/{face_id}/crop", tags=["evidence"], **guard("viewer"))
+@router.get("/faces/{face_id}/crop", tags=["evidence"], **guard("viewer", media_types=("image/jpeg",)))
 def face_crop(request: Request, face_id: int) -> Response:
     """A JPEG crop around a face (for result pages and the review queue)."""
     return Response(
@@ -295,7 +309,9 @@ def face_crop(request: Request, face_id: int) -> Response:
     )
 
 
-@router.get("/candidates/{candidate_id}/pair.jpg", tags=["review"], **guard("viewer", 404))
+@router.get(
+    "/candidates/{candidate_id}/pair.jpg", tags=["review"], **guard("viewer", media_types=("image/jpeg",))
+)
 def candidate_pair(request: Request, candidate_id: int) -> Response:
     """The candidate's face beside the person's closest reference face (same size, qualities, FMR)."""
     return Response(
@@ -306,7 +322,7 @@ def candidate_pair(request: Request, candidate_id: int) -> Response:
 
 
 # -- verify -----------------------------------------------------------------------------------------
-@router.post("/verify", tags=["search"], **guard("analyst"))
+@router.post("/verify", tags=["search"], **guard("analyst", uploads={"a": ("image",), "b": ("image",)}))
 def verify(
     request: Request,
     a: Annotated[UploadFile, File(description="first photo")],
@@ -326,7 +342,7 @@ def verify(
 @router.get("/review", tags=["review"], **guard("viewer"))
 def review_page(
     request: Request,
-    status: Annotated[str, Query(pattern="^(candidate|confirmed|rejected)$")] = "candidate",
+    status: Annotated[Literal["candidate", "confirmed", "rejected"], Query()] = "candidate",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Candidates waiting for a person's decision, strongest (lowest FMR) first."""
@@ -375,7 +391,8 @@ def clusters_page(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] 
     return render(request, "clusters.html", {"clusters": Clusters(_ws(request).faces).overview(limit)})
 
 
-@router.get("/clusters/{cluster_id}", tags=["clusters"], **guard("viewer"))
+# ``:int``: /clusters/run and /clusters/merge are not a cluster's page (a GET there is 405, not 422).
+@router.get("/clusters/{cluster_id:int}", tags=["clusters"], **guard("viewer"))
 def cluster_page(request: Request, cluster_id: int) -> Response:
     return render(request, "cluster.html", Clusters(_ws(request).faces).detail(cluster_id))
 
@@ -393,9 +410,10 @@ def run_clustering(
     return done(request, {"job_id": job_id, "job": f"/jobs/{job_id}"}, f"/jobs/{job_id}", status_code=202)
 
 
-@router.post("/clusters/merge", tags=["clusters"], **guard("analyst"))
+@router.post("/clusters/merge", tags=["clusters"], **guard("analyst", 404))
 def merge_clusters(
-    request: Request, cluster_ids: Annotated[list[int], Form(description="clusters to merge into the first")]
+    request: Request,
+    cluster_ids: Annotated[list[int], Form(min_length=2, description="clusters to merge into the first")],
 ) -> Response:
     """Merge clusters (kept as must-link constraints when clustering runs again)."""
     kept = Clusters(_acting(request).faces).merge(cluster_ids)
@@ -403,11 +421,11 @@ def merge_clusters(
     return done(request, {"cluster_id": kept, "merged": cluster_ids}, f"/clusters/{kept}")
 
 
-@router.post("/clusters/{cluster_id}/split", tags=["clusters"], **guard("analyst"))
+@router.post("/clusters/{cluster_id}/split", tags=["clusters"], **guard("analyst", 409))
 def split_cluster(
     request: Request,
     cluster_id: int,
-    face_ids: Annotated[list[int], Form(description="faces that move to a new cluster")],
+    face_ids: Annotated[list[int], Form(min_length=1, description="faces that move to a new cluster")],
 ) -> Response:
     """Move faces out of a cluster into a new one (kept as cannot-link constraints)."""
     new_id = Clusters(_acting(request).faces).split(cluster_id, face_ids)
@@ -417,7 +435,9 @@ def split_cluster(
 
 @router.post("/clusters/{cluster_id}/rename", tags=["clusters"], **guard("analyst"))
 def rename_cluster(
-    request: Request, cluster_id: int, name: Annotated[str, Form(min_length=1, max_length=256)]
+    request: Request,
+    cluster_id: int,
+    name: Annotated[str, Form(min_length=1, max_length=256, pattern=NOT_BLANK)],
 ) -> Response:
     Clusters(_acting(request).faces).rename(cluster_id, name.strip())
     audit_event(request, "cluster-rename", f"cluster {cluster_id}", name=name)
@@ -426,7 +446,9 @@ def rename_cluster(
 
 @router.post("/clusters/{cluster_id}/promote", tags=["clusters"], status_code=201, **guard("analyst"))
 def promote_cluster(
-    request: Request, cluster_id: int, name: Annotated[str, Form(min_length=1, max_length=256)]
+    request: Request,
+    cluster_id: int,
+    name: Annotated[str, Form(min_length=1, max_length=256, pattern=NOT_BLANK)],
 ) -> Response:
     """Make a cluster an enrolled person: its best faces become reference photos."""
     name = name.strip()

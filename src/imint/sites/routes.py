@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from imint.api.deps import audit_event, done, guard, principal, render
+from imint.api.deps import (
+    DATE_LIST,
+    GEOJSON_POLYGON,
+    ISO_DATE,
+    NOT_BLANK,
+    audit_event,
+    done,
+    guard,
+    not_found_when_refused,
+    principal,
+    render,
+)
 from imint.api.uploads import saved_uploads
 from imint.sites import areas, overview, service
 
@@ -23,18 +34,24 @@ def sites_page(request: Request) -> Response:
     return render(request, "sites.html", {"sites": overview.site_summaries(request.app.state.ws)})
 
 
-@router.post("/sites", tags=["sites"], status_code=201, **guard("analyst"))
+@router.post(
+    "/sites",
+    tags=["sites"],
+    status_code=201,
+    **guard("analyst", 404, 409, needs_one_of=("polygon", ("lon", "lat"), "place")),
+)
 def add_site(
     request: Request,
-    name: Annotated[str, Form(min_length=1, max_length=256)],
+    name: Annotated[str, Form(min_length=1, max_length=256, pattern=NOT_BLANK)],
     place: Annotated[str, Form(max_length=256, description="a city in the offline gazetteer")] = "",
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
     lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
     radius_m: Annotated[float | None, Form(gt=0, le=500_000)] = None,
-    polygon: Annotated[str, Form(max_length=200_000, description="GeoJSON Polygon in lon, lat")] = "",
+    polygon: Annotated[str, Form(max_length=200_000, **GEOJSON_POLYGON)] = "",
     notes: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
-    """A watched area: a gazetteer place, a point with a radius, or a GeoJSON polygon."""
+    """A watched area: a gazetteer place, a point with a radius, or a GeoJSON polygon (the first given
+    of polygon, point, place counts)."""
     kwargs: dict[str, Any] = {"notes": notes}
     if polygon.strip():
         kwargs["polygon"] = service.read_polygon_json(polygon)
@@ -55,14 +72,21 @@ def site_page(request: Request, site_id: int) -> Response:
     return render(request, "site.html", overview.site_overview(request.app.state.ws, site_id))
 
 
-@router.post("/sites/{site_id}/scenes", tags=["sites"], status_code=202, **guard("analyst"))
+@router.post(
+    "/sites/{site_id}/scenes",
+    tags=["sites"],
+    status_code=202,
+    **guard("analyst", 201, 409, uploads={"scene": ("raster", "image")}),
+)
 def add_scene(
     request: Request,
     site_id: int,
     scene: Annotated[UploadFile, File(description="a GeoTIFF (or a PNG/JPEG chip in pixel mode)")],
-    date: Annotated[str, Form(max_length=40, description="YYYY-MM-DD; else read from the file's tags")] = "",
-    modality: Annotated[str, Form(max_length=16, description="SAR or optical; else guessed")] = "",
-    detector: Annotated[str, Form(pattern="^(cfar|cnn|none)$")] = "cfar",
+    date: Annotated[
+        str, Form(max_length=40, **ISO_DATE, description="YYYY-MM-DD; else read from the file's tags")
+    ] = "",
+    modality: Annotated[Literal["SAR", "optical"] | None, Form(description="else guessed")] = None,
+    detector: Annotated[Literal["cfar", "cnn", "none"], Form()] = "cfar",
 ) -> Response:
     """Add a scene to a site; ship detection then runs as a background job (``detector=none`` skips it)."""
     ws = _acting(request)
@@ -70,7 +94,7 @@ def add_scene(
     with saved_uploads(
         [scene], allowed=("raster", "image"), max_file_bytes=request.app.state.max_upload_bytes
     ) as paths:
-        sc = service.add_scene(ws, paths[0], site=site.name, date=date or None, modality=modality or None)
+        sc = service.add_scene(ws, paths[0], site=site.name, date=date or None, modality=modality)
     audit_event(request, "scene-add", sc.evidence_sha256, site=site.name, scene_id=sc.id, date=sc.date)
     data: dict[str, Any] = {"scene": sc.to_dict()}
     if detector == "none":
@@ -84,7 +108,7 @@ def add_scene(
 
 @router.post("/scenes/{scene_id}/detect", tags=["sites"], status_code=202, **guard("analyst"))
 def detect(
-    request: Request, scene_id: int, detector: Annotated[str, Form(pattern="^(cfar|cnn)$")] = "cfar"
+    request: Request, scene_id: int, detector: Annotated[Literal["cfar", "cnn"], Form()] = "cfar"
 ) -> Response:
     """Run ship detection on a scene again (as a background job)."""
     service.get_scene(request.app.state.ws, scene_id)
@@ -101,7 +125,7 @@ def scene_page(request: Request, scene_id: int) -> Response:
     return render(request, "scene.html", overview.scene_overview(request.app.state.ws, scene_id))
 
 
-@router.get("/scenes/{scene_id}/quicklook", tags=["sites"], **guard("viewer"))
+@router.get("/scenes/{scene_id}/quicklook", tags=["sites"], **guard("viewer", media_types=("image/png",)))
 def scene_quicklook(request: Request, scene_id: int) -> Response:
     """A PNG of the scene with its detections boxed."""
     png = overview.scene_quicklook_png(request.app.state.ws, scene_id, max_side=1600)
@@ -117,16 +141,17 @@ def site_changes(
     return render(request, "site_changes.html", data)
 
 
-@router.get("/sites/{site_id}/changes/chart", tags=["sites"], **guard("viewer"))
+@router.get("/sites/{site_id}/changes/chart", tags=["sites"], **guard("viewer", media_types=("image/png",)))
 def site_changes_chart(request: Request, site_id: int) -> Response:
     """Ships per date with arrivals and departures, as a PNG."""
     return Response(overview.changes_chart_png(request.app.state.ws, site_id), media_type="image/png")
 
 
-@router.get("/scenes/{scene_id}/overlay.png", tags=["sites"], **guard("viewer"))
+@router.get("/scenes/{scene_id}/overlay.png", tags=["sites"], **guard("viewer", media_types=("image/png",)))
 def scene_overlay(request: Request, scene_id: int) -> Response:
     """The scene warped to EPSG:4326 (RGBA PNG, transparent outside), laid under the site map's detections."""
-    png = overview.scene_overlay_png(request.app.state.ws, scene_id)
+    with not_found_when_refused():
+        png = overview.scene_overlay_png(request.app.state.ws, scene_id)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
@@ -134,7 +159,7 @@ def scene_overlay(request: Request, scene_id: int) -> Response:
 def site_activity(
     request: Request,
     site_id: int,
-    claim_dates: Annotated[str, Query(max_length=100, description="2024-10-08/2024-10-13")] = "",
+    claim_dates: Annotated[str, Query(max_length=100, **DATE_LIST)] = "",
 ) -> Response:
     """Activity index per area of interest and date, with gatherings (significant rises) first."""
     dates = areas.parse_claim_dates(claim_dates)
@@ -142,24 +167,25 @@ def site_activity(
     return render(request, "site_activity.html", data)
 
 
-@router.get("/sites/{site_id}/activity/chart", tags=["sites"], **guard("viewer"))
+@router.get("/sites/{site_id}/activity/chart", tags=["sites"], **guard("viewer", media_types=("image/png",)))
 def site_activity_chart(
     request: Request,
     site_id: int,
-    claim_dates: Annotated[str, Query(max_length=100, description="2024-10-08/2024-10-13")] = "",
+    claim_dates: Annotated[str, Query(max_length=100, **DATE_LIST)] = "",
 ) -> Response:
     """The activity time series of the site's areas as a PNG (claim dates dashed, gatherings circled)."""
     dates = areas.parse_claim_dates(claim_dates)
-    png = overview.activity_chart_png(request.app.state.ws, site_id, claim_dates=dates)
+    with not_found_when_refused():
+        png = overview.activity_chart_png(request.app.state.ws, site_id, claim_dates=dates)
     return Response(png, media_type="image/png")
 
 
-@router.post("/sites/{site_id}/areas", tags=["sites"], status_code=201, **guard("analyst"))
+@router.post("/sites/{site_id}/areas", tags=["sites"], status_code=201, **guard("analyst", 409))
 def add_area(
     request: Request,
     site_id: int,
-    name: Annotated[str, Form(min_length=1, max_length=256)],
-    polygon: Annotated[str, Form(max_length=200_000, description="GeoJSON Polygon in lon, lat")],
+    name: Annotated[str, Form(min_length=1, max_length=256, pattern=NOT_BLANK)],
+    polygon: Annotated[str, Form(min_length=1, max_length=200_000, **GEOJSON_POLYGON)],
     notes: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
     """An area of interest of the site (a depot, a quay): its activity is measured over the dates."""

@@ -1,0 +1,229 @@
+"""The OpenAPI document says what each route takes and answers (no server: the app's own openapi()).
+
+These are the rules scripts/contract_check.sh (Schemathesis against a real server) would otherwise
+find one failure at a time: FastAPI reads an empty form field as a missing one, a form or query
+string cannot carry a JSON null, a route that names records in its body can answer 404, a route
+that sends a PNG does not answer JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from imint.api.app import create_app
+
+
+@pytest.fixture(scope="module")
+def doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    app = create_app(tmp_path_factory.mktemp("ws"), run_jobs=False)
+    return app.openapi()
+
+
+def _operations(doc: dict[str, Any]):  # noqa: ANN202
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            yield f"{method.upper()} {path}", op
+
+
+def _form_bodies(doc: dict[str, Any]):  # noqa: ANN202
+    """(operation, media type, body schema, content entry) of every form or multipart body."""
+    schemas = doc["components"]["schemas"]
+    for label, op in _operations(doc):
+        for media_type, content in op.get("requestBody", {}).get("content", {}).items():
+            ref = content["schema"].get("$ref", "")
+            yield label, media_type, schemas[ref.rsplit("/", 1)[-1]] if ref else content["schema"], content
+
+
+def _is_file(field: dict[str, Any]) -> bool:
+    field = field.get("items", field)
+    return field.get("format") == "binary" or field.get("contentMediaType") == "application/octet-stream"
+
+
+# Statuses the route answers besides 401/403/422 and what its shape implies (404 for a path
+# parameter): checked against the handlers by hand; add a line when a route learns a new answer.
+EXPECTED_STATUSES = {
+    "POST /watchlists": {"201", "409"},
+    "POST /sites": {"201", "404", "409"},  # 404: a place the gazetteer does not know
+    "POST /cases": {"201", "409"},
+    "POST /users": {"201", "409"},
+    "POST /search": {"200", "202", "404"},  # 404: an evidence hash or watchlist that is not stored
+    "POST /search/folder": {"202", "404"},  # 404: no such inbox folder, or nothing to search in it
+    "POST /clusters/merge": {"200", "404"},
+    "POST /sites/{site_id}/scenes": {"201", "202", "409"},  # 201 with detector=none, else a job
+    "POST /persons/{person_id}/update": {"409"},  # renamed to a name another person has
+    "POST /sites/{site_id}/areas": {"201", "409"},
+    "POST /jobs/{job_id}/cancel": {"409"},
+}
+
+
+@pytest.mark.parametrize("operation", sorted(EXPECTED_STATUSES))
+def test_routes_document_the_statuses_they_answer(doc, operation):  # noqa: ANN001
+    method, path = operation.split(" ", 1)
+    responses = set(doc["paths"][path][method.lower()]["responses"])
+    missing = EXPECTED_STATUSES[operation] - responses
+    assert not missing, f"{operation} answers {sorted(missing)} but does not document it"
+
+
+def test_every_error_answer_has_the_one_error_body(doc):  # noqa: ANN001
+    for label, op in _operations(doc):
+        needed = {"401", "403", "422"} if op.get("x-required-role") != "public" else {"422"}
+        if "{" in label:
+            needed.add("404")
+        if "requestBody" in op:
+            needed |= {"400", "413"}
+        assert needed <= set(op["responses"]), (label, sorted(needed - set(op["responses"])))
+        for code, entry in op["responses"].items():
+            if code.startswith("4"):
+                assert entry["content"] == {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                }, (label, code)
+
+
+def test_required_text_fields_of_a_form_refuse_the_empty_string_in_the_schema_too(doc):  # noqa: ANN001
+    """FastAPI answers 'Field required' for ``name=``: the schema must not allow what the route refuses."""
+    checked = 0
+    for label, _media, body, _content in _form_bodies(doc):
+        for name in body.get("required", []):
+            field = body["properties"][name]
+            if field.get("type") == "string" and not _is_file(field) and "enum" not in field:
+                checked += 1
+                allows_empty = field.get("minLength", 0) < 1 and re.search(field.get("pattern", ""), "")
+                assert not allows_empty, f"{label}: required field {name} allows ''"
+            if field.get("type") == "array":
+                assert field.get("minItems", 0) >= 1, f"{label}: required list {name} allows none"
+    assert checked > 10
+
+
+def test_names_and_texts_that_are_stripped_must_hold_more_than_white_space(doc):  # noqa: ANN001
+    body = doc["components"]["schemas"]
+    for model, field in [
+        ("Body_enroll_persons_post", "name"),
+        ("Body_create_watchlist_watchlists_post", "name"),
+        ("Body_add_site_sites_post", "name"),
+        ("Body_add_claim_cases__case_id__claims_post", "text"),
+    ]:
+        pattern = body[model]["properties"][field].get("pattern")
+        assert pattern, (model, field)
+        assert not re.search(pattern, " \t\x1c"), (model, field, pattern)
+        assert re.search(pattern, " Vladivostok "), (model, field, pattern)
+
+
+def test_no_form_field_or_query_parameter_is_documented_as_nullable(doc):  # noqa: ANN001
+    """A client would send the word 'null', which the route refuses: optional means not required."""
+    for label, _media, body, _content in _form_bodies(doc):
+        for name, field in body.get("properties", {}).items():
+            assert {"type": "null"} not in field.get("anyOf", []), f"{label}: form field {name} is nullable"
+    for label, op in _operations(doc):
+        for parameter in op.get("parameters", []):
+            schema = parameter["schema"]
+            assert {"type": "null"} not in schema.get("anyOf", []), (
+                f"{label}: {parameter['name']} is nullable"
+            )
+
+
+def test_closed_vocabularies_are_enums(doc):  # noqa: ANN001
+    """Each scale is an enum; an optional one also takes '' (an empty <select> option: not sent)."""
+    from imint.cases import CREDIBILITY, RELATIONS, RELIABILITY, STATUSES
+
+    body = doc["components"]["schemas"]
+    claims = body["Body_add_claim_cases__case_id__claims_post"]["properties"]
+    assert claims["reliability"]["enum"] == [*RELIABILITY, ""]
+    assert claims["credibility"]["enum"] == [*(str(c) for c in CREDIBILITY), ""]
+    link = body["Body_link_claim_claims__claim_id__links_post"]["properties"]
+    assert link["relation"]["enum"] == list(RELATIONS)  # required: no ''
+    status = body["Body_set_claim_status_claims__claim_id__status_post"]["properties"]["status"]
+    assert status["enum"] == list(STATUSES)
+
+
+def test_a_body_that_needs_one_of_several_fields_says_so(doc):  # noqa: ANN001
+    body = doc["components"]["schemas"]
+    search = body["Body_search_search_post"]["anyOf"]
+    assert [branch["required"] for branch in search] == [["files"], ["evidence"]]
+    # Sent means something: a file, a hash that is not blank (the route drops blank ones).
+    assert search[0]["properties"]["files"] == {"minItems": 1}
+    assert search[1]["properties"]["evidence"]["items"]["minLength"] == 1
+    assert ["lon", "lat"] in [branch["required"] for branch in body["Body_add_site_sites_post"]["anyOf"]]
+    link = body["Body_link_claim_claims__claim_id__links_post"]
+    assert [branch["required"] for branch in link["oneOf"]] == [["evidence"], ["record"]]  # both: refused
+    assert "match" in link["properties"]["record"]["pattern"]  # the record types the parts register
+
+
+def test_every_upload_field_documents_the_media_types_it_takes(doc):  # noqa: ANN001
+    uploads = 0
+    for label, media, body, content in _form_bodies(doc):
+        for name, field in body.get("properties", {}).items():
+            if _is_file(field):
+                uploads += 1
+                assert media == "multipart/form-data", label
+                types = content.get("encoding", {}).get(name, {}).get("contentType", "")
+                assert "image/jpeg" in types or "image/tiff" in types, f"{label}: {name} says no media type"
+    assert uploads >= 6
+
+
+def test_routes_that_send_bytes_document_their_media_type_not_json(doc):  # noqa: ANN001
+    binary = {
+        "/sites/{site_id}/changes/chart": "image/png",
+        "/sites/{site_id}/activity/chart": "image/png",
+        "/scenes/{scene_id}/quicklook": "image/png",
+        "/scenes/{scene_id}/overlay.png": "image/png",
+        "/faces/{face_id}/crop": "image/jpeg",
+        "/candidates/{candidate_id}/pair.jpg": "image/jpeg",
+        "/cases/{case_id}/report": "text/html",
+        "/cases/{case_id}/report/pdf": "application/pdf",
+    }
+    for path, media_type in binary.items():
+        content = doc["paths"][path]["get"]["responses"]["200"]["content"]
+        assert list(content) == [media_type], (path, list(content))
+    evidence_file = doc["paths"]["/evidence/{sha256}/file"]["get"]["responses"]["200"]["content"]
+    assert "application/octet-stream" in evidence_file and "application/json" not in evidence_file
+
+
+def test_dates_are_real_calendar_days(doc):  # noqa: ANN001
+    params = {p["name"]: p for p in doc["paths"]["/sites/{site_id}/activity"]["get"]["parameters"]}
+    pattern = params["claim_dates"]["schema"]["pattern"]
+    for good in ("", "2024-10-08/2024-10-13", "2024-02-29", "2000-02-29,2024-12-31"):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("2024-02-30", "2023-02-29", "1900-02-29", "0000-01-01", "2024-13-01", "000000", "2024-1-1"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+@pytest.fixture(scope="module")
+def admin(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """An in-process client (no server) and an admin's headers."""
+    from fastapi.testclient import TestClient
+
+    from tests.api_support import make_users
+
+    path = tmp_path_factory.mktemp("served") / "ws"
+    tokens = make_users(path)
+    with TestClient(create_app(path, run_jobs=False)) as client:
+        yield client, {"Authorization": f"Bearer {tokens['admin']}", "Accept": "application/json"}
+
+
+def test_a_form_boolean_is_true_or_false_only(admin):  # noqa: ANN001
+    """The schema says boolean; pydantic alone would also take 0, 1, yes, off... as one."""
+    client, auth = admin
+    for value, status in (("0", 422), ("yes", 422), ("True", 422), ("false", 200)):
+        r = client.post("/users/viewer", data={"disabled": value}, headers=auth)
+        assert r.status_code == status, (value, r.text)
+    assert client.get("/cases/1/report", params={"download": "1"}, headers=auth).status_code == 422
+
+
+def test_a_path_that_is_not_a_cluster_answers_405_with_the_methods_it_has(admin):  # noqa: ANN001
+    client, auth = admin
+    for path in ("/clusters/run", "/clusters/merge"):
+        r = client.get(path, headers=auth)
+        assert r.status_code == 405 and r.headers["allow"] == "POST", (path, r.status_code, r.text)
+    r = client.options("/cases", headers=auth)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert client.get("/clusters/7", headers=auth).status_code == 404  # a cluster id: its page
+
+
+def test_an_inbox_folder_name_over_the_file_system_limit_is_a_clear_404(admin):  # noqa: ANN001
+    client, auth = admin
+    r = client.post("/search/folder", data={"folder": "x" * 900}, headers=auth)
+    assert r.status_code == 404, r.text
+    assert r.json()["subject"] == "folder" and "too long" in r.json()["detail"].lower()
