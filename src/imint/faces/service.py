@@ -7,17 +7,22 @@ have always used; each one is a line over its module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from imint.errors import BadInputError, ImintError
 from imint.faces import analysis, collection, gallery, review, search, verify
+from imint.faces import pool as analysis_pool
 from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
 from imint.faces.engine import DEFAULT_MODEL, FaceEngine, get_engine
 from imint.faces.index import ReferenceIndex
+from imint.faces.pool import AnalysisPool, Prefetch
 from imint.faces.results import (
     DEFAULT_TOP_K,
     EnrollResult,
@@ -28,6 +33,8 @@ from imint.faces.results import (
     SearchResults,
     identified_as,
 )
+from imint.faces.tables import FaceScan
+from imint.media.sniff import sort_media
 
 if TYPE_CHECKING:
     from imint.faces.tables import FaceRow
@@ -56,6 +63,7 @@ class FaceService:
         self.ws = ws
         self.model_id = model_id
         self._engine: FaceEngine | None = None
+        self._local = threading.local()  # this thread's photos sent ahead to the pool (``_prefetching``)
         self.index = ReferenceIndex(
             ws.session, ws.index_dir, model_id, lambda: self.engine.embedder.dim, uri=ws.settings.index_uri
         )
@@ -66,6 +74,55 @@ class FaceService:
         if self._engine is None:
             self._engine = get_engine(self.model_id)
         return self._engine
+
+    # -- the analysis pool (a server's worker processes) -----------------------------------------
+    @property
+    def pool(self) -> AnalysisPool | None:
+        """The workers this workspace's server analyses with, or None (analysis runs in this process)."""
+        return analysis_pool.attached(self.ws.db, self.model_id)
+
+    def start_serving(self) -> None:
+        """Called by the web app at startup: fresh analyses go to ``Settings.workers`` worker processes
+        (0: one per core), started on the first photo, shared by every user of the server."""
+        if self.pool is None:
+            analysis_pool.attach(self.ws.db, AnalysisPool(self.model_id, self.ws.settings.workers))
+
+    def stop_serving(self) -> None:
+        pool = analysis_pool.detach(self.ws.db, self.model_id)
+        if pool is not None:
+            pool.close()
+
+    @contextlib.contextmanager
+    def _prefetching(self, photos: Sequence[Path]) -> Iterator[None]:
+        """Send ``photos`` to the pool before the loop that stores them asks for their faces, so the
+        analysis runs in parallel and outside that loop's write transactions (kept short)."""
+        pool = self.pool
+        if pool is None or getattr(self._local, "prefetch", None) is not None:
+            yield
+            return
+        self._local.prefetch = Prefetch(pool, photos, window=2 * pool.workers, skip=self._scanned)
+        try:
+            yield
+        finally:
+            self._local.prefetch = None
+
+    def _scanned(self, sha256: str) -> bool:
+        with self.ws.session() as s:
+            return s.get(FaceScan, (sha256, self.model_id)) is not None
+
+    def analyze_photo(self, evidence: Evidence) -> Faces:
+        """Detect, assess and embed the faces of a stored photo: in a worker when the server has a
+        pool (sent ahead by ``_prefetching`` or now), else with this process's engine."""
+        pool = self.pool
+        if pool is None:
+            return self.engine.analyze(self.ws.read_image(evidence))
+        prefetch: Prefetch | None = getattr(self._local, "prefetch", None)
+        done = prefetch.take(evidence.sha256) if prefetch is not None else None
+        if done is None:
+            done = pool.analyze(evidence.stored_path, evidence.original_name)
+        if done.faces is None:
+            raise BadInputError(done.error or "could not be analysed", subject=evidence.original_name)
+        return done.faces
 
     # -- analysis ----------------------------------------------------------------------------
     def analyze_evidence(self, session: Session, evidence: Evidence) -> tuple[list[FaceRow], bool]:
@@ -125,7 +182,9 @@ class FaceService:
     ) -> EnrollResult:
         """Enroll (or add reference photos to) a person (see ``imint.faces.gallery.enroll``), then
         search the back catalogue for them (``retro_hunt``): new candidates go to the review queue."""
-        result = gallery.enroll(self, name, photos, **options)
+        given = [Path(photos)] if isinstance(photos, (str, Path)) else [Path(p) for p in photos]
+        with self._prefetching(self._photos_in(given)):
+            result = gallery.enroll(self, name, photos, **options)
         if retro_hunt and result.references_added:
             result.retro_candidates = collection.retro_hunt(self, result.person_id)
         return result
@@ -157,14 +216,30 @@ class FaceService:
 
     def search(self, paths: str | Path | Iterable[str | Path], **options: Any) -> SearchResults:
         """Find enrolled people in photos and videos (see ``imint.faces.search.search``)."""
-        return search.search(self, paths, **options)
+        listed = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+        photos = self._photos_in(
+            listed, follow_links=options.get("follow_links", True), by_bytes=options.get("by_bytes", False)
+        )
+        with self._prefetching(photos):
+            return search.search(self, listed, **options)
+
+    def _photos_in(self, paths: Sequence[Path], **how: bool) -> list[Path]:
+        """The photos among ``paths`` in the order the search and enroll loops take them (none
+        without a pool: nothing is sent ahead then, and folders are not walked twice)."""
+        if self.pool is None:
+            return []
+        try:
+            return sort_media(paths, **how)[0]
+        except ImintError:
+            return []  # the loop itself reports the bad path
 
     def annotate(self, result: MediaResult, out_dir: Path) -> Path:
         return search.annotate(self.ws, result, out_dir)
 
     # -- 1:1 ------------------------------------------------------------------------------------------
     def verify(self, a: str | Path, b: str | Path, *, fmr: float = DEFAULT_FMR) -> FaceComparison:
-        return verify.verify(self, a, b, fmr=fmr)
+        with self._prefetching(self._photos_in([Path(a), Path(b)])):
+            return verify.verify(self, a, b, fmr=fmr)
 
     # -- review -----------------------------------------------------------------------------------------
     def list_matches(self, status: str | None = "candidate", *, limit: int | None = None) -> list[dict]:
