@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from imint.errors import BadInputError, ImintError
 
 if TYPE_CHECKING:
+    from imint.faces.engine import FaceEngine
     from imint.records import Faces
 
 
@@ -61,27 +62,43 @@ def default_workers() -> int:
 
 
 # -- in the worker process ------------------------------------------------------------------------
-def _worker_start(model_id: str) -> None:
+def _worker_start(model_id: str, warm: bool) -> None:
     import cv2
 
     # One OpenCV thread per worker: the processes are the parallelism (2 cores, 2 workers, not 2 x 2).
     cv2.setNumThreads(1)
     from imint.faces.engine import get_engine
 
-    get_engine(model_id)
+    if warm:
+        get_engine(model_id)  # loaded before the first photo, not during it
 
 
 def _worker_analyse(model_id: str, path: str, name: str) -> Analysed:
-    """Decode, detect, assess and embed one photo; nothing is written here."""
     from imint.faces.engine import get_engine
+
+    return analyse_file(get_engine(model_id), path, name)
+
+
+def analyse_file(engine: FaceEngine, path: str | Path, name: str) -> Analysed:
+    """Decode, detect, assess and embed one photo file; nothing is written here."""
     from imint.media.images import decode_image
 
     data = Path(path).read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     try:
-        return Analysed(sha, get_engine(model_id).analyze(decode_image(data, name)))
+        return Analysed(sha, engine.analyze(decode_image(data, name)))
     except ImintError as exc:
         return Analysed(sha, None, exc.reason)
+
+
+class Ready:
+    """A photo analysed already (in this process): ``result()`` as a ``PoolTask``'s."""
+
+    def __init__(self, done: Analysed) -> None:
+        self._done = done
+
+    def result(self) -> Analysed:
+        return self._done
 
 
 # -- in the server process ------------------------------------------------------------------------
@@ -112,7 +129,7 @@ class AnalysisPool:
                     self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_start,
-                    initargs=(self.model_id,),
+                    initargs=(self.model_id, self._target is _worker_analyse),
                 )
             return self._executor, self._generation
 
@@ -175,18 +192,24 @@ class PoolTask:
 
 # -- photos analysed ahead of the transactions that store them --------------------------------------
 class Prefetch:
-    """Photos sent to the pool ahead of the loop that stores them, at most ``window`` at a time.
+    """Photos sent (``submit``: to the pool, or analysed here) ahead of the loop that stores them,
+    at most ``window`` at a time.
 
     The loop asks for a photo's faces by the hash of what it stored (``take``); photos come back
     in the order given, and one that the loop skipped (refused at ingest) is dropped.
     """
 
     def __init__(
-        self, pool: AnalysisPool, paths: Iterable[Path], *, window: int, skip: Callable[[str], bool]
-    ):
-        self.pool = pool
+        self,
+        submit: Callable[[Path], PoolTask | Ready],
+        paths: Iterable[Path],
+        *,
+        window: int,
+        skip: Callable[[str], bool],
+    ) -> None:
+        self._submit = submit
         self._todo = deque(paths)
-        self._ahead: deque[tuple[str, PoolTask]] = deque()
+        self._ahead: deque[tuple[str, PoolTask | Ready]] = deque()
         self._window = max(1, window)
         self._skip = skip  # True for a hash analysed before: nothing to send
         self._fill()
@@ -199,7 +222,7 @@ class Prefetch:
             except OSError:
                 continue  # unreadable: the loop reports it with its reason
             if not self._skip(sha):
-                self._ahead.append((sha, self.pool.submit(path)))
+                self._ahead.append((sha, self._submit(path)))
 
     def take(self, sha256: str) -> Analysed | None:
         """The analysis of the photo whose bytes hash to ``sha256``, or None if it was not sent."""

@@ -22,7 +22,7 @@ from imint.faces import pool as analysis_pool
 from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
 from imint.faces.engine import DEFAULT_MODEL, FaceEngine, get_engine
 from imint.faces.index import ReferenceIndex
-from imint.faces.pool import AnalysisPool, Prefetch
+from imint.faces.pool import AnalysisPool, Prefetch, Ready, analyse_file
 from imint.faces.results import (
     DEFAULT_TOP_K,
     EnrollResult,
@@ -93,14 +93,26 @@ class FaceService:
             pool.close()
 
     @contextlib.contextmanager
-    def _prefetching(self, photos: Sequence[Path]) -> Iterator[None]:
-        """Send ``photos`` to the pool before the loop that stores them asks for their faces, so the
-        analysis runs in parallel and outside that loop's write transactions (kept short)."""
+    def _prefetching(self, photos: Sequence[Path], *, here: bool = False) -> Iterator[None]:
+        """Analyse ``photos`` before the loop that stores them asks for their faces, so that the
+        analysis runs outside that loop's write transactions (kept short: a CLI and a server write
+        one workspace at once). With a pool they go to its workers, a window ahead, in parallel;
+        without one, ``here=True`` analyses them all now in this process (a few reference photos)."""
         pool = self.pool
-        if pool is None or getattr(self._local, "prefetch", None) is not None:
+        if getattr(self._local, "prefetch", None) is not None or (pool is None and not here):
             yield
             return
-        self._local.prefetch = Prefetch(pool, photos, window=2 * pool.workers, skip=self._scanned)
+        if pool is not None:
+            prefetch = Prefetch(pool.submit, photos, window=2 * pool.workers, skip=self._scanned)
+        else:
+            engine = self.engine
+            prefetch = Prefetch(
+                lambda p: Ready(analyse_file(engine, p, p.name)),
+                photos,
+                window=len(photos),
+                skip=self._scanned,
+            )
+        self._local.prefetch = prefetch
         try:
             yield
         finally:
@@ -111,14 +123,14 @@ class FaceService:
             return s.get(FaceScan, (sha256, self.model_id)) is not None
 
     def analyze_photo(self, evidence: Evidence) -> Faces:
-        """Detect, assess and embed the faces of a stored photo: in a worker when the server has a
-        pool (sent ahead by ``_prefetching`` or now), else with this process's engine."""
-        pool = self.pool
-        if pool is None:
-            return self.engine.analyze(self.ws.read_image(evidence))
+        """Detect, assess and embed the faces of a stored photo: analysed ahead (``_prefetching``),
+        else in a worker when the server has a pool, else with this process's engine."""
         prefetch: Prefetch | None = getattr(self._local, "prefetch", None)
         done = prefetch.take(evidence.sha256) if prefetch is not None else None
         if done is None:
+            pool = self.pool
+            if pool is None:
+                return self.engine.analyze(self.ws.read_image(evidence))
             done = pool.analyze(evidence.stored_path, evidence.original_name)
         if done.faces is None:
             raise BadInputError(done.error or "could not be analysed", subject=evidence.original_name)
@@ -183,7 +195,9 @@ class FaceService:
         """Enroll (or add reference photos to) a person (see ``imint.faces.gallery.enroll``), then
         search the back catalogue for them (``retro_hunt``): new candidates go to the review queue."""
         given = [Path(photos)] if isinstance(photos, (str, Path)) else [Path(p) for p in photos]
-        with self._prefetching(self._photos_in(given)):
+        # Reference photos are analysed before the enrollment's write transaction, which holds the
+        # gallery: here too when there is no pool (a CLI run beside a server).
+        with self._prefetching(self._photos_in(given, everywhere=True), here=True):
             result = gallery.enroll(self, name, photos, **options)
         if retro_hunt and result.references_added:
             result.retro_candidates = collection.retro_hunt(self, result.person_id)
@@ -223,10 +237,10 @@ class FaceService:
         with self._prefetching(photos):
             return search.search(self, listed, **options)
 
-    def _photos_in(self, paths: Sequence[Path], **how: bool) -> list[Path]:
+    def _photos_in(self, paths: Sequence[Path], *, everywhere: bool = False, **how: bool) -> list[Path]:
         """The photos among ``paths`` in the order the search and enroll loops take them (none
-        without a pool: nothing is sent ahead then, and folders are not walked twice)."""
-        if self.pool is None:
+        without a pool unless ``everywhere``: nothing is sent ahead then, nor are folders walked twice)."""
+        if self.pool is None and not everywhere:
             return []
         try:
             return sort_media(paths, **how)[0]
