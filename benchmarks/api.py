@@ -156,9 +156,10 @@ def main() -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.workers is not None:
         os.environ["IMINT_WORKERS"] = str(args.workers)
-    import imint
+    import imint as imint_package
 
-    print(f"imint from {Path(imint.__file__).parent}", flush=True)
+    measured = str(Path(imint_package.__file__).parent)
+    print(f"imint from {measured}", flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="imint-bench-api-"))
     ws_path = tmp / "ws"
@@ -218,7 +219,7 @@ def main() -> int:
         r.raise_for_status()
         results: dict = {
             "concurrency": args.concurrency,
-            "imint": str(Path(imint.__file__).parent),
+            "imint": measured,
             "workers": os.environ.get("IMINT_WORKERS", ""),
         }
         for phase in ("fresh", "repeat"):
