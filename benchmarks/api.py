@@ -182,6 +182,7 @@ def main() -> int:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    server_log = tmp / "server.log"
     server = subprocess.Popen(
         [
             sys.executable,
@@ -194,7 +195,8 @@ def main() -> int:
             str(port),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: nobody reads a pipe during the bursts, and a full one blocks the server's logging.
+        stderr=server_log.open("w"),
         text=True,
     )
     try:
@@ -206,7 +208,7 @@ def main() -> int:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"server did not start: {server.stderr.read() if server.stderr else ''}")
+                raise SystemExit(f"server did not start: {server_log.read_text()[-3000:]}")
             time.sleep(0.2)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         r = httpx.post(
@@ -234,6 +236,13 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(30)
+    log_text = server_log.read_text()
+    results["server_errors"] = {
+        "tracebacks": log_text.count("Traceback (most recent call last)"),
+        "database_is_locked": log_text.count("OperationalError: database is locked"),
+        "connection_pool_timeouts": log_text.count("QueuePool limit"),
+        "log": str(server_log),
+    }
     no_peer = {"fresh_per_photo_ms": None, "repeat_per_photo_ms": None}
     results["library_peer"] = no_peer if args.no_peer else library_peer(batch, tmp)
     for phase in ("fresh", "repeat"):
