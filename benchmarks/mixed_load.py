@@ -61,7 +61,7 @@ def start_server(ws: Path, workers: int) -> tuple[subprocess.Popen, str]:
     ]
     log = ws.parent / f"server-w{workers}.log"  # a file: an unread pipe fills and blocks the server's logging
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 300  # a loaded shared machine starts it slowly
     while True:
         try:
             if httpx.get(base + "/login", timeout=2).status_code == 200:

@@ -17,6 +17,7 @@ of that workspace (``Workspace.as_user``), as the server's users share its proce
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -209,7 +210,7 @@ class Prefetch:
     ) -> None:
         self._submit = submit
         self._todo = deque(paths)
-        self._ahead: deque[tuple[str, PoolTask | Ready]] = deque()
+        self._ahead: deque[tuple[str, str, PoolTask | Ready]] = deque()
         self._window = max(1, window)
         self._skip = skip  # True for a hash analysed before: nothing to send
         self._fill()
@@ -222,14 +223,24 @@ class Prefetch:
             except OSError:
                 continue  # unreadable: the loop reports it with its reason
             if not self._skip(sha):
-                self._ahead.append((sha, self._submit(path)))
+                self._ahead.append((str(path), sha, self._submit(path)))
+
+    def wait(self, path: str | Path | None = None) -> None:
+        """Block until the photo at ``path`` (every photo sent, for None) is analysed.
+
+        Called before the loop opens the transaction that stores it, so that no transaction
+        waits for a worker (SQLite has one writer at a time)."""
+        for sent, _sha, task in list(self._ahead):
+            if path is None or sent == str(path):
+                with contextlib.suppress(ImintError):  # raised again, with its file, by ``take``
+                    task.result()
 
     def take(self, sha256: str) -> Analysed | None:
         """The analysis of the photo whose bytes hash to ``sha256``, or None if it was not sent."""
-        if all(sha != sha256 for sha, _ in self._ahead):
+        if all(sha != sha256 for _path, sha, _task in self._ahead):
             return None
         while True:  # photos before it were skipped by the loop (refused at ingest): dropped
-            sha, task = self._ahead.popleft()
+            _path, sha, task = self._ahead.popleft()
             self._fill()
             if sha == sha256:
                 done = task.result()

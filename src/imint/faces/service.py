@@ -93,14 +93,14 @@ class FaceService:
             pool.close()
 
     @contextlib.contextmanager
-    def _prefetching(self, photos: Sequence[Path], *, here: bool = False) -> Iterator[None]:
+    def _prefetching(self, photos: Sequence[Path], *, here: bool = False) -> Iterator[Prefetch | None]:
         """Analyse ``photos`` before the loop that stores them asks for their faces, so that the
         analysis runs outside that loop's write transactions (kept short: a CLI and a server write
         one workspace at once). With a pool they go to its workers, a window ahead, in parallel;
         without one, ``here=True`` analyses them all now in this process (a few reference photos)."""
         pool = self.pool
         if getattr(self._local, "prefetch", None) is not None or (pool is None and not here):
-            yield
+            yield None
             return
         if pool is not None:
             prefetch = Prefetch(pool.submit, photos, window=2 * pool.workers, skip=self._scanned)
@@ -114,7 +114,7 @@ class FaceService:
             )
         self._local.prefetch = prefetch
         try:
-            yield
+            yield prefetch
         finally:
             self._local.prefetch = None
 
@@ -197,7 +197,9 @@ class FaceService:
         given = [Path(photos)] if isinstance(photos, (str, Path)) else [Path(p) for p in photos]
         # Reference photos are analysed before the enrollment's write transaction, which holds the
         # gallery: here too when there is no pool (a CLI run beside a server).
-        with self._prefetching(self._photos_in(given, everywhere=True), here=True):
+        with self._prefetching(self._photos_in(given, everywhere=True), here=True) as prefetch:
+            if prefetch is not None:
+                prefetch.wait()  # all of them: one transaction stores every reference photo
             result = gallery.enroll(self, name, photos, **options)
         if retro_hunt and result.references_added:
             result.retro_candidates = collection.retro_hunt(self, result.person_id)
@@ -234,7 +236,11 @@ class FaceService:
         photos = self._photos_in(
             listed, follow_links=options.get("follow_links", True), by_bytes=options.get("by_bytes", False)
         )
-        with self._prefetching(photos):
+        with self._prefetching(photos) as prefetch:
+            if prefetch is not None:
+                # ``search`` reports progress just before each photo's transaction: the photo's
+                # analysis is waited for there, outside it.
+                options["progress"] = _waiting_progress(prefetch, options.get("progress"))
             return search.search(self, listed, **options)
 
     def _photos_in(self, paths: Sequence[Path], *, everywhere: bool = False, **how: bool) -> list[Path]:
@@ -252,7 +258,9 @@ class FaceService:
 
     # -- 1:1 ------------------------------------------------------------------------------------------
     def verify(self, a: str | Path, b: str | Path, *, fmr: float = DEFAULT_FMR) -> FaceComparison:
-        with self._prefetching(self._photos_in([Path(a), Path(b)])):
+        with self._prefetching(self._photos_in([Path(a), Path(b)])) as prefetch:
+            if prefetch is not None:
+                prefetch.wait()  # both: one transaction stores the two photos
             return verify.verify(self, a, b, fmr=fmr)
 
     # -- review -----------------------------------------------------------------------------------------
@@ -262,3 +270,15 @@ class FaceService:
     def decide(self, candidate_id: int, status: str, note: str = "") -> dict[str, Any]:
         """Confirm or reject a candidate; records who and when."""
         return review.decide(self.ws, candidate_id, status, note)
+
+
+def _waiting_progress(prefetch: Prefetch, progress: ProgressFn | None) -> ProgressFn:
+    """A search progress callback that first waits for the analysis of the photo about to be stored."""
+
+    def report(done: int, total: int, what: str = "") -> None:
+        if what:
+            prefetch.wait(what)
+        if progress is not None:
+            progress(done, total, what)
+
+    return report
