@@ -74,6 +74,10 @@ def _worker_start(model_id: str, warm: bool) -> None:
         get_engine(model_id)  # loaded before the first photo, not during it
 
 
+def _started() -> None:
+    """Nothing: a task that makes the executor start a worker (its initializer loads the engine)."""
+
+
 def _worker_analyse(model_id: str, path: str, name: str) -> Analysed:
     from imint.faces.engine import get_engine
 
@@ -132,6 +136,10 @@ class AnalysisPool:
                     initializer=_worker_start,
                     initargs=(self.model_id, self._target is _worker_analyse),
                 )
+                # The executor starts one process per task sent while none is idle: a task each
+                # starts them all now, so that a burst after the first photo finds every engine loaded.
+                for _ in range(self.workers):
+                    self._executor.submit(_started)
             return self._executor, self._generation
 
     def _replace(self, generation: int) -> None:
