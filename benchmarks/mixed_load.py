@@ -24,20 +24,22 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api import free_port, imint, photos  # noqa: E402 - the sibling benchmark's helpers
+from api import free_port, photos  # noqa: E402 - the sibling benchmark's helpers
 
 HERE = Path(__file__).resolve().parent
 ROLES = ("admin", "analyst", "viewer")
 
 
 def prepare(tmp: Path, n_photos: int) -> tuple[Path, dict]:
+    from imint.api import security
+    from imint.workspace import Workspace
+
     ws = tmp / "ws"
     tokens = {}
-    for role in ROLES:
-        imint(
-            "users", "add", role, "--role", role, "--password-stdin", "-w", str(ws), stdin="load-password\n"
-        )
-        tokens[role] = imint("tokens", "create", "--user", role, "-w", str(ws))
+    with Workspace(ws) as w, w.session() as s:  # as `imint users add` and `imint tokens create` do
+        for role in ROLES:
+            user = security.add_user(s, role, "load-password", role)
+            _row, tokens[role] = security.create_token(s, user, "load test")
     folder = tmp / "photos"
     folder.mkdir()
     for name, body in photos(n_photos):
