@@ -26,8 +26,10 @@ from imint.errors import BadInputError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()
-# How long a write waits for another connection's (or process's) write transaction to end.
-BUSY_TIMEOUT_MS = 30_000
+# How long a write waits for another connection's (or process's) write transaction to end. SQLite's
+# busy handler polls, unfairly: with 50 searches writing at once on a starved machine (load 27 on 2
+# cores) one waiter still hit 30 s (docs/performance.md); a burst that long is load, not a deadlock.
+BUSY_TIMEOUT_MS = 120_000
 
 
 class Base(DeclarativeBase):
