@@ -314,7 +314,8 @@ def _serving_services(ws: Workspace) -> list[Any]:
             service = ws.service(name)
         except AttributeError:
             continue
-        if callable(getattr(service, "start_serving", None)) and callable(getattr(service, "stop_serving", None)):
+        hooks = (getattr(service, "start_serving", None), getattr(service, "stop_serving", None))
+        if all(callable(hook) for hook in hooks):
             out.append(service)
     return out
 
