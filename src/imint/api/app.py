@@ -241,12 +241,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
+        serving = _serving_services(ws)
+        for service in serving:
+            service.start_serving()  # e.g. the faces part's analysis workers (started on first use)
         if run_jobs:
             jobs.start()
         try:
             yield
         finally:
             jobs.stop()
+            for service in serving:
+                service.stop_serving()
 
     app = FastAPI(
         title="imint",
@@ -309,6 +314,21 @@ def create_app(
     app.add_middleware(GuardMiddleware, ws=ws, max_body_bytes=max_upload_bytes, tls=secure_cookies)
     app.openapi = lambda: _openapi_with_error_bodies(app)  # type: ignore[method-assign]
     return app
+
+
+def _serving_services(ws: Workspace) -> list[Any]:
+    """The parts' services that hold resources while the server runs (``start_serving`` and
+    ``stop_serving``), such as worker processes; a part without a service has none."""
+    out = []
+    for name in ws.parts.names():
+        try:
+            service = ws.service(name)
+        except AttributeError:
+            continue
+        hooks = (getattr(service, "start_serving", None), getattr(service, "stop_serving", None))
+        if all(callable(hook) for hook in hooks):
+            out.append(service)
+    return out
 
 
 def _methods_at(app: FastAPI, scope: Scope) -> list[str]:

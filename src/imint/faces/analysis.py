@@ -33,7 +33,8 @@ def analyze_evidence(faces: FaceService, session: Session, evidence: Evidence) -
         return list(rows), True
     if evidence.kind != "image":
         raise BadInputError(f"not a photo (detected as {evidence.kind})", subject=evidence.original_name)
-    found = faces.engine.analyze(faces.ws.read_image(evidence))
+    # In a server this is a worker process's result (``imint.faces.pool``); elsewhere this process's engine.
+    found = faces.analyze_photo(evidence)
     return store_analysis(session, evidence, found, faces.model_id), False
 
 

@@ -8,6 +8,7 @@ URI (or a milvus-lite file path).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,16 @@ from sqlalchemy import select
 
 from imint.faces.tables import FaceRow, ReferencePhoto
 from imint.store.index import FaceIndex, FaissIndex, stamp_of
+
+# One build at a time per index file in a process: the server's threads (and its users' views, each
+# with its own ReferenceIndex) find a stale index at once after an enrollment, and save through one temp file.
+_build_locks: dict[Path, threading.Lock] = {}
+_build_locks_guard = threading.Lock()
+
+
+def _build_lock(path: Path) -> threading.Lock:
+    with _build_locks_guard:
+        return _build_locks.setdefault(path, threading.Lock())
 
 
 class ReferenceIndex:
@@ -88,14 +99,15 @@ class ReferenceIndex:
             index.sync(ids, vecs)
             return index
         path = self.index_dir / f"faces-{slug}.faiss"
-        loaded = FaissIndex.load(path, stamp)
-        if loaded is not None:
-            return loaded
-        fresh = FaissIndex(self._dim())
-        if len(ids):
-            fresh.add(ids, vecs)
-        fresh.save(path, stamp)
-        return fresh
+        with _build_lock(path):
+            loaded = FaissIndex.load(path, stamp)
+            if loaded is not None:
+                return loaded  # built by another thread while this one waited
+            fresh = FaissIndex(self._dim())
+            if len(ids):
+                fresh.add(ids, vecs)
+            fresh.save(path, stamp)
+            return fresh
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All reference faces as arrays: face ids, person ids, embeddings (from the database)."""

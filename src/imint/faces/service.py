@@ -7,17 +7,22 @@ have always used; each one is a line over its module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from imint.errors import BadInputError, ImintError
 from imint.faces import analysis, collection, gallery, review, search, verify
+from imint.faces import pool as analysis_pool
 from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
 from imint.faces.engine import DEFAULT_MODEL, FaceEngine, get_engine
 from imint.faces.index import ReferenceIndex
+from imint.faces.pool import AnalysisPool, Prefetch, Ready, analyse_file
 from imint.faces.results import (
     DEFAULT_TOP_K,
     EnrollResult,
@@ -28,6 +33,8 @@ from imint.faces.results import (
     SearchResults,
     identified_as,
 )
+from imint.faces.tables import FaceScan
+from imint.media.sniff import sort_media
 
 if TYPE_CHECKING:
     from imint.faces.tables import FaceRow
@@ -56,6 +63,7 @@ class FaceService:
         self.ws = ws
         self.model_id = model_id
         self._engine: FaceEngine | None = None
+        self._local = threading.local()  # this thread's photos sent ahead to the pool (``_prefetching``)
         self.index = ReferenceIndex(
             ws.session, ws.index_dir, model_id, lambda: self.engine.embedder.dim, uri=ws.settings.index_uri
         )
@@ -66,6 +74,67 @@ class FaceService:
         if self._engine is None:
             self._engine = get_engine(self.model_id)
         return self._engine
+
+    # -- the analysis pool (a server's worker processes) -----------------------------------------
+    @property
+    def pool(self) -> AnalysisPool | None:
+        """The workers this workspace's server analyses with, or None (analysis runs in this process)."""
+        return analysis_pool.attached(self.ws.db, self.model_id)
+
+    def start_serving(self) -> None:
+        """Called by the web app at startup: fresh analyses go to ``Settings.workers`` worker processes
+        (0: one per core), started on the first photo, shared by every user of the server."""
+        if self.pool is None:
+            analysis_pool.attach(self.ws.db, AnalysisPool(self.model_id, self.ws.settings.workers))
+
+    def stop_serving(self) -> None:
+        pool = analysis_pool.detach(self.ws.db, self.model_id)
+        if pool is not None:
+            pool.close()
+
+    @contextlib.contextmanager
+    def _prefetching(self, photos: Sequence[Path], *, here: bool = False) -> Iterator[Prefetch | None]:
+        """Analyse ``photos`` before the loop that stores them asks for their faces, so that the
+        analysis runs outside that loop's write transactions (kept short: a CLI and a server write
+        one workspace at once). With a pool they go to its workers, a window ahead, in parallel;
+        without one, ``here=True`` analyses them all now in this process (a few reference photos)."""
+        pool = self.pool
+        if getattr(self._local, "prefetch", None) is not None or (pool is None and not here):
+            yield None
+            return
+        if pool is not None:
+            prefetch = Prefetch(pool.submit, photos, window=2 * pool.workers, skip=self._scanned)
+        else:
+            engine = self.engine
+            prefetch = Prefetch(
+                lambda p: Ready(analyse_file(engine, p, p.name)),
+                photos,
+                window=len(photos),
+                skip=self._scanned,
+            )
+        self._local.prefetch = prefetch
+        try:
+            yield prefetch
+        finally:
+            self._local.prefetch = None
+
+    def _scanned(self, sha256: str) -> bool:
+        with self.ws.session() as s:
+            return s.get(FaceScan, (sha256, self.model_id)) is not None
+
+    def analyze_photo(self, evidence: Evidence) -> Faces:
+        """Detect, assess and embed the faces of a stored photo: analysed ahead (``_prefetching``),
+        else in a worker when the server has a pool, else with this process's engine."""
+        prefetch: Prefetch | None = getattr(self._local, "prefetch", None)
+        done = prefetch.take(evidence.sha256) if prefetch is not None else None
+        if done is None:
+            pool = self.pool
+            if pool is None:
+                return self.engine.analyze(self.ws.read_image(evidence))
+            done = pool.analyze(evidence.stored_path, evidence.original_name)
+        if done.faces is None:
+            raise BadInputError(done.error or "could not be analysed", subject=evidence.original_name)
+        return done.faces
 
     # -- analysis ----------------------------------------------------------------------------
     def analyze_evidence(self, session: Session, evidence: Evidence) -> tuple[list[FaceRow], bool]:
@@ -125,7 +194,13 @@ class FaceService:
     ) -> EnrollResult:
         """Enroll (or add reference photos to) a person (see ``imint.faces.gallery.enroll``), then
         search the back catalogue for them (``retro_hunt``): new candidates go to the review queue."""
-        result = gallery.enroll(self, name, photos, **options)
+        given = [Path(photos)] if isinstance(photos, (str, Path)) else [Path(p) for p in photos]
+        # Reference photos are analysed before the enrollment's write transaction, which holds the
+        # gallery: here too when there is no pool (a CLI run beside a server).
+        with self._prefetching(self._photos_in(given, everywhere=True), here=True) as prefetch:
+            if prefetch is not None:
+                prefetch.wait()  # all of them: one transaction stores every reference photo
+            result = gallery.enroll(self, name, photos, **options)
         if retro_hunt and result.references_added:
             result.retro_candidates = collection.retro_hunt(self, result.person_id)
         return result
@@ -157,14 +232,36 @@ class FaceService:
 
     def search(self, paths: str | Path | Iterable[str | Path], **options: Any) -> SearchResults:
         """Find enrolled people in photos and videos (see ``imint.faces.search.search``)."""
-        return search.search(self, paths, **options)
+        listed = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+        photos = self._photos_in(
+            listed, follow_links=options.get("follow_links", True), by_bytes=options.get("by_bytes", False)
+        )
+        with self._prefetching(photos) as prefetch:
+            if prefetch is not None:
+                # ``search`` reports progress just before each photo's transaction: the photo's
+                # analysis is waited for there, outside it.
+                options["progress"] = _waiting_progress(prefetch, options.get("progress"))
+            return search.search(self, listed, **options)
+
+    def _photos_in(self, paths: Sequence[Path], *, everywhere: bool = False, **how: bool) -> list[Path]:
+        """The photos among ``paths`` in the order the search and enroll loops take them (none
+        without a pool unless ``everywhere``: nothing is sent ahead then, nor are folders walked twice)."""
+        if self.pool is None and not everywhere:
+            return []
+        try:
+            return sort_media(paths, **how)[0]
+        except ImintError:
+            return []  # the loop itself reports the bad path
 
     def annotate(self, result: MediaResult, out_dir: Path) -> Path:
         return search.annotate(self.ws, result, out_dir)
 
     # -- 1:1 ------------------------------------------------------------------------------------------
     def verify(self, a: str | Path, b: str | Path, *, fmr: float = DEFAULT_FMR) -> FaceComparison:
-        return verify.verify(self, a, b, fmr=fmr)
+        with self._prefetching(self._photos_in([Path(a), Path(b)])) as prefetch:
+            if prefetch is not None:
+                prefetch.wait()  # both: one transaction stores the two photos
+            return verify.verify(self, a, b, fmr=fmr)
 
     # -- review -----------------------------------------------------------------------------------------
     def list_matches(self, status: str | None = "candidate", *, limit: int | None = None) -> list[dict]:
@@ -173,3 +270,15 @@ class FaceService:
     def decide(self, candidate_id: int, status: str, note: str = "") -> dict[str, Any]:
         """Confirm or reject a candidate; records who and when."""
         return review.decide(self.ws, candidate_id, status, note)
+
+
+def _waiting_progress(prefetch: Prefetch, progress: ProgressFn | None) -> ProgressFn:
+    """A search progress callback that first waits for the analysis of the photo about to be stored."""
+
+    def report(done: int, total: int, what: str = "") -> None:
+        if what:
+            prefetch.wait(what)
+        if progress is not None:
+            progress(done, total, what)
+
+    return report

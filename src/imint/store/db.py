@@ -26,6 +26,10 @@ from imint.errors import BadInputError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()
+# How long a write waits for another connection's (or process's) write transaction to end. SQLite's
+# busy handler polls, unfairly: with 50 searches writing at once on a starved machine (load 27 on 2
+# cores) one waiter still hit 30 s (docs/performance.md); a burst that long is load, not a deadlock.
+BUSY_TIMEOUT_MS = 120_000
 
 
 class Base(DeclarativeBase):
@@ -39,10 +43,12 @@ def utcnow() -> str:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API object
     cur = dbapi_connection.cursor()
+    # First: a connection opened while another process (the CLI beside the server) writes must wait
+    # for the lock, in the journal_mode pragma too, instead of failing at once with "database is locked".
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # WAL lets the web UI read while a long ingest writes; foreign keys are off by default in SQLite.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
