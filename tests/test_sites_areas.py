@@ -223,3 +223,20 @@ def test_activity_series_is_cached_and_invalidated_by_scenes_and_areas(
     (entry,) = cache.glob("site*.json")  # older entries of the site were dropped
     entry.write_text("{not json")  # a damaged entry is recomputed, not served
     assert site_activity(base, "base").dates[-1] == "2026-05-31" and len(calls) == 4
+
+
+def test_stored_area_outside_the_scenes_is_named_and_nothing_is_lost(base: Workspace) -> None:
+    add_area(base, "base", "vehicle park", _polygon(base, "base", PARK))
+    far = {
+        "type": "Polygon",
+        "coordinates": [[[131.99, 43.83], [132.0, 43.83], [132.0, 43.84], [131.99, 43.83]]],
+    }
+    add_area(base, "base", "far depot", far)  # about 4 km from the 3.6 km scenes
+    summary = activity_summary(base, "base")
+    assert (
+        summary["activity"] is None
+        and "far depot" in summary["error"]
+        and "outside the scene" in summary["error"]
+    )
+    assert [a.name for a in list_areas(base, "base")] == ["far depot", "vehicle park"]
+    assert len(list_scenes(base, "base")) == len(DATES)
