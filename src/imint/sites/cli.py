@@ -283,6 +283,9 @@ def eval_ships_cmd(
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the metrics JSON.")],
     detector: Annotated[str, typer.Option(help="cfar or cnn.")] = "cfar",
     limit: Annotated[int | None, typer.Option(help="Only the first N images (a quick look).")] = None,
+    part: Annotated[
+        str | None, typer.Option(help="Only one part of the honest split: dev or heldout.")
+    ] = None,
     product_path: Annotated[
         bool,
         typer.Option(
@@ -302,6 +305,7 @@ def eval_ships_cmd(
             folder,
             detector=detector,
             limit=limit,
+            part=part,
             product_path=product_path,
             on_image=lambda i, n: bar.update(task, completed=i, total=n),
         )
