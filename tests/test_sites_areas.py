@@ -179,3 +179,64 @@ def test_area_and_activity_commands(tmp_path: Path, scenes: list[Path]) -> None:
     assert data["claim_dates"] == ["2026-05-19", "2026-05-23"]
     assert [g["date"] for g in data["gatherings"]] == [DATES[4]]
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_activity_series_is_cached_and_invalidated_by_scenes_and_areas(
+    base: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imint.sites import activity
+
+    calls: list[int] = []
+    real = activity.activity_series
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(activity, "activity_series", counting)
+    add_area(base, "base", "vehicle park", _polygon(base, "base", PARK))
+    first = site_activity(base, "base")
+    again = site_activity(base, "base")
+    summary = activity_summary(base, "base")  # what the site page calls
+    assert len(calls) == 1  # computed once, then read back
+    assert again.to_dict() == first.to_dict() and summary["activity"] == first.to_dict()
+    assert summary["gatherings"][0]["date"] == DATES[4]
+    cache = base.path / "cache" / "activity"
+    assert len(list(cache.glob("site*.json"))) == 1
+
+    add_area(base, "base", "empty field", _polygon(base, "base", (240, 340)))  # a new area: recomputed
+    assert set(site_activity(base, "base").areas) == {"vehicle park", "empty field"} and len(calls) == 2
+    extra = make_sar_scene(
+        tmp_path / "base_2026-05-31.tif",
+        width=360,
+        height=360,
+        n_ships=1,
+        land=False,
+        seed=99,
+        date="2026-05-31",
+        center=CENTER,
+    )
+    add_scene(base, extra.path, site="base", modality="SAR")  # a new date: recomputed
+    assert site_activity(base, "base").dates == [*DATES, "2026-05-31"] and len(calls) == 3
+    site_activity(base, "base")
+    assert len(calls) == 3
+    (entry,) = cache.glob("site*.json")  # older entries of the site were dropped
+    entry.write_text("{not json")  # a damaged entry is recomputed, not served
+    assert site_activity(base, "base").dates[-1] == "2026-05-31" and len(calls) == 4
+
+
+def test_stored_area_outside_the_scenes_is_named_and_nothing_is_lost(base: Workspace) -> None:
+    add_area(base, "base", "vehicle park", _polygon(base, "base", PARK))
+    far = {
+        "type": "Polygon",
+        "coordinates": [[[131.99, 43.83], [132.0, 43.83], [132.0, 43.84], [131.99, 43.83]]],
+    }
+    add_area(base, "base", "far depot", far)  # about 4 km from the 3.6 km scenes
+    summary = activity_summary(base, "base")
+    assert (
+        summary["activity"] is None
+        and "far depot" in summary["error"]
+        and "outside the scene" in summary["error"]
+    )
+    assert [a.name for a in list_areas(base, "base")] == ["far depot", "vehicle park"]
+    assert len(list_scenes(base, "base")) == len(DATES)

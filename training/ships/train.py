@@ -49,51 +49,162 @@ VAL_PERCENT = 15
 # --------------------------------------------------------------------------------------------- data
 
 
+VAL_EVERY = 5  # honest split: every 5th dev group (per source, by name) is the validation slice
+
+
 def group_key(row: dict[str, str]) -> str:
     """Chips cut from one scene must stay on one side of the split."""
     return row["scene"] or row["image"]
 
 
 def is_validation(row: dict[str, str]) -> bool:
+    """v1's split (by image / scene hash); kept so that v1 can be reproduced with ``--split sha1``."""
     digest = hashlib.sha1(group_key(row).encode()).hexdigest()
     return int(digest[:8], 16) % 100 < VAL_PERCENT
 
 
-def load_sar(root: Path) -> list[dict]:
+def honest_roles(rows: list[dict[str, str]]) -> dict[str, str]:
+    """image -> ``train`` | ``val`` | ``heldout`` on the honest split of ``imint eval ships``.
+
+    The held-out part (``imint.sites.evaluate.honest_parts``) is never loaded for training. Inside the dev
+    part the validation slice (checkpoint and threshold choice) is every ``VAL_EVERY``-th split group per
+    source, by name, so it too keeps whole scenes / SSDD number blocks together.
+    """
+    from imint.sites.evaluate import honest_parts, source_key, split_group
+
+    parts = honest_parts(rows)
+    dev_groups: dict[str, set[str]] = {}
+    for row in rows:
+        if parts[row["image"]] == "dev":
+            dev_groups.setdefault(source_key(row), set()).add(split_group(row))
+    val = {
+        g
+        for names in dev_groups.values()
+        for i, g in enumerate(sorted(names))
+        if i % VAL_EVERY == VAL_EVERY - 1
+    }
+    roles = {}
+    for row in rows:
+        if parts[row["image"]] == "heldout":
+            roles[row["image"]] = "heldout"
+        else:
+            roles[row["image"]] = "val" if split_group(row) in val else "train"
+    return roles
+
+
+def load_sar(root: Path, split: str = "honest") -> list[dict]:
+    """SAR chips with boxes; ``val`` marks the validation slice. With the honest split the held-out part
+    is not read at all, so no pixel of it can reach training, checkpoint or threshold choice."""
     boxes: dict[str, list[list[float]]] = {}
     with open(root / "annotations.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             boxes.setdefault(row["image"], []).append([float(row[k]) for k in ("x1", "y1", "x2", "y2")])
-    items = []
     with open(root / "images.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["modality"] != "SAR":
-                continue
-            image = cv2.imread(str(root / row["image"]), cv2.IMREAD_GRAYSCALE)
-            if image is None:
-                raise SystemExit(f"cannot read {row['image']}")
-            items.append(
-                {
-                    "name": row["image"],
-                    "image": image,
-                    "boxes": np.array(boxes.get(row["image"], []), np.float32).reshape(-1, 4),
-                    "subset": row["subset"],
-                    "val": is_validation(row),
-                }
-            )
+        rows = list(csv.DictReader(fh))
+    roles = honest_roles(rows) if split == "honest" else {}
+    items = []
+    for row in rows:
+        if row["modality"] != "SAR" or roles.get(row["image"]) == "heldout":
+            continue
+        image = cv2.imread(str(root / row["image"]), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise SystemExit(f"cannot read {row['image']}")
+        items.append(
+            {
+                "name": row["image"],
+                "image": image,
+                "boxes": np.array(boxes.get(row["image"], []), np.float32).reshape(-1, 4),
+                "subset": row["subset"],
+                "val": roles[row["image"]] == "val" if roles else is_validation(row),
+            }
+        )
     return items
 
 
-def random_crop(item: dict, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
-    """A CROP x CROP training window (zero-padded when the chip is smaller) plus flips/rot90 and gain."""
+def hard_negative_points(item: dict, limit: int = 400) -> np.ndarray:
+    """(x, y) of bright pixels away from every ship: quays, cranes, breakwaters, moored structures.
+
+    Inshore chips have land and harbour works that are as bright as ships; crops centred on them teach
+    the network what is *not* a ship. Bright = top 1 % of the chip's grey levels, and at least 16 px
+    outside any ship box.
+    """
+    image = item["image"]
+    free = np.ones(image.shape, np.uint8)
+    for x1, y1, x2, y2 in item["boxes"].astype(int):
+        free[max(y1 - 16, 0) : y2 + 16, max(x1 - 16, 0) : x2 + 16] = 0
+    level = max(float(np.percentile(image, 99)), 60.0)
+    ys, xs = np.nonzero((image >= level) & (free > 0))
+    if not len(xs):
+        return np.zeros((0, 2), np.int32)
+    pick = np.random.default_rng(len(xs)).choice(len(xs), size=min(limit, len(xs)), replace=False)
+    return np.stack([xs[pick], ys[pick]], 1).astype(np.int32)
+
+
+# A ship patch: its pixels and the (left, top, right, bottom) margin of sea around the ship's box.
+Patch = tuple[np.ndarray, tuple[int, int, int, int]]
+
+
+def ship_patches(items: list[dict], margin: int = 3, max_side: int = 64) -> list[Patch]:
+    """Real ship patches (box + a few px of their own sea) cut from the training chips, for copy-paste."""
+    patches = []
+    for item in items:
+        h, w = item["image"].shape
+        for bx1, by1, bx2, by2 in np.round(item["boxes"]).astype(int):
+            if not (3 <= bx2 - bx1 <= max_side and 3 <= by2 - by1 <= max_side):
+                continue
+            x1, y1 = max(bx1 - margin, 0), max(by1 - margin, 0)
+            x2, y2 = min(bx2 + margin, w), min(by2 + margin, h)
+            patches.append((item["image"][y1:y2, x1:x2].copy(), (bx1 - x1, by1 - y1, x2 - bx2, y2 - by2)))
+    return patches
+
+
+def paste_ships(
+    crop: np.ndarray, boxes: np.ndarray, patches: list[Patch], rng: random.Random, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copy-paste: up to ``count`` real ship patches into the crop where no ship is, blended by maximum
+    (a ship is brighter than the sea it sits on; on land the brighter of the two is kept, as in SAR)."""
+    crop = crop.copy()
+    out = [boxes]
+    size = crop.shape[0]
+    for _ in range(count):
+        patch, (left, top, right, bottom) = patches[rng.randrange(len(patches))]
+        if rng.random() < 0.5:
+            patch, (left, top, right, bottom) = patch.T, (top, left, bottom, right)
+        ph, pw = patch.shape
+        if ph >= size or pw >= size:
+            continue
+        x0, y0 = rng.randrange(size - pw), rng.randrange(size - ph)
+        area = np.array([[x0, y0, x0 + pw, y0 + ph]], np.float32)
+        taken = np.concatenate(out)
+        if len(taken) and (box_iou(area, taken) > 0).any():
+            continue
+        region = crop[y0 : y0 + ph, x0 : x0 + pw]
+        np.maximum(region, patch, out=region)
+        out.append(np.array([[x0 + left, y0 + top, x0 + pw - right, y0 + ph - bottom]], np.float32))
+    return crop, np.concatenate(out).reshape(-1, 4)
+
+
+def random_crop(
+    item: dict, rng: random.Random, *, patches: list[Patch] | None = None, paste_p: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A CROP x CROP training window (zero-padded when the chip is smaller) plus flips/rot90 and gain.
+
+    Half of the time the window is centred on a ship; for inshore chips a quarter of the time on a hard
+    negative (a bright non-ship point); with ``paste_p`` real ship patches are pasted into it.
+    """
     image, boxes = item["image"], item["boxes"].copy()
     h, w = image.shape
-    # Half of the time centre the window on a random ship so small ships are seen often.
-    if len(boxes) and rng.random() < 0.5:
+    negatives = item.get("negatives")
+    roll = rng.random()
+    if len(boxes) and roll < 0.5:
         b = boxes[rng.randrange(len(boxes))]
         cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
         x0 = int(cx - rng.uniform(0.15, 0.85) * CROP)
         y0 = int(cy - rng.uniform(0.15, 0.85) * CROP)
+    elif negatives is not None and len(negatives) and roll < 0.75:
+        nx, ny = negatives[rng.randrange(len(negatives))]
+        x0 = int(nx - rng.uniform(0.2, 0.8) * CROP)
+        y0 = int(ny - rng.uniform(0.2, 0.8) * CROP)
     else:
         x0 = rng.randint(min(0, w - CROP), max(0, w - CROP))
         y0 = rng.randint(min(0, h - CROP), max(0, h - CROP))
@@ -109,6 +220,8 @@ def random_crop(item: dict, rng: random.Random) -> tuple[np.ndarray, np.ndarray]
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     keep = (cx >= 0) & (cx < CROP) & (cy >= 0) & (cy < CROP)
     boxes = np.clip(boxes[keep], 0, CROP)
+    if patches and rng.random() < paste_p:
+        crop, boxes = paste_ships(crop, boxes, patches, rng, rng.randint(1, 3))
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
         boxes[:, [0, 2]] = CROP - boxes[:, [2, 0]]
@@ -256,7 +369,24 @@ def evaluate(model: nn.Module, items: list[dict]) -> dict:
         n_truth += len(item["boxes"])
     model.train()
     f1, p, r, thr = best_f1(np.concatenate(scores_all), np.concatenate(hits_all), n_truth)
-    return {"f1": f1, "precision": p, "recall": r, "threshold": thr, "images": len(items), "objects": n_truth}
+    inshore = [i for i, item in enumerate(items) if item["subset"] == "inshore"]
+    f1_in = 0.0
+    if inshore:
+        s_in = np.concatenate([scores_all[i] for i in inshore])
+        h_in = np.concatenate([hits_all[i] for i in inshore])
+        keep = s_in >= thr
+        tp, fp = int(h_in[keep].sum()), int((~h_in[keep]).sum())
+        n_in = sum(len(items[i]["boxes"]) for i in inshore)
+        f1_in = 2 * tp / max(2 * tp + fp + (n_in - tp), 1)
+    return {
+        "f1": f1,
+        "precision": p,
+        "recall": r,
+        "threshold": thr,
+        "inshore_f1": f1_in,
+        "images": len(items),
+        "objects": n_truth,
+    }
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -283,12 +413,19 @@ def install(out: Path, models_dir: Path, data: Path, *, tta: bool = False) -> No
 
     state = torch.load(out / "best.pt", map_location="cpu")
     split = json.loads((out / "split.json").read_text())
+    arch = state.get("arch", {"widths": [24, 48, 64, 96, 128], "neck": 48})
+    split_rule = state.get("split", "sha1")
+    n_params = sum(
+        v.numel()
+        for k, v in state["model"].items()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    )
     models_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(out / "shipnet.onnx", models_dir / "shipnet.onnx")
     digest = hashlib.sha256((models_dir / "shipnet.onnx").read_bytes()).hexdigest()
     card = {
         "name": "shipnet",
-        "version": "v1",
+        "version": "v2" if split_rule == "honest" else "v1",
         "task": "ship detection in SAR amplitude chips (single class)",
         "architecture": "CenterNet-style: plain conv backbone (strides 2-32), FPN to stride 4, "
         "heads: centre heat-map, offset, log size",
@@ -296,16 +433,26 @@ def install(out: Path, models_dir: Path, data: Path, *, tta: bool = False) -> No
         "output": "1 x 5 x H/4 x W/4: heat logit, dx, dy, log(w/4), log(h/4)",
         "stride": STRIDE,
         "threshold": round(float(state["val"]["threshold"]), 4),
-        "threshold_rule": "F1-optimal score on the held-out validation split",
+        "threshold_rule": "F1-optimal score on the validation slice (never the held-out part)",
+        "widths": arch["widths"],
+        "neck": arch["neck"],
+        "parameters": n_params,
         "epoch": state["epoch"],
         "training_minutes": round(state["spent"] / 60, 1),
         "validation": {k: round(v, 4) if isinstance(v, float) else v for k, v in state["val"].items()},
-        "validation_rule": f"sha1(scene or image name) % 100 < {VAL_PERCENT}",
+        "split": split_rule,
+        "validation_rule": (
+            f"dev part of the honest split (imint.sites.evaluate.honest_parts); every {VAL_EVERY}th dev split "
+            "group per source (by name) is validation; the held-out part is never read"
+            if split_rule == "honest"
+            else f"sha1(scene or image name) % 100 < {VAL_PERCENT}"
+        ),
+        "training_choices": state.get("choices", {}),
         "validation_images": split["val_images"],
         "training_data": "SAR chips of ../shared/data/ships (SSDD train split, HRSID mini_test, SAR-Ship-Dataset); "
         "research use only, see training/ships/MODEL_CARD.md",
         "onnx_sha256": digest,
-        "trained_with": f"torch {torch.__version__}, train.py, 1 CPU thread",
+        "trained_with": f"torch {torch.__version__}, train.py, 1 CPU thread, crop {state.get('crop', 256)} px",
     }
     card["tta"] = tta
     (models_dir / "shipnet.json").write_text(json.dumps(card, indent=1) + "\n")
@@ -315,7 +462,7 @@ def install(out: Path, models_dir: Path, data: Path, *, tta: bool = False) -> No
 
     cnn.MODEL_DIR = models_dir
     cnn.load_model.cache_clear()
-    val = [it for it in load_sar(data) if it["val"]]
+    val = [it for it in load_sar(data, split_rule) if it["val"]]
     scores_all, hits_all = [], []
     for item in val:
         found = cnn.detect_array(item["image"], score_floor=0.05)
@@ -350,6 +497,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=("honest", "sha1"), default="honest")
+    parser.add_argument("--widths", type=str, default="24,48,64,96,128", help="backbone widths, strides 2-32")
+    parser.add_argument("--neck", type=int, default=48)
+    parser.add_argument("--crop", type=int, default=256, help="training window side (px)")
+    parser.add_argument(
+        "--inshore-weight", type=int, default=1, help="inshore chips seen this many times per epoch"
+    )
+    parser.add_argument(
+        "--hard-negatives", action="store_true", help="crops centred on bright non-ship points"
+    )
+    parser.add_argument("--paste", type=float, default=0.0, help="share of crops with ship patches pasted in")
+    parser.add_argument("--val-minutes", type=float, default=0.0, help="validate at most every N minutes")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument(
@@ -373,7 +532,22 @@ def main(argv: list[str] | None = None) -> None:
         print(line, file=log)
         print(line, file=sys.stderr)
 
-    model = ShipNet()
+    global CROP
+    CROP = args.crop
+    widths = tuple(int(w) for w in args.widths.split(","))
+    arch = {"widths": list(widths), "neck": args.neck}
+    choices = {
+        "inshore_weight": args.inshore_weight,
+        "hard_negatives": args.hard_negatives,
+        "paste": args.paste,
+        "crop": args.crop,
+        "batch": args.batch,
+        "lr": args.lr,
+        "minutes": args.minutes,
+    }
+    if args.install or args.export_only:
+        arch = torch.load(args.out / "best.pt", map_location="cpu").get("arch", arch)
+    model = ShipNet(tuple(arch["widths"]), arch["neck"])
     if args.install:
         install(args.out, args.install, args.data, tta=args.tta)
         return
@@ -384,22 +558,36 @@ def main(argv: list[str] | None = None) -> None:
         say(f"exported {args.out / 'shipnet.onnx'} from epoch {state['epoch']} val {state['val']}")
         return
 
-    items = load_sar(args.data)
+    items = load_sar(args.data, args.split)
     train = [it for it in items if not it["val"]]
     val = [it for it in items if it["val"]]
+    if args.hard_negatives:
+        for it in train:
+            if it["subset"] == "inshore":
+                it["negatives"] = hard_negative_points(it)
+    patches = ship_patches(train) if args.paste > 0 else None
+    # Inshore chips weighted up: listed several times in each epoch's order.
+    epoch_items = [
+        i
+        for i, it in enumerate(train)
+        for _ in range(args.inshore_weight if it["subset"] == "inshore" else 1)
+    ]
     say(
-        f"data: {len(train)} train images / {sum(len(i['boxes']) for i in train)} ships, "
+        f"split {args.split}: {len(train)} train images / {sum(len(i['boxes']) for i in train)} ships "
+        f"({sum(it['subset'] == 'inshore' for it in train)} inshore), "
         f"{len(val)} val images / {sum(len(i['boxes']) for i in val)} ships; "
-        f"params {sum(p.numel() for p in model.parameters())}"
+        f"params {sum(p.numel() for p in model.parameters())}; arch {arch}; choices {choices}; "
+        f"{len(patches or [])} ship patches; {len(epoch_items)} crops per epoch"
     )
     json.dump({"val_images": sorted(i["name"] for i in val)}, open(args.out / "split.json", "w"), indent=1)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    epoch, spent, best = 0, 0.0, -1.0
+    epoch, spent, best, last_val = 0, 0.0, -1.0, -1e9
     if args.resume and (args.out / "last.pt").exists():
         state = torch.load(args.out / "last.pt", map_location="cpu")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         epoch, spent, best = state["epoch"], state["spent"], state["best"]
+        last_val = state.get("last_val", -1e9)
         rng.setstate(state["rng"])
         say(f"resumed at epoch {epoch}, {spent / 60:.1f} min spent, best val F1 {best:.4f}")
     budget = args.minutes * 60
@@ -407,7 +595,7 @@ def main(argv: list[str] | None = None) -> None:
     while spent < budget:
         epoch += 1
         started = time.time()
-        order = list(range(len(train)))
+        order = list(epoch_items)
         rng.shuffle(order)
         losses = []
         for b in range(0, len(order) - args.batch + 1, args.batch):
@@ -417,7 +605,7 @@ def main(argv: list[str] | None = None) -> None:
                 g["lr"] = args.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
             crops, heats, regs, masks = [], [], [], []
             for i in order[b : b + args.batch]:
-                crop, boxes = random_crop(train[i], rng)
+                crop, boxes = random_crop(train[i], rng, patches=patches, paste_p=args.paste)
                 heat, reg, mask = make_targets(boxes, CROP)
                 crops.append(crop)
                 heats.append(heat)
@@ -444,19 +632,31 @@ def main(argv: list[str] | None = None) -> None:
         msg = f"epoch {epoch} spent {spent / 60:.1f} min "
         msg += f"loss heat {mean[0]:.3f} off {mean[1]:.3f} size {mean[2]:.3f}"
         # Validation costs ~15 % of an epoch: run it once the model is worth selecting.
-        state = {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "spent": spent}
-        if spent >= 0.4 * budget or spent >= budget:
+        state = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "epoch": epoch,
+            "spent": spent,
+            "arch": arch,
+            "split": args.split,
+            "crop": args.crop,
+            "choices": choices,
+        }
+        due = spent - last_val >= args.val_minutes * 60
+        if (spent >= 0.4 * budget and due) or spent >= budget:
+            last_val = spent
             v0 = time.time()
             val_metrics = evaluate(model, val)
             msg += f" | val F1 {val_metrics['f1']:.4f} P {val_metrics['precision']:.3f} "
             msg += (
-                f"R {val_metrics['recall']:.3f} thr {val_metrics['threshold']:.3f} ({time.time() - v0:.0f}s)"
+                f"R {val_metrics['recall']:.3f} thr {val_metrics['threshold']:.3f} "
+                f"inshore F1 {val_metrics['inshore_f1']:.4f} ({time.time() - v0:.0f}s)"
             )
             if val_metrics["f1"] > best:
                 best = val_metrics["f1"]
                 torch.save({**state, "val": val_metrics}, args.out / "best.pt")
                 msg += " *best*"
-        torch.save({**state, "best": best, "rng": rng.getstate()}, args.out / "last.pt")
+        torch.save({**state, "best": best, "last_val": last_val, "rng": rng.getstate()}, args.out / "last.pt")
         say(msg)
     state = torch.load(args.out / "best.pt", map_location="cpu")
     model.load_state_dict(state["model"])

@@ -7,6 +7,9 @@ The library behind ``imint sites area add/list`` and ``imint activity``: areas a
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -124,6 +127,50 @@ def _dated_scenes(scenes: Sequence[Scene]) -> tuple[list[Scene], list[str]]:
     return [by_day[d] for d in sorted(by_day)], notes
 
 
+# Bump when the activity computation changes, so that no series cached by older code is served.
+ACTIVITY_CACHE_VERSION = 1
+
+
+def _activity_cache_key(
+    scenes: Sequence[Scene], areas: Sequence[SiteArea], baseline_dates: int, z_gathering: float
+) -> str:
+    """A digest of everything the series depends on: each scene (file hash, date, modality, grid) and
+    each area (id, name, polygon), plus the parameters; any change gives a new key."""
+    content = {
+        "version": ACTIVITY_CACHE_VERSION,
+        "scenes": [
+            [sc.id, sc.evidence_sha256, sc.date, sc.modality, sc.crs, list(sc.transform or [])]
+            for sc in scenes
+        ],
+        "areas": [[a.id, a.name, a.geometry] for a in areas],
+        "baseline_dates": baseline_dates,
+        "z_gathering": z_gathering,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _activity_cache_dir(ws) -> Path:  # noqa: ANN001
+    return Path(ws.path) / "cache" / "activity"
+
+
+def _read_cached(path: Path) -> activity.ActivityReport | None:
+    try:
+        return activity.ActivityReport(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None  # absent, half-written by a crashed process or from another layout: recompute
+
+
+def _write_cached(path: Path, site_id: int, report: activity.ActivityReport) -> None:
+    """Write atomically (temporary file + rename) and drop the site's older entries."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(report.to_dict()))
+    tmp.replace(path)
+    for old in path.parent.glob(f"site{site_id}-*.json"):
+        if old != path:
+            old.unlink(missing_ok=True)
+
+
 def site_activity(
     ws,  # noqa: ANN001
     site: str,
@@ -134,6 +181,8 @@ def site_activity(
     """Activity index of every stored area of ``site`` over the dates of its scenes (one scene a day).
 
     The scenes must share one grid (co-registered); the first ``baseline_dates`` dates are the baseline.
+    The series is cached in the workspace (``cache/activity``), keyed on the site's scenes and areas, so
+    the site page and its chart do not recompute it; adding or changing a scene or an area changes the key.
     """
     site_obj = get_site(ws, site)
     areas = list_areas(ws, site_obj.name)
@@ -141,10 +190,28 @@ def site_activity(
         raise ValidationError(
             f"site {site_obj.name} has no areas of interest (add one: imint sites area add)", subject=site
         )
-    scenes, notes = _dated_scenes(list_scenes(ws, site_obj.name))
+    all_scenes = list_scenes(ws, site_obj.name)
+    key = _activity_cache_key(all_scenes, areas, baseline_dates, z_gathering)
+    cached_path = _activity_cache_dir(ws) / f"site{site_obj.id}-{key}.json"
+    cached = _read_cached(cached_path)
+    if cached is not None:
+        return cached
+    report = _compute_site_activity(site_obj.name, all_scenes, areas, baseline_dates, z_gathering)
+    _write_cached(cached_path, site_obj.id, report)
+    return report
+
+
+def _compute_site_activity(
+    site: str,
+    all_scenes: Sequence[Scene],
+    areas: Sequence[SiteArea],
+    baseline_dates: int,
+    z_gathering: float,
+) -> activity.ActivityReport:
+    scenes, notes = _dated_scenes(all_scenes)
     if len(scenes) <= baseline_dates:
         raise ValidationError(
-            f"an activity series needs more than {baseline_dates} dated scenes (site {site_obj.name} "
+            f"an activity series needs more than {baseline_dates} dated scenes (site {site} "
             f"has {len(scenes)})",
             subject=site,
         )

@@ -181,6 +181,16 @@ def scene_map_uri(scene: Scene, detections: list[dict]) -> str | None:
             ax.plot(xs, ys, color="#2b8a3e", lw=1)
     except ImintError:
         pass
+    try:  # offline country borders (Natural Earth 1:10 m), dashed
+        from imint.sites.borders import borders_geojson
+
+        for f in borders_geojson(over.bounds, margin_deg=0.02)["features"]:
+            g = f["geometry"]
+            for line in g["coordinates"] if g["type"] == "MultiLineString" else [g["coordinates"]]:
+                xs, ys = zip(*line, strict=True)
+                ax.plot(xs, ys, color="#7b2cbf", lw=1.2, ls="--")
+    except ImintError:
+        pass
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
     ax.set_aspect(1 / max(np.cos(np.radians((south + north) / 2)), 1e-6))  # metres equal both ways

@@ -99,8 +99,13 @@ class CfarParams:
         )
 
     @classmethod
-    def pixel_mode(cls) -> CfarParams:
-        """Windows in pixels for scenes of unknown pixel size (chips): the chip baseline's windows."""
+    def pixel_mode(cls, dtype: str = "uint8") -> CfarParams:
+        """Scenes of unknown pixel size. An 8-bit raster is a chip like the dev chips the tuning used,
+        so it gets :meth:`for_chips`; any other type (a calibrated scene whose CRS is missing) keeps the
+        chip baseline's windows with a 4 px minimum, since the >= 100 px rule was tuned on 1-15 m chips
+        and would drop the few-pixel ships of a 10-40 m scene."""
+        if dtype == "uint8":
+            return cls.for_chips()
         return cls(
             target_m=1,
             guard_m=61,
@@ -268,7 +273,16 @@ def load_land_shapes(info: RasterInfo, land_path: Path) -> list[dict]:
         feats = data.get("features", [data]) if isinstance(data, dict) else []
         to_crs = Transformer.from_crs("EPSG:4326", info.crs, always_xy=True).transform
         return [mapping(shp_transform(to_crs, shape(f.get("geometry", f)))) for f in feats if f]
-    except (OSError, ValueError, TypeError, AttributeError, KeyError, IndexError, ShapelyError, ProjError) as exc:
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        ShapelyError,
+        ProjError,
+    ) as exc:
         # ShapelyError: an unknown geometry type or a ring of too few points (found by tests/test_fuzz_sites.py)
         raise BadInputError(f"not a readable GeoJSON land mask ({exc})", subject=land_path) from exc
 
@@ -304,7 +318,7 @@ def detect_raster(
     """
     px = pixel_size_m or info.pixel_size_m
     if params is None:
-        params = CfarParams() if px else CfarParams.pixel_mode()
+        params = CfarParams() if px else CfarParams.pixel_mode(info.dtype)
     px = px or 1.0
     _, _, background = params.windows_px(px)
     margin = background // 2 + int(math.ceil(params.max_length_m / px)) + params.dilation_px + 2

@@ -283,6 +283,16 @@ def eval_ships_cmd(
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the metrics JSON.")],
     detector: Annotated[str, typer.Option(help="cfar or cnn.")] = "cfar",
     limit: Annotated[int | None, typer.Option(help="Only the first N images (a quick look).")] = None,
+    part: Annotated[
+        str | None, typer.Option(help="Only one part of the honest split: dev or heldout.")
+    ] = None,
+    product_path: Annotated[
+        bool,
+        typer.Option(
+            "--product-path",
+            help="Run each chip the way `imint detect ships` runs a stored chip (pixel mode).",
+        ),
+    ] = False,
 ) -> None:
     """Precision, recall, F1 and AP50 at IoU 0.5 (inshore/offshore, SAR/optical) and speed."""
     from imint.sites.evaluate import evaluate_ships
@@ -295,6 +305,8 @@ def eval_ships_cmd(
             folder,
             detector=detector,
             limit=limit,
+            part=part,
+            product_path=product_path,
             on_image=lambda i, n: bar.update(task, completed=i, total=n),
         )
     write_json(json_out, result)

@@ -236,10 +236,14 @@ def evaluate_ships(
     on_image: Callable[[int, int], None] | None = None,
     limit: int | None = None,
     part: str | None = None,
+    product_path: bool = False,
 ) -> dict[str, Any]:
     """Run a ship detector over every image of ``folder`` (or of one ``part``: dev / heldout) and score it.
 
-    See the module doc; ``by_part`` holds the honest split's figures whatever ``part`` is.
+    See the module doc; ``by_part`` holds the honest split's figures whatever ``part`` is. With
+    ``product_path`` each chip goes the way ``imint detect ships`` takes a stored chip: opened as a
+    raster (``geo.open_raster``: no georeference, so pixel mode) and run by ``detect_raster`` with the
+    parameters the product picks itself (``cfar_params`` is then not used) and its automatic land mask.
     """
     from imint.sites import cfar, cnn
 
@@ -255,6 +259,8 @@ def evaluate_ships(
     if limit:
         images = images[:limit]
     params = cfar_params or cfar.CfarParams.for_chips()
+    if product_path:
+        params = cfar.CfarParams.pixel_mode()
     threshold, card = 0.0, {}
     if detector == "cnn":
         card = cnn.model_card()
@@ -273,7 +279,9 @@ def evaluate_ships(
         all_truth = np.array(as_box, np.float32).reshape(-1, 4)
         truth, ignore = all_truth[~hard], all_truth[hard]
         started = time.perf_counter()
-        if detector == "cfar":
+        if product_path:
+            found = _detect_product_path(path, detector)
+        elif detector == "cfar":
             found = cfar.detect_array(image, params, pixel_size_m=1.0)
         else:
             found = cnn.detect_array(image, score_floor=min(CNN_SCORE_FLOOR, threshold))
@@ -295,7 +303,7 @@ def evaluate_ships(
         )
         if on_image:
             on_image(k + 1, len(images))
-    result: dict[str, Any] = {"detector": detector}
+    result: dict[str, Any] = {"detector": detector, "path": "product" if product_path else "chips"}
     result |= summarise(records, threshold)
     result["by_subset"] = {
         s: summarise([r for r in records if r["subset"] == s], threshold) for s in ("inshore", "offshore")
@@ -340,3 +348,17 @@ def evaluate_ships(
     result["megapixels"] = round(pixels / 1e6, 3)
     result["megapixels_per_second"] = round(pixels / 1e6 / seconds, 3) if seconds else None
     return result
+
+
+def _detect_product_path(path: Path, detector: str) -> Any:
+    """Detections on one chip through the product's raster path (pixel mode, automatic land mask)."""
+    import warnings
+
+    from imint.sites import cfar, cnn, geo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "chip without georeference: pixel mode"
+        info = geo.open_raster(path)
+    if detector == "cfar":
+        return cfar.detect_raster(info, None, land_mask="auto")
+    return cnn.detect_raster(info)

@@ -85,6 +85,16 @@ def open_raster(path: str | Path) -> RasterInfo:
                     tags={k: str(v) for k, v in ds.tags().items()},
                     driver=ds.driver,
                 )
+                a, b, _, d, e, _ = tuple(ds.transform)[:6]
+                if ds.crs is not None and (
+                    abs(b) > 1e-9 * abs(a or e or 1) or abs(d) > 1e-9 * abs(e or a or 1)
+                ):
+                    # Pixel sizes, tiles, overlays and area masks all assume a north-up grid.
+                    raise BadInputError(
+                        f"rotated or sheared geotransform (row/column terms {b:g}, {d:g}): not supported; "
+                        "warp the scene to a north-up grid first (e.g. gdalwarp)",
+                        subject=p,
+                    )
                 if ds.crs is not None and ds.crs.is_geographic:
                     info.pixel_size_m = (
                         abs(ds.transform.a)

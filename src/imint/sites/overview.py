@@ -82,6 +82,7 @@ def site_overview(ws, site_id: int) -> dict[str, Any]:  # noqa: ANN001
             "by_date": by_date,
             "bounds": geo.latlon_bounds(geoms),
             "coastline_url": f"/sites/{site.id}/coastline.geojson",
+            "borders_url": f"/sites/{site.id}/borders.geojson",
         },
         "detectors": list(DETECTORS),
     }
@@ -114,6 +115,15 @@ def site_coastline(ws, site_id: int) -> dict[str, Any]:  # noqa: ANN001
     site = get_site_by_id(ws, site_id)
     geoms = [site.geometry] + [sc.footprint for sc in list_scenes(ws, site.name) if sc.footprint]
     return coastline_geojson(geo.latlon_bounds(geoms))
+
+
+def site_borders(ws, site_id: int) -> dict[str, Any]:  # noqa: ANN001
+    """Offline country borders (Natural Earth 1:10 m, EPSG:4326 LineStrings) around a site and its scenes."""
+    from imint.sites.borders import borders_geojson
+
+    site = get_site_by_id(ws, site_id)
+    geoms = [site.geometry] + [sc.footprint for sc in list_scenes(ws, site.name) if sc.footprint]
+    return borders_geojson(geo.latlon_bounds(geoms))
 
 
 def scene_overlay_png(ws, scene_id: int) -> bytes:  # noqa: ANN001

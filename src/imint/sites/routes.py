@@ -201,3 +201,10 @@ def site_coastline(request: Request, site_id: int) -> Response:
     """Coastlines around the site from an offline 30" land mask (GeoJSON, EPSG:4326), for the map."""
     data = overview.site_coastline(request.app.state.ws, site_id)
     return JSONResponse(data, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/sites/{site_id}/borders.geojson", tags=["sites"], **guard("viewer"))
+def site_borders(request: Request, site_id: int) -> Response:
+    """Country borders around the site from offline Natural Earth 1:10 m data (GeoJSON, EPSG:4326)."""
+    data = overview.site_borders(request.app.state.ws, site_id)
+    return JSONResponse(data, headers={"Cache-Control": "private, max-age=3600"})

@@ -337,6 +337,17 @@ def add_scene(
         kind = tagged or ("optical" if info.bands >= 3 else "SAR")
         if not tagged:
             notes.append(f"modality not given: guessed {kind} from {info.bands} band(s)")
+    footprint = geo.footprint(info)
+    if footprint is not None and site_obj.geometry:
+        from shapely.geometry import shape
+
+        if not shape(footprint).intersects(shape(site_obj.geometry)):
+            (south, west), (north, east) = geo.latlon_bounds([footprint])
+            raise BadInputError(
+                f"scene does not intersect site {site_obj.name} (scene covers lat {south:.3f}..{north:.3f}, "
+                f"lon {west:.3f}..{east:.3f}); nothing stored",
+                subject=Path(path).name,
+            )
     for note in notes:
         warnings.warn(f"{Path(path).name}: {note}", geo.PixelModeWarning, stacklevel=2)
     evidence = ws.ingest(
@@ -359,7 +370,7 @@ def add_scene(
             transform=list(info.transform) if info.transform else None,
             pixel_size_m=info.pixel_size_m,
             georeferenced=info.georeferenced,
-            footprint=geo.footprint(info),
+            footprint=footprint,
             warnings=notes,
             added_by=ws.user,
         )

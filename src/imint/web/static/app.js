@@ -52,6 +52,18 @@ function initSiteMap() {
       .then((g) => { if (g) L.geoJSON(g, { interactive: false, style: { color: "#2b8a3e", weight: 1.5, opacity: 0.8 } }).addTo(map); })
       .catch(() => {});
   }
+  if (site.borders_url) {  // offline country borders (Natural Earth 1:10 m), dashed
+    fetch(site.borders_url, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((g) => {
+        if (g) L.geoJSON(g, {
+          className: "country-border",
+          style: { color: "#7b2cbf", weight: 2, opacity: 0.9, dashArray: "6 4" },
+          onEachFeature: (f, l) => l.bindTooltip(f.properties.between),
+        }).addTo(map);
+      })
+      .catch(() => {});
+  }
   if (site.areas && site.areas.features.length) {
     L.geoJSON(site.areas, {
       style: { color: "#f08c00", weight: 2, fillOpacity: 0.05 },
