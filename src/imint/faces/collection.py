@@ -61,6 +61,9 @@ class IngestReport:
     commits: int = 0  # photo transactions (batches) committed
     ray_address: str = ""
     ray_retries: int = 0  # files sent again after a Ray worker was lost
+    # CPU seconds of the photo phase: this process (the one writer) and the workers' analyses.
+    writer_cpu_seconds: float = 0.0
+    worker_cpu_seconds: float = 0.0
 
     @property
     def faces_per_second(self) -> float:
@@ -81,6 +84,8 @@ class IngestReport:
             "commits": self.commits,
             "ray_address": self.ray_address,
             "ray_retries": self.ray_retries,
+            "writer_cpu_seconds": round(self.writer_cpu_seconds, 3),
+            "worker_cpu_seconds": round(self.worker_cpu_seconds, 3),
         }
 
 
@@ -97,6 +102,7 @@ def _ingest_photos(
     from imint.faces import ingest_pipeline as pipeline
 
     done = 0
+    cpu = time.process_time()
 
     def stored(_work: pipeline.PhotoWork) -> None:
         nonlocal done
@@ -126,6 +132,8 @@ def _ingest_photos(
     report.analysed, report.reused, report.faces = stats.analysed, stats.reused, stats.faces
     report.bad.extend(sorted(stats.bad))
     report.commits = stats.commits
+    report.writer_cpu_seconds = time.process_time() - cpu
+    report.worker_cpu_seconds = stats.worker_cpu_seconds
 
 
 def _ingest_videos(

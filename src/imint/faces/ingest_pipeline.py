@@ -15,14 +15,16 @@ Measured findings behind this shape are in docs/ingest-throughput.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -63,7 +65,7 @@ class PhotoWork:
     faces: Faces | None = None
     image_hash: ImageHash | None = None
     error: str | None = None  # why it is not a usable photo (the writer's message names the file)
-    worker_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time the worker spent on it (decode, engine, hash)
 
 
 @dataclass
@@ -75,6 +77,7 @@ class WriteStats:
     faces: int = 0
     bad: list[tuple[str, str]] = field(default_factory=list)
     commits: int = 0
+    worker_cpu_seconds: float = 0.0  # summed over the photos the workers analysed
 
 
 def limit_threads() -> None:
@@ -106,7 +109,7 @@ def analyse_bytes(model_id: str, path: str, data: bytes, known: Collection[str] 
     from imint.media.images import decode_image
     from imint.media.phash import hash_image
 
-    clock = time.perf_counter()
+    clock = time.process_time()
     work = PhotoWork(path, sha256=sha256_of_bytes(data))
     if work.sha256 in known:
         work.known = True
@@ -117,7 +120,7 @@ def analyse_bytes(model_id: str, path: str, data: bytes, known: Collection[str] 
         work.image_hash = hash_image(rgb)
     except ImintError as exc:
         work.error = exc.reason
-    work.worker_seconds = time.perf_counter() - clock
+    work.cpu_seconds = time.process_time() - clock
     return work
 
 
@@ -139,6 +142,27 @@ def _worker_analyse(model_id: str, path: str) -> PhotoWork:
     return analyse_photo(model_id, path, _KNOWN)
 
 
+@contextlib.contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """While workers spawn, hide where ``__main__`` came from so that they do not import it again.
+
+    A spawned child re-imports the parent's main module (for ``imint`` that is the whole CLI and
+    every part: 2.75 CPU-s, against 1.1 for what a worker needs; measured in
+    docs/ingest-throughput.md). Nothing a worker runs lives in ``__main__``.
+    """
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 class LocalWorkers:
     """``workers`` persistent processes (spawned: no thread state is forked), each loading the engine once.
 
@@ -156,15 +180,16 @@ class LocalWorkers:
         # The children read these at start; this process's libraries are loaded already.
         os.environ.update(ONE_THREAD_ENV)
         try:
-            self.executor = ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_start,
-                initargs=(model_id, frozenset(known)),
-            )
-            # Start every worker now (the pool otherwise starts them one submit at a time).
-            for f in [self.executor.submit(os.getpid) for _ in range(workers)]:
-                f.result()
+            with _main_not_reimported():
+                self.executor = ProcessPoolExecutor(
+                    workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_worker_start,
+                    initargs=(model_id, frozenset(known)),
+                )
+                # Start every worker now, in this environment (the pool starts one per submit).
+                for _ in range(workers):
+                    self.executor.submit(os.getpid)
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -250,6 +275,7 @@ class BatchWriter:
         self._since = time.monotonic()
 
     def add(self, work: PhotoWork) -> None:
+        self.stats.worker_cpu_seconds += work.cpu_seconds
         if work.error is not None:  # never stored: like a photo whose transaction was rolled back
             self.stats.bad.append((work.path, str(BadInputError(work.error, subject=work.path))))
             self._done(work)
