@@ -39,3 +39,24 @@ def test_a_resized_recompressed_mirrored_copy_is_grouped_and_first_seen_is_the_o
     shown = with_near_copies(ws, [{"sha256": repost}, {"sha256": other}, {"face_id": 1}])
     assert {c["sha256"] for c in shown[0]["near_copies"]["copies"]} == {repost, original}
     assert shown[1]["near_copies"] is None and shown[2]["near_copies"] is None
+
+
+def test_the_hash_computed_by_the_ingest_workers_is_the_checks_parts_own(tmp_path, photos):
+    """The faces ingest hands its workers' pHash to the checks hook: the stored row is what the hook computes."""
+    import sqlite3
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "gh.jpg").write_bytes(photos["grace_hopper"].read_bytes())
+    via_faces = Workspace(tmp_path / "a", user="t")
+    via_faces.faces.ingest([folder])
+    plain = Workspace(tmp_path / "b", user="t")
+    plain.ingest(folder / "gh.jpg")
+
+    def hashes(ws):
+        with sqlite3.connect(ws.path / "imint.db") as con:
+            return con.execute(
+                "select evidence_sha256, method, hash_hex, mirror_hex from image_hashes"
+            ).fetchall()
+
+    assert hashes(via_faces) == hashes(plain) and len(hashes(plain)) == 1

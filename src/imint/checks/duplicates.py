@@ -25,6 +25,10 @@ from imint.store.models import CustodyEntry, EvidenceRow
 # 190 pairs of different pictures: min 20, 5th percentile 24.
 MAX_DISTANCE = 10
 METHOD_ID = f"{METHOD} hamming<={MAX_DISTANCE} (numpy scan)"
+# ``session.info[PRECOMPUTED_HASHES]``: ``{sha256: ImageHash}`` left by a caller that decoded the image
+# already (the faces ingest's workers do), so the ingest hook does not decode it a second time; it is
+# the same ``hash_image`` of the same decoded pixels.
+PRECOMPUTED_HASHES = "imint.precomputed_image_hashes"
 
 
 def ensure_hash(ctx: CheckContext, check: str = "near_duplicates") -> ImageHashRow:
@@ -32,11 +36,13 @@ def ensure_hash(ctx: CheckContext, check: str = "near_duplicates") -> ImageHashR
     row = ctx.session.get(ImageHashRow, (ctx.evidence.sha256, METHOD))
     if row is not None:
         return row
-    try:
-        rgb = decode_image(ctx.data(), ctx.name)
-    except Exception as exc:  # noqa: BLE001 - reported as this check's error, naming the file
-        raise ctx.fail(check, f"cannot decode the image to hash it ({exc})") from exc
-    h = hash_image(rgb)
+    h = ctx.session.info.get(PRECOMPUTED_HASHES, {}).get(ctx.evidence.sha256)
+    if h is None or h.method != METHOD:
+        try:
+            rgb = decode_image(ctx.data(), ctx.name)
+        except Exception as exc:  # noqa: BLE001 - reported as this check's error, naming the file
+            raise ctx.fail(check, f"cannot decode the image to hash it ({exc})") from exc
+        h = hash_image(rgb)
     row = ImageHashRow(
         evidence_sha256=ctx.evidence.sha256, method=h.method, hash_hex=h.hash_hex, mirror_hex=h.mirror_hex
     )

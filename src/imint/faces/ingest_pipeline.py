@@ -238,8 +238,13 @@ class _PhotoFailed(Exception):
 
 def _store_one(faces: FaceService, s: Session, work: PhotoWork) -> tuple[bool, int]:
     """Store one photo inside the batch's transaction: (analysed now, faces stored)."""
+    from imint.checks.duplicates import PRECOMPUTED_HASHES
+
     ws = faces.ws
     path = Path(work.path)
+    if work.image_hash is not None and work.sha256:
+        # The checks part's ingest hook stores this pHash instead of decoding the photo again.
+        s.info.setdefault(PRECOMPUTED_HASHES, {})[work.sha256] = work.image_hash
     evidence = ws.ingest(path, source=str(path), session=s)
     if s.get(FaceScan, (evidence.sha256, faces.model_id)) is not None:
         return False, 0
