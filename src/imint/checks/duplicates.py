@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from imint.checks.base import CheckContext, CheckResult
 from imint.checks.tables import ImageHashRow
 from imint.media.images import decode_image
-from imint.media.phash import BITS, METHOD, hamming, hash_image, hex_to_uint64
+from imint.media.phash import BITS, METHOD, hamming, hash_image
 from imint.store.models import CustodyEntry, EvidenceRow
 
 # Bits of 64 that may differ for two files to count as copies of one picture. Measured (python -m
@@ -48,6 +48,7 @@ def ensure_hash(ctx: CheckContext, check: str = "near_duplicates") -> ImageHashR
     )
     ctx.session.add(row)
     ctx.session.flush()
+    _remember(ctx.session, row)
     return row
 
 
@@ -58,23 +59,73 @@ class Match:
     mirrored: bool  # closer to the other image's mirror than to the image itself
 
 
+_SESSION_HASHES = "imint.stored_image_hashes"
+
+
+@dataclass
+class _StoredHashes:
+    """Every stored hash of one method as arrays, kept for one session (one ingest batch)."""
+
+    shas: list[str]
+    direct: np.ndarray
+    mirror: np.ndarray
+
+
+def _parse(hexes: list[str]) -> np.ndarray:
+    return (
+        np.frombuffer(bytes.fromhex("".join(hexes)), ">u8").astype(np.uint64)
+        if hexes
+        else np.zeros(0, np.uint64)
+    )
+
+
+def _stored_hashes(session: Session, method: str) -> _StoredHashes:
+    """The stored hashes, read once per session and kept up to date by ``ensure_hash``.
+
+    Reading 20,000 rows costs ~100 ms (measured in docs/ingest-throughput.md), and the ingest hook searches
+    twice per photo; a batched ingest holds one session for many photos. The count is checked on every call,
+    so rows another writer commits meanwhile are read again.
+    """
+    count = session.scalar(
+        select(func.count()).select_from(ImageHashRow).where(ImageHashRow.method == method)
+    )
+    cache = session.info.setdefault(_SESSION_HASHES, {})
+    stored = cache.get(method)
+    if stored is None or len(stored.shas) != count:
+        rows = session.execute(
+            select(ImageHashRow.evidence_sha256, ImageHashRow.hash_hex, ImageHashRow.mirror_hex).where(
+                ImageHashRow.method == method
+            )
+        ).all()
+        stored = _StoredHashes(
+            [r[0] for r in rows], _parse([r[1] for r in rows]), _parse([r[2] for r in rows])
+        )
+        cache[method] = stored
+    return stored
+
+
+def _remember(session: Session, row: ImageHashRow) -> None:
+    stored = session.info.get(_SESSION_HASHES, {}).get(row.method)
+    if stored is not None:
+        stored.shas.append(row.evidence_sha256)
+        stored.direct = np.append(stored.direct, _parse([row.hash_hex]))
+        stored.mirror = np.append(stored.mirror, _parse([row.mirror_hex]))
+
+
 def find_near_duplicates(
     session: Session, query: ImageHashRow, max_distance: int = MAX_DISTANCE
 ) -> list[Match]:
     """Every other stored image within ``max_distance`` bits of ``query`` (as is or mirrored), nearest first."""
-    rows = session.execute(
-        select(ImageHashRow.evidence_sha256, ImageHashRow.hash_hex, ImageHashRow.mirror_hex).where(
-            ImageHashRow.method == query.method, ImageHashRow.evidence_sha256 != query.evidence_sha256
-        )
-    ).all()
-    if not rows:
+    stored = _stored_hashes(session, query.method)
+    if not stored.shas:
         return []
-    shas = [r[0] for r in rows]
-    direct = hamming(query.hash_hex, hex_to_uint64([r[1] for r in rows]))
-    mirror = hamming(query.hash_hex, hex_to_uint64([r[2] for r in rows]))
+    direct = hamming(query.hash_hex, stored.direct)
+    mirror = hamming(query.hash_hex, stored.mirror)
     best = np.minimum(direct, mirror)
     hits = np.flatnonzero(best <= max_distance)
+    hits = hits[[stored.shas[i] != query.evidence_sha256 for i in hits]] if len(hits) else hits
     order = hits[np.argsort(best[hits], kind="stable")]
+    shas = stored.shas
     return [Match(shas[i], int(best[i]), bool(mirror[i] < direct[i])) for i in order]
 
 
