@@ -149,7 +149,7 @@ def stall_after_three(done, total, item):
         time.sleep(600)
 
 ws = Workspace(sys.argv[1], user="tester")
-ingest(ws.faces, [sys.argv[2]], progress=stall_after_three)
+ingest(ws.faces, [sys.argv[2]], progress=stall_after_three, batch=1)
 """
 
 
@@ -175,7 +175,8 @@ def test_an_ingest_killed_with_sigkill_resumes_without_duplicates(tmp_path, coll
     finally:
         if child.poll() is None:
             child.kill()
-    # Killed after its third file (one of the five is not a photo): every photo committed whole.
+    # One photo per transaction, killed after its third file (one of the five is not a photo): every
+    # photo committed whole.
     scanned = _count(ws, "face_scans")
     assert 2 <= scanned <= 3 and _count(ws, "faces") == scanned
     report = ws.faces.ingest([collection])
@@ -186,6 +187,72 @@ def test_an_ingest_killed_with_sigkill_resumes_without_duplicates(tmp_path, coll
             "select evidence_sha256, count(*) from faces group by evidence_sha256"
         ).fetchall()
     assert all(n == 1 for _, n in per_file)
+
+
+_KILLED_MID_BATCH = """
+import sys, time
+from pathlib import Path
+import imint.faces.ingest_pipeline as pipeline
+from imint.faces.collection import ingest
+from imint.workspace import Workspace
+
+real_store, calls = pipeline._store_one, []
+
+def store_then_stall_on_the_third(faces, s, work):
+    out = real_store(faces, s, work)
+    calls.append(work.path)
+    if len(calls) == 3:  # the first of the second batch, stored in its open transaction
+        Path(sys.argv[3]).write_text(work.path)
+        time.sleep(600)
+    return out
+
+pipeline._store_one = store_then_stall_on_the_third
+ws = Workspace(sys.argv[1], user="tester")
+ingest(ws.faces, [sys.argv[2]], batch=2, workers=int(sys.argv[4]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_ingest_killed_mid_batch_loses_that_batch_only_and_resumes_without_duplicates(
+    tmp_path, collection, workers
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    wsp, marker = tmp_path / "ws", tmp_path / "stalled"
+    ws = Workspace(wsp, user="tester")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [sys.executable, "-c", _KILLED_MID_BATCH, str(wsp), str(collection), str(marker), str(workers)]
+    child = subprocess.Popen(args, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and child.poll() is None and not marker.exists():
+            time.sleep(0.2)
+        assert child.poll() is None and marker.exists(), "the child ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    # Batches of two photos: the first committed whole; the third photo's batch, open at the kill, is gone
+    # with its file, faces and scan mark (the not-a-photo file was never stored).
+    assert _count(ws, "face_scans") == 2 and _count(ws, "faces") == 2 and _count(ws, "evidence") == 2
+    report = ws.faces.ingest([collection], batch=2)
+    assert (report.analysed, report.reused, report.faces) == (2, 2, 2)
+    assert _count(ws, "face_scans") == 4 and _count(ws, "faces") == 4 and _count(ws, "evidence") == 4
+    with sqlite3.connect(ws.path / "imint.db") as con:
+        per_file = con.execute(
+            "select evidence_sha256, count(*) from faces group by evidence_sha256"
+        ).fetchall()
+        analysed_marks = con.execute(
+            "select count(*) from custody_log where action = 'faces-analysed'"
+        ).fetchone()[0]
+    assert all(n == 1 for _, n in per_file) and len(per_file) == 4
+    assert analysed_marks == 4  # every photo analysed once over both runs
 
 
 def test_api_lists_a_persons_appearances_and_shows_a_candidate_beside_the_reference(

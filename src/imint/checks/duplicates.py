@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from imint.checks.base import CheckContext, CheckResult
@@ -29,6 +29,10 @@ from imint.store.models import CustodyEntry, EvidenceRow
 # 190 pairs of different pictures: min 20, 5th percentile 24.
 MAX_DISTANCE = 10
 METHOD_ID = f"{METHOD} hamming<={MAX_DISTANCE} (numpy scan)"
+# ``session.info[PRECOMPUTED_HASHES]``: ``{sha256: ImageHash}`` left by a caller that decoded the image
+# already (the faces ingest's workers do), so the ingest hook does not decode it a second time; it is
+# the same ``hash_image`` of the same decoded pixels.
+PRECOMPUTED_HASHES = "imint.precomputed_image_hashes"
 MAX_KEYFRAMES = 16  # frames hashed per video, evenly spaced (at most one a second)
 
 
@@ -80,16 +84,19 @@ def ensure_hash(ctx: CheckContext, check: str = "near_duplicates") -> ImageHashR
     row = ctx.session.get(ImageHashRow, (ctx.evidence.sha256, METHOD))
     if row is not None:
         return row
-    try:
-        rgb = decode_image(ctx.data(), ctx.name)
-    except Exception as exc:  # noqa: BLE001 - reported as this check's error, naming the file
-        raise ctx.fail(check, f"cannot decode the image to hash it ({exc})") from exc
-    h = hash_image(rgb)
+    h = ctx.session.info.get(PRECOMPUTED_HASHES, {}).get(ctx.evidence.sha256)
+    if h is None or h.method != METHOD:
+        try:
+            rgb = decode_image(ctx.data(), ctx.name)
+        except Exception as exc:  # noqa: BLE001 - reported as this check's error, naming the file
+            raise ctx.fail(check, f"cannot decode the image to hash it ({exc})") from exc
+        h = hash_image(rgb)
     row = ImageHashRow(
         evidence_sha256=ctx.evidence.sha256, method=h.method, hash_hex=h.hash_hex, mirror_hex=h.mirror_hex
     )
     ctx.session.add(row)
     ctx.session.flush()
+    _remember(ctx.session, row)
     return row
 
 
@@ -98,6 +105,53 @@ class Match:
     sha256: str
     distance: int
     mirrored: bool  # closer to the other image's mirror than to the image itself
+
+
+_SESSION_HASHES = "imint.stored_image_hashes"
+
+
+def _is_searched(method_column):  # noqa: ANN001, ANN202 - a SQL expression
+    return (method_column == METHOD) | method_column.like(f"{METHOD}@%")
+
+
+@dataclass
+class _StoredHashes:
+    """Every stored image hash and video keyframe hash as arrays, kept for one session (one ingest batch)."""
+
+    shas: list[str]
+    direct: np.ndarray
+    mirror: np.ndarray
+
+
+def _stored_hashes(session: Session) -> _StoredHashes:
+    """The stored hashes, read once per session and kept up to date by ``ensure_hash``.
+
+    Reading 20,000 rows costs ~100 ms (measured in docs/ingest-throughput.md), and the ingest hook searches
+    twice per photo; a batched ingest holds one session for many photos. The count is checked on every call,
+    so rows another writer commits meanwhile (or keyframes added in this session) are read again.
+    """
+    count = session.scalar(select(func.count()).select_from(ImageHashRow).where(_is_searched(ImageHashRow.method)))
+    cache = session.info.setdefault(_SESSION_HASHES, {})
+    stored = cache.get("all")
+    if stored is None or len(stored.shas) != count:
+        rows = session.execute(
+            select(ImageHashRow.evidence_sha256, ImageHashRow.hash_hex, ImageHashRow.mirror_hex).where(
+                _is_searched(ImageHashRow.method)
+            )
+        ).all()
+        stored = _StoredHashes(
+            [r[0] for r in rows], hex_to_uint64([r[1] for r in rows]), hex_to_uint64([r[2] for r in rows])
+        )
+        cache["all"] = stored
+    return stored
+
+
+def _remember(session: Session, row: ImageHashRow) -> None:
+    stored = session.info.get(_SESSION_HASHES, {}).get("all")
+    if stored is not None:
+        stored.shas.append(row.evidence_sha256)
+        stored.direct = np.append(stored.direct, hex_to_uint64([row.hash_hex]))
+        stored.mirror = np.append(stored.mirror, hex_to_uint64([row.mirror_hex]))
 
 
 def find_near_duplicates(
@@ -115,25 +169,20 @@ def find_near_duplicates_of(
     if not queries:
         return []
     own = queries[0].evidence_sha256
-    rows = session.execute(
-        select(ImageHashRow.evidence_sha256, ImageHashRow.hash_hex, ImageHashRow.mirror_hex).where(
-            (ImageHashRow.method == METHOD) | ImageHashRow.method.like(f"{METHOD}@%"),
-            ImageHashRow.evidence_sha256 != own,
-        )
-    ).all()
-    if not rows:
+    stored = _stored_hashes(session)
+    if not stored.shas:
         return []
-    shas = [r[0] for r in rows]
-    direct_hashes, mirror_hashes = hex_to_uint64([r[1] for r in rows]), hex_to_uint64([r[2] for r in rows])
     best_by_sha: dict[str, tuple[int, bool]] = {}
     for query in queries:
-        direct = hamming(query.hash_hex, direct_hashes)
-        mirror = hamming(query.hash_hex, mirror_hashes)
+        direct = hamming(query.hash_hex, stored.direct)
+        mirror = hamming(query.hash_hex, stored.mirror)
         best = np.minimum(direct, mirror)
         for i in np.flatnonzero(best <= max_distance):
+            if stored.shas[i] == own:
+                continue
             found = (int(best[i]), bool(mirror[i] < direct[i]))
-            if shas[i] not in best_by_sha or found[0] < best_by_sha[shas[i]][0]:
-                best_by_sha[shas[i]] = found
+            if stored.shas[i] not in best_by_sha or found[0] < best_by_sha[stored.shas[i]][0]:
+                best_by_sha[stored.shas[i]] = found
     order = sorted(best_by_sha.items(), key=lambda kv: kv[1][0])  # stable: ties keep the stored order
     return [Match(sha, distance, mirrored) for sha, (distance, mirrored) in order]
 

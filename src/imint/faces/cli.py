@@ -216,6 +216,13 @@ def ingest(
     workers: Annotated[
         int, typer.Option(help="Worker processes that analyse photos (0: this process alone).")
     ] = 0,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Analyse photos as Ray tasks on this cluster (host:port or auto; env IMINT_RAY_ADDRESS).",
+        ),
+    ] = None,
     fps: Annotated[float, typer.Option(help="Videos: frames analysed per second of video.")] = 5.0,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the run's report as JSON here.")
@@ -231,15 +238,17 @@ def ingest(
         report = ws.faces.ingest(
             paths,
             workers=workers,
+            ray_address=ws.settings.ray_address if ray is None else ray,
             fps=fps,
             progress=_bar(prog, "analysing photos"),
             video_progress=_bar(prog, "analysing videos"),
         )
     audit(ws, "ingest", ", ".join(map(str, paths)), **report.to_dict())
+    how = f"Ray {report.ray_address}" if report.ray_address else f"{workers} worker(s)"
     console.print(
         f"[green]ingested[/] {report.photos} photo(s), {report.videos} video(s): {report.analysed} analysed now, "
         f"{report.reused} analysed before; {report.faces} face(s) in {report.seconds:.1f} s "
-        f"({report.faces_per_second:.1f} faces/s, {workers} worker(s)); {report.video_tracks} video track(s)"
+        f"({report.faces_per_second:.1f} faces/s, {how}); {report.video_tracks} video track(s)"
     )
     if report.bad:
         err_console.print(f"[yellow]{len(report.bad)} file(s) could not be analysed:[/]")

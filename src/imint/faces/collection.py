@@ -1,10 +1,11 @@
 """A collection: every photo and video of a workspace analysed once, and searched for a person.
 
 ``ingest`` adds files (photos, videos, folders) through ``Workspace.ingest`` and analyses
-every face once per (file, model), the same analysis ``imint search`` reuses by hash. One
-transaction per photo (the file, its faces and its ``face_scans`` row commit together), so a
-killed run resumes where it stopped and analyses nothing twice; a video is scanned segment
-by segment by the video part (its own resumable scan), without matching.
+every face once per (file, model), the same analysis ``imint search`` reuses by hash. Photos
+are analysed by workers and written in batches (``imint.faces.ingest_pipeline``): a photo's
+file, faces and ``face_scans`` row commit together, so a killed run loses at most its batch
+and resumes analysing nothing twice; a video is scanned segment by segment by the video
+part (its own resumable scan), without matching.
 
 ``find`` answers "where else does this person appear?": every stored usable face (photo faces,
 and video tracks by their template at their best face) scored against the person's reference
@@ -15,12 +16,9 @@ stored vectors; an approximate collection index can replace it behind the same s
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-from collections import deque
 from collections.abc import Collection, Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,20 +27,20 @@ import numpy as np
 from sqlalchemy import select
 
 from imint.errors import BadInputError, ImintError, NotFoundError, ValidationError
-from imint.faces.analysis import analyze_evidence, embedding_of, store_analysis
+from imint.faces.analysis import analyze_evidence, embedding_of
 from imint.faces.calibration import DEFAULT_FPIR, load_calibration
 from imint.faces.collection_index import CollectionIndex, IndexDamagedError, collection_index_dir
 from imint.faces.gallery import find_person, get_person
+from imint.faces.ingest_pipeline import BATCH_PHOTOS
 from imint.faces.quality import is_poor
 from imint.faces.results import ProgressFn
-from imint.faces.tables import FaceRow, FaceScan, Match, ReferencePhoto
+from imint.faces.tables import FaceRow, Match, ReferencePhoto
 from imint.media.ingest import log_custody
 from imint.media.sniff import sort_media
 from imint.store.models import EvidenceRow
 
 if TYPE_CHECKING:
     from imint.faces.service import FaceService
-    from imint.records import Faces
     from imint.workspace import Workspace
 
 DEFAULT_VIDEO_FPS = 5.0
@@ -62,6 +60,12 @@ class IngestReport:
     bad: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     seconds: float = 0.0
     workers: int = 0
+    commits: int = 0  # photo transactions (batches) committed
+    ray_address: str = ""
+    ray_retries: int = 0  # files sent again after a Ray worker was lost
+    # CPU seconds of the photo phase: this process (the one writer) and the workers' analyses.
+    writer_cpu_seconds: float = 0.0
+    worker_cpu_seconds: float = 0.0
 
     @property
     def faces_per_second(self) -> float:
@@ -79,98 +83,12 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "faces_per_second": round(self.faces_per_second, 2),
             "workers": self.workers,
+            "commits": self.commits,
+            "ray_address": self.ray_address,
+            "ray_retries": self.ray_retries,
+            "writer_cpu_seconds": round(self.writer_cpu_seconds, 3),
+            "worker_cpu_seconds": round(self.worker_cpu_seconds, 3),
         }
-
-
-@dataclass
-class _Analysed:
-    """A worker's answer for one file: the hash of the bytes it read and their faces, or why not."""
-
-    sha256: str
-    faces: Faces | None
-    error: str | None
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _worker_start(model_id: str) -> None:
-    import cv2
-
-    # One OpenCV thread per worker: the workers are the parallelism.
-    cv2.setNumThreads(1)
-    from imint.faces.engine import get_engine
-
-    get_engine(model_id)
-
-
-def _worker_analyse(model_id: str, path: str) -> _Analysed:
-    """Decode, detect, assess and embed one photo in a worker; nothing is written here."""
-    from imint.faces.engine import get_engine
-    from imint.media.images import decode_image
-
-    data = Path(path).read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    try:
-        return _Analysed(sha, get_engine(model_id).analyze(decode_image(data, Path(path).name)), None)
-    except ImintError as exc:
-        return _Analysed(sha, None, exc.reason)
-
-
-class _Pool:
-    """Worker processes (spawned: no thread state is forked) that analyse photos ahead of the writer."""
-
-    def __init__(self, model_id: str, workers: int) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        self.model_id = model_id
-        self.executor = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_start,
-            initargs=(model_id,),
-        )
-
-    def submit(self, path: Path) -> Future:
-        return self.executor.submit(_worker_analyse, self.model_id, str(path))
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _scanned_hashes(ws: Workspace, model_id: str) -> set[str]:
-    with ws.session() as s:
-        return set(s.scalars(select(FaceScan.evidence_sha256).where(FaceScan.model_id == model_id)))
-
-
-def _store_photo(faces: FaceService, path: Path, pre: _Analysed | None, report: IngestReport) -> None:
-    """One photo in one transaction: the file, its faces and its scan mark commit together."""
-    ws = faces.ws
-    with ws.session() as s:
-        evidence = ws.ingest(path, source=str(path), session=s)
-        scanned = s.get(FaceScan, (evidence.sha256, faces.model_id)) is not None
-        if pre is not None and pre.sha256 != evidence.sha256:
-            pre = None  # the file changed between the worker's read and ours: analyse what was stored
-        if scanned:
-            report.reused += 1
-            return
-        if evidence.kind != "image":
-            raise BadInputError(f"not a photo (detected as {evidence.kind})", subject=path)
-        if pre is not None and pre.error is not None:
-            raise BadInputError(pre.error, subject=path)
-        if pre is not None and pre.faces is not None:
-            rows = store_analysis(s, evidence, pre.faces, faces.model_id)
-        else:
-            rows, _ = analyze_evidence(faces, s, evidence)
-        log_custody(s, evidence.sha256, "faces-analysed", ws.user, model=faces.model_id, faces=len(rows))
-        report.analysed += 1
-        report.faces += len(rows)
 
 
 def _ingest_photos(
@@ -179,37 +97,45 @@ def _ingest_photos(
     report: IngestReport,
     workers: int,
     progress: ProgressFn | None,
+    batch: int,
+    ray_address: str,
 ) -> None:
-    def done(i: int, path: Path, pre: _Analysed | None) -> None:
-        try:
-            _store_photo(faces, path, pre, report)
-        except ImintError as exc:
-            report.bad.append((str(path), str(exc)))
-        if progress:
-            progress(i + 1, len(photos), str(path))
+    """Workers (processes, Ray tasks, or none) analyse; this process writes ``batch`` photos per commit."""
+    from imint.faces import ingest_pipeline as pipeline
 
-    if workers <= 0:
-        for i, path in enumerate(photos):
-            done(i, path, None)
-        return
-    scanned = _scanned_hashes(faces.ws, faces.model_id)
-    pool = _Pool(faces.model_id, workers)
-    ahead: deque[tuple[int, Path, Future | None]] = deque()
-    try:
-        for i, path in enumerate(photos):
-            try:
-                known = _sha256_of(path) in scanned
-            except OSError:
-                known = True  # unreadable: the writer reports it with its reason
-            ahead.append((i, path, None if known else pool.submit(path)))
-            while len(ahead) > 2 * workers:
-                j, p, fut = ahead.popleft()
-                done(j, p, fut.result() if fut is not None else None)
-        while ahead:
-            j, p, fut = ahead.popleft()
-            done(j, p, fut.result() if fut is not None else None)
-    finally:
-        pool.close()
+    done = 0
+    cpu = time.process_time()
+
+    def stored(_work: pipeline.PhotoWork) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, len(photos), _work.path)
+
+    writer = pipeline.BatchWriter(faces, batch=batch, on_stored=stored)
+    known = pipeline.scanned_hashes(faces)
+    if ray_address:
+        from imint.faces.ray_ingest import RayWorkers
+
+        ray_workers = RayWorkers(faces.model_id, ray_address, known)
+        try:
+            stats = pipeline.write_all(writer, ray_workers.results(photos))
+        finally:
+            ray_workers.close()
+        report.ray_retries = ray_workers.retries
+    elif workers > 0:
+        pool = pipeline.LocalWorkers(faces.model_id, workers, known)
+        try:
+            stats = pipeline.write_all(writer, pool.results(photos))
+        finally:
+            pool.close()
+    else:
+        stats = pipeline.write_all(writer, pipeline.in_this_process(faces.model_id, photos, known))
+    report.analysed, report.reused, report.faces = stats.analysed, stats.reused, stats.faces
+    report.bad.extend(sorted(stats.bad))
+    report.commits = stats.commits
+    report.writer_cpu_seconds = time.process_time() - cpu
+    report.worker_cpu_seconds = stats.worker_cpu_seconds
 
 
 def _ingest_videos(
@@ -253,6 +179,8 @@ def ingest(
     paths: str | Path | Iterable[str | Path],
     *,
     workers: int = 0,
+    ray_address: str = "",
+    batch: int = BATCH_PHOTOS,
     fps: float = DEFAULT_VIDEO_FPS,
     with_videos: bool = True,
     progress: ProgressFn | None = None,
@@ -260,16 +188,24 @@ def ingest(
 ) -> IngestReport:
     """Add photos and videos (files, or folders read recursively) and analyse every face once.
 
-    ``workers`` processes decode, detect and embed photos ahead while this process writes
-    (0: this process does it all). A photo analysed before (same bytes, same model) is not
-    analysed again; a bad file is listed in ``report.bad`` and the run goes on.
+    ``workers`` processes (or, with ``ray_address``, Ray tasks on that cluster) decode, detect
+    and embed photos ahead while this process writes them, ``batch`` photos per transaction
+    (0 workers: this process does it all). A photo analysed before (same bytes, same model) is
+    not analysed again; a bad file is listed in ``report.bad`` and the run goes on.
     """
     if workers < 0:
         raise ValidationError("the number of workers cannot be negative", subject="workers")
+    if batch < 1:
+        raise ValidationError("a batch holds at least one photo", subject="batch")
     clock = time.perf_counter()
     photos, videos = sort_media(paths)
-    report = IngestReport(photos=len(photos), videos=len(videos) if with_videos else 0, workers=workers)
-    _ingest_photos(faces, photos, report, workers, progress)
+    report = IngestReport(
+        photos=len(photos),
+        videos=len(videos) if with_videos else 0,
+        workers=workers,
+        ray_address=ray_address,
+    )
+    _ingest_photos(faces, photos, report, workers, progress, batch, ray_address)
     if with_videos and videos:
         _ingest_videos(faces, videos, report, fps, video_progress)
     report.seconds = time.perf_counter() - clock

@@ -1,0 +1,89 @@
+"""Near-copies of a photo (resized, re-encoded, mirrored, cropped a little): one group, one "first seen".
+
+The hash is the one the checks part stores for every image at ingest (``image_hashes``, pHash of the
+image and of its mirror, ``imint.checks.duplicates``); nothing is hashed again here. A group is every
+stored image within the checks part's ``MAX_DISTANCE`` bits of the photo (as is or mirrored), and its
+"first seen" is the copy ingested first (custody order breaks ties of the whole-second times), with the
+earliest EXIF capture time of any copy beside it.
+
+Each copy keeps its own face analysis: a copy's boxes cannot be derived soundly from the original's,
+since the hash does not say how the copy was cropped or scaled (a 5 % crop is within the distance),
+so the faces are found again in the copy's own pixels. The group is shown with every appearance.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from imint.workspace import Workspace
+
+
+def near_copy_group(session: Session, sha256: str) -> dict[str, Any] | None:
+    """The photo's group: ``{"copies": [...], "first_seen": {...}}`` (itself included), or None
+    when no other stored image is a near-copy of it (or it has no stored hash)."""
+    from imint.checks.duplicates import find_near_duplicates
+    from imint.checks.tables import ImageHashRow
+    from imint.media.phash import METHOD
+    from imint.store.models import CustodyEntry, EvidenceRow
+
+    row = session.get(ImageHashRow, (sha256, METHOD))
+    if row is None:
+        return None
+    matches = find_near_duplicates(session, row)
+    if not matches:
+        return None
+    members = [(sha256, 0, False)] + [(m.sha256, m.distance, m.mirrored) for m in matches]
+    copies = []
+    for sha, distance, mirrored in members:
+        ev = session.get(EvidenceRow, sha)
+        if ev is None:
+            continue
+        first_custody = session.scalar(
+            select(CustodyEntry.id)
+            .where(CustodyEntry.evidence_sha256 == sha)
+            .order_by(CustodyEntry.id)
+            .limit(1)
+        )
+        copies.append(
+            {
+                "sha256": sha,
+                "distance": distance,
+                "mirrored": mirrored,
+                "name": ev.original_name,
+                "source": ev.source or ev.original_name,
+                "ingested_at": ev.added_at,
+                "exif_capture": (ev.metadata_ or {}).get("exif_DateTimeOriginal") or None,
+                "_order": (ev.added_at, first_custody or 0),
+            }
+        )
+    first = min(copies, key=lambda c: c["_order"])
+    exif = sorted(c["exif_capture"] for c in copies if c["exif_capture"])
+    for c in copies:
+        del c["_order"]
+    return {
+        "copies": copies,
+        "first_seen": {
+            "sha256": first["sha256"],
+            "source": first["source"],
+            "ingested_at": first["ingested_at"],
+            "earliest_exif_capture": exif[0] if exif else None,
+        },
+    }
+
+
+def with_near_copies(ws: Workspace, appearances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``near_copies`` (the group, or None) to each appearance dict that has a ``sha256``
+    (``find`` and ``search`` results), one look-up per distinct photo."""
+    groups: dict[str, dict[str, Any] | None] = {}
+    with ws.session() as s:
+        for a in appearances:
+            sha = a.get("sha256")
+            if sha and sha not in groups:
+                groups[sha] = near_copy_group(s, sha)
+            a["near_copies"] = groups.get(sha) if sha else None
+    return appearances
