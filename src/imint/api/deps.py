@@ -81,6 +81,8 @@ DATE_LIST: dict[str, Any] = {
 # Text in a small language of its own that a pattern cannot say whole (a polygon must close and not
 # cross itself; a range must not end before it starts): a named ``format``, described in words.
 GEOJSON_POLYGON: dict[str, Any] = {
+    # The pattern says the part a schema can: a JSON object (or nothing, where the field is optional).
+    "pattern": r"^(?:\s*\{[\s\S]*\}\s*)?$",
     "json_schema_extra": {"format": "geojson-polygon"},
     "description": "a GeoJSON Polygon or MultiPolygon (or a Feature of one) in lon, lat degrees",
 }

@@ -74,7 +74,23 @@ def case_page(request: Request, case_id: int) -> Response:
     return render(request, "case.html", case_overview(request.app.state.ws, case_id))
 
 
-@router.get("/cases/{case_id}/map", tags=["cases"], **guard("viewer", media_types=("application/geo+json",)))
+_GEOJSON_ANSWER = {
+    "description": "A GeoJSON FeatureCollection.",
+    "content": {
+        "application/geo+json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "features"],
+                "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}},
+            }
+        }
+    },
+}
+_MAP_ROUTE = guard("viewer")
+_MAP_ROUTE["responses"][200] = _GEOJSON_ANSWER
+
+
+@router.get("/cases/{case_id}/map", tags=["cases"], response_class=Response, **_MAP_ROUTE)
 def case_map_json(request: Request, case_id: int) -> Response:
     """The case's map as GeoJSON (also at ``/cases/{id}/map.json``): claimed places, photos' EXIF GPS
     points with their capture time in UTC and local time, lines where a photo contradicts a claimed place."""
