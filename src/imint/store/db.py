@@ -54,7 +54,7 @@ def is_url(target: str | Path) -> bool:
     return isinstance(target, str) and "://" in target
 
 
-def _engine_for_url(url: str) -> Engine:
+def engine_for_url(url: str) -> Engine:
     """An engine for a database server URL, refusing anything but the dialects the migrations know."""
     try:
         parsed = make_url(url)
@@ -94,7 +94,7 @@ class Database:
         for module in self.table_modules:  # every table on Base.metadata before the first query
             importlib.import_module(module)
         if is_url(target):
-            self.engine: Engine = _engine_for_url(str(target))
+            self.engine: Engine = engine_for_url(str(target))
             database = self.engine.url.database
             self.path: Path | None = (
                 Path(database) if self.engine.dialect.name == "sqlite" and database else None
