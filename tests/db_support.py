@@ -131,6 +131,8 @@ def _engine_of(where: Any) -> tuple[Engine, Any]:
     """An engine on the database of a Workspace, or of a workspace folder (and what to close after)."""
     from imint.workspace import Workspace
 
+    if isinstance(where, Engine):
+        return where, None
     if isinstance(where, Workspace):
         return where.db.engine, None
     if servers is not None and Path(where).resolve() in servers.by_path:
@@ -141,7 +143,7 @@ def _engine_of(where: Any) -> tuple[Engine, Any]:
 
 
 def query(where: Any, sql: str, **params: Any) -> list[tuple]:
-    """The rows of ``sql`` on the database of a workspace (or of the workspace folder ``where``)."""
+    """The rows of ``sql`` on the database of a workspace (a Workspace, its folder, or an engine on it)."""
     engine, opened = _engine_of(where)
     try:
         with engine.connect() as c:

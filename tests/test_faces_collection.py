@@ -2,7 +2,6 @@
 
 import io
 import json
-import sqlite3
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from PIL import Image
 
 from imint.faces.collection import CollectionFaces, appearance_search
 from imint.workspace import Workspace
+from tests.db_support import child_env, query
 
 
 @pytest.fixture()
@@ -32,8 +32,7 @@ def collection(tmp_path_factory, photos):
 
 
 def _count(ws, table, where=""):
-    with sqlite3.connect(ws.path / "imint.db") as con:
-        return con.execute(f"select count(*) from {table} {where}").fetchone()[0]
+    return query(ws, f"select count(*) from {table} {where}")[0][0]  # noqa: S608
 
 
 PLANTED = {"crop.jpg", "mirrored.jpg", "smaller.png"}
@@ -142,13 +141,14 @@ def test_cli_ingest_then_find_writes_json(collection, photos, tmp_path):
 _KILLED_CHILD = """
 import sys, time
 from imint.faces.collection import ingest
+from imint.settings import Settings
 from imint.workspace import Workspace
 
 def stall_after_three(done, total, item):
     if done == 3:
         time.sleep(600)
 
-ws = Workspace(sys.argv[1], user="tester")
+ws = Workspace(settings=Settings.from_env(workspace=sys.argv[1], user="tester"))
 ingest(ws.faces, [sys.argv[2]], progress=stall_after_three)
 """
 
@@ -163,8 +163,9 @@ def test_an_ingest_killed_with_sigkill_resumes_without_duplicates(tmp_path, coll
 
     wsp = tmp_path / "ws"
     ws = Workspace(wsp, user="tester")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, str(wsp), str(collection)], env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, str(wsp), str(collection)], env=child_env(wsp)
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and child.poll() is None and _count(ws, "face_scans") < 2:
@@ -181,10 +182,7 @@ def test_an_ingest_killed_with_sigkill_resumes_without_duplicates(tmp_path, coll
     report = ws.faces.ingest([collection])
     assert (report.analysed, report.reused) == (4 - scanned, scanned)
     assert _count(ws, "face_scans") == 4 and _count(ws, "faces") == 4 and _count(ws, "evidence") == 4
-    with sqlite3.connect(ws.path / "imint.db") as con:
-        per_file = con.execute(
-            "select evidence_sha256, count(*) from faces group by evidence_sha256"
-        ).fetchall()
+    per_file = query(ws, "select evidence_sha256, count(*) from faces group by evidence_sha256")
     assert all(n == 1 for _, n in per_file)
 
 

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -267,6 +268,14 @@ def create_app(
     async def _id_out_of_range(request: Request, exc: OverflowError) -> Response:
         # An id past the database's 64-bit integers names no record: the same answer as any unknown id.
         return _error_response(request, 404, "no record with this id", subject=request.url.path, reason="not found")
+
+    @app.exception_handler(DataError)
+    async def _id_out_of_range_on_server(request: Request, exc: DataError) -> Response:
+        # PostgreSQL's ids are 32-bit INTEGER: it refuses a larger one (SQLSTATE 22003) where SQLite
+        # raised OverflowError only past 64 bits. Any other refused value is a server error.
+        if getattr(exc.orig, "sqlstate", None) != "22003":
+            raise exc
+        return await _id_out_of_range(request, OverflowError(str(exc.orig)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
