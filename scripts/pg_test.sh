@@ -26,6 +26,12 @@ tmp=$(mktemp -d /tmp/imint-pg.XXXXXX)
 chmod 0755 "$tmp"
 [ "${#as_pg[@]}" -eq 0 ] || chown postgres: "$tmp"
 cleanup() {
+  # The server's CPU time (its own and its ended backends'): with pytest's, what the pass costs CI.
+  local pid
+  if pid=$(head -n 1 "$tmp/data/postmaster.pid" 2>/dev/null) && [ -r "/proc/$pid/stat" ]; then
+    awk -v hz="$(getconf CLK_TCK)" '{printf "pg_test: the PostgreSQL server used %.0f s of CPU\n", ($14+$15+$16+$17)/hz}' \
+      "/proc/$pid/stat" >&2
+  fi
   "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$tmp/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }

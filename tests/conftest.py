@@ -91,6 +91,38 @@ def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001 - pyte
             item.add_marker(pytest.mark.skip(reason="SQLite only: " + mark.kwargs.get("reason", "")))
 
 
+# What the PostgreSQL pass spends on test files that never open a workspace (they run as on SQLite):
+# test file -> [tests, seconds, databases made], printed at the end of the pass.
+_pass_costs: dict[str, list[float]] = {}
+
+
+def pytest_runtest_logreport(report) -> None:  # noqa: ANN001
+    if db_support.ON_POSTGRES:
+        cost = _pass_costs.setdefault(report.nodeid.split("::")[0], [0, 0.0, 0])
+        cost[0] += report.when == "call"
+        cost[1] += report.duration
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item):  # noqa: ANN001, ANN201
+    made = db_support.servers.made if db_support.servers is not None else 0
+    yield
+    if db_support.servers is not None:  # module fixtures' databases count for the test that set them up
+        _pass_costs.setdefault(item.nodeid.split("::")[0], [0, 0.0, 0])[2] += db_support.servers.made - made
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if not _pass_costs:
+        return
+    idle = {f: c for f, c in _pass_costs.items() if c[2] == 0}
+    terminalreporter.write_line(
+        f"PostgreSQL pass: {len(idle)} of {len(_pass_costs)} test files opened no workspace "
+        f"({sum(c[0] for c in idle.values()):.0f} tests, {sum(c[1] for c in idle.values()):.0f} s of "
+        f"{sum(c[1] for c in _pass_costs.values()):.0f} s); databases made: "
+        f"{sum(c[2] for c in _pass_costs.values()):.0f}"
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def database_server() -> Iterator[db_support.ServerDatabases | None]:
     """On PostgreSQL: route every workspace's records to a server database of its own."""
