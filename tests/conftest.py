@@ -105,10 +105,10 @@ def pytest_runtest_logreport(report) -> None:  # noqa: ANN001
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item):  # noqa: ANN001, ANN201
-    made = db_support.servers.made if db_support.servers is not None else 0
+    made = db_support.databases_made
     yield
-    if db_support.servers is not None:  # module fixtures' databases count for the test that set them up
-        _pass_costs.setdefault(item.nodeid.split("::")[0], [0, 0.0, 0])[2] += db_support.servers.made - made
+    if db_support.ON_POSTGRES:  # module fixtures' databases count for the test that set them up
+        _pass_costs.setdefault(item.nodeid.split("::")[0], [0, 0.0, 0])[2] += db_support.databases_made - made
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001

@@ -42,10 +42,10 @@ class ServerDatabases:
         self.by_path: dict[Path, str] = {}
         self._engines: dict[str, Engine] = {}
         self._numbers = itertools.count()
-        self.made = 0  # databases made so far (for the pass's cost summary)
 
     def _new_name(self) -> str:
-        self.made += 1
+        global databases_made
+        databases_made += 1
         return f"imint_t{os.getpid()}_{next(self._numbers)}"
 
     def _url(self, name: str) -> str:
@@ -98,6 +98,7 @@ class ServerDatabases:
 
 # Set by tests/conftest.py for the session when ON_POSTGRES.
 servers: ServerDatabases | None = None
+databases_made = 0  # so far in this session (for the pass's cost summary)
 
 
 def database_url(workspace: Path | str) -> str:
