@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Run the database tests against PostgreSQL: a throw-away cluster on loopback, removed on exit.
+# Run the test suite against PostgreSQL: a throw-away cluster on loopback, removed on exit.
 #
-#   scripts/pg_test.sh                    # the default list of test files below
+#   scripts/pg_test.sh                    # the whole suite but the `long` tests, as `make test`
 #   scripts/pg_test.sh tests/test_x.py    # these instead (any pytest arguments)
+#
+# Every workspace a test opens (in-process, or in a child `python -m imint.cli`) gets a database
+# of its own on this server (tests/db_support.py); tests marked `sqlite_only` (about the imint.db
+# file itself) are skipped with their reason.
 #
 # Needs Debian's postgresql (apt-get install -y postgresql) and imint[postgres] in .venv
 # (or PYTHON=/path/to/python). The cluster runs as an unprivileged user (initdb refuses root):
@@ -22,6 +26,12 @@ tmp=$(mktemp -d /tmp/imint-pg.XXXXXX)
 chmod 0755 "$tmp"
 [ "${#as_pg[@]}" -eq 0 ] || chown postgres: "$tmp"
 cleanup() {
+  # The server's CPU time (its own and its ended backends'): with pytest's, what the pass costs CI.
+  local pid
+  if pid=$(head -n 1 "$tmp/data/postmaster.pid" 2>/dev/null) && [ -r "/proc/$pid/stat" ]; then
+    awk -v hz="$(getconf CLK_TCK)" '{printf "pg_test: the PostgreSQL server used %.0f s of CPU\n", ($14+$15+$16+$17)/hz}' \
+      "/proc/$pid/stat" >&2
+  fi
   "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$tmp/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
@@ -45,7 +55,6 @@ PGPASSWORD=$admin_pw "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U imint_admin -d
 export IMINT_DATABASE_URL="postgresql+psycopg://imint:$app_pw@127.0.0.1:$PORT/imint"
 export IMINT_TEST_ADMIN_URL="postgresql+psycopg://imint_admin:$admin_pw@127.0.0.1:$PORT/postgres"
 if [ "$#" -eq 0 ]; then
-  set -- tests/test_postgres.py tests/test_workspace.py tests/test_cases.py tests/test_api_auth.py \
-    tests/test_api_jobs.py tests/test_sites.py
+  set -- -m "not long"
 fi
 "$PYTHON" -m pytest -q "$@"

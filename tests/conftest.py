@@ -6,16 +6,17 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests import db_support
 
 
 def astronaut() -> np.ndarray:
@@ -78,68 +79,93 @@ def bad_files(tmp_path_factory, photos) -> dict[str, Path]:
 
 
 # -- the database under test ---------------------------------------------------------------------
-# SQLite (<workspace>/imint.db) unless IMINT_DATABASE_URL names a PostgreSQL server
-# (scripts/pg_test.sh starts one). Then every workspace folder a test opens gets its own fresh
-# database, made with IMINT_TEST_ADMIN_URL and owned by the URL's role, so tests stay as isolated
-# as with one imint.db per folder, and reopening a folder finds its records again.
-TEST_DATABASE_URL = os.environ.get("IMINT_DATABASE_URL", "")
-TEST_ADMIN_URL = os.environ.get("IMINT_TEST_ADMIN_URL", "")
-ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
+# SQLite unless IMINT_DATABASE_URL names a PostgreSQL server (scripts/pg_test.sh starts one): then
+# each workspace folder gets its own database (tests/db_support.py), for the whole session so
+# that module-scoped workspaces are on the server too; a test's own databases are dropped after it.
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001 - pytest's objects
+    """On PostgreSQL, skip the tests marked ``sqlite_only`` with the reason each one gives."""
+    if not db_support.ON_POSTGRES:
+        return
+    for item in items:
+        if mark := item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="SQLite only: " + mark.kwargs.get("reason", "")))
 
 
-class ServerDatabases:
-    """One PostgreSQL database per workspace path, dropped when the test ends."""
-
-    def __init__(self, app_url: str, admin_url: str) -> None:
-        from sqlalchemy import create_engine, make_url
-
-        self.app_url = make_url(app_url)
-        self.admin = create_engine(make_url(admin_url or app_url), isolation_level="AUTOCOMMIT")
-        self.by_path: dict[Path, str] = {}
-
-    def url_for(self, sqlite_path: Path) -> str:
-        from sqlalchemy import text
-
-        key = Path(sqlite_path).resolve()
-        if key not in self.by_path:
-            name = f"imint_t{os.getpid()}_{next(_database_numbers)}"
-            with self.admin.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{name}" OWNER "{self.app_url.username}"'))
-            self.by_path[key] = self.app_url.set(database=name).render_as_string(hide_password=False)
-        return self.by_path[key]
-
-    def drop_all(self) -> None:
-        from sqlalchemy import text
-
-        with self.admin.connect() as c:
-            for url in self.by_path.values():
-                name = url.rsplit("/", 1)[1]
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.admin.dispose()
+# What the PostgreSQL pass spends on test files that never open a workspace (they run as on SQLite):
+# test file -> [tests, seconds, databases made], printed at the end of the pass.
+_pass_costs: dict[str, list[float]] = {}
 
 
-_database_numbers = itertools.count()
+def pytest_runtest_logreport(report) -> None:  # noqa: ANN001
+    if db_support.ON_POSTGRES:
+        cost = _pass_costs.setdefault(report.nodeid.split("::")[0], [0, 0.0, 0])
+        cost[0] += report.when == "call"
+        cost[1] += report.duration
 
 
-@pytest.fixture(autouse=True)
-def database_server(monkeypatch) -> Iterator[ServerDatabases | None]:
-    """On PostgreSQL: route every Workspace's imint.db to its own server database."""
-    if not ON_POSTGRES:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item):  # noqa: ANN001, ANN201
+    made = db_support.databases_made
+    yield
+    if db_support.ON_POSTGRES:  # module fixtures' databases count for the test that set them up
+        _pass_costs.setdefault(item.nodeid.split("::")[0], [0, 0.0, 0])[2] += db_support.databases_made - made
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if not _pass_costs:
+        return
+    idle = {f: c for f, c in _pass_costs.items() if c[2] == 0}
+    terminalreporter.write_line(
+        f"PostgreSQL pass: {len(idle)} of {len(_pass_costs)} test files opened no workspace "
+        f"({sum(c[0] for c in idle.values()):.0f} tests, {sum(c[1] for c in idle.values()):.0f} s of "
+        f"{sum(c[1] for c in _pass_costs.values()):.0f} s); databases made: "
+        f"{sum(c[2] for c in _pass_costs.values()):.0f}"
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_server() -> Iterator[db_support.ServerDatabases | None]:
+    """On PostgreSQL: route every workspace's records to a server database of its own."""
+    if not db_support.ON_POSTGRES:
         yield None
         return
     import imint.workspace
+    from imint.settings import Settings
     from imint.store.db import Database, is_url
 
-    servers = ServerDatabases(TEST_DATABASE_URL, TEST_ADMIN_URL)
+    servers = db_support.ServerDatabases(db_support.TEST_DATABASE_URL, db_support.TEST_ADMIN_URL)
 
     class PerWorkspaceDatabase(Database):
         def __init__(self, target, **kwargs) -> None:  # noqa: ANN001 - a path or a URL, as Database
-            super().__init__(target if is_url(target) else servers.url_for(target), **kwargs)
+            # Workspace passes <folder>/imint.db when its settings name no database.
+            super().__init__(target if is_url(target) else servers.url_for(Path(target).parent), **kwargs)
 
-    # The CLI in-process would otherwise send every workspace to the one database of the URL.
-    monkeypatch.delenv("IMINT_DATABASE_URL")
-    monkeypatch.setattr(imint.workspace, "Database", PerWorkspaceDatabase)
-    try:
-        yield servers
-    finally:
-        servers.drop_all()
+    plain_from_env = Settings.from_env.__func__
+
+    def from_env(cls, env=None, **flags):  # noqa: ANN001, ANN202 - as Settings.from_env
+        """As if IMINT_DATABASE_URL named this workspace's database, the way a user runs a command."""
+        settings = plain_from_env(cls, env, **flags)
+        if env is None and not settings.database_url:
+            settings = replace(settings, database_url=servers.url_for(settings.workspace))
+        return settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        # One shared database for every workspace would mix them: each gets its own instead.
+        patch.delenv("IMINT_DATABASE_URL")
+        patch.setattr(imint.workspace, "Database", PerWorkspaceDatabase)
+        patch.setattr(Settings, "from_env", classmethod(from_env))
+        db_support.servers = servers
+        try:
+            yield servers
+        finally:
+            db_support.servers = None
+            servers.drop_all()
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases(database_server) -> Iterator[None]:  # noqa: ANN001
+    """Drop the databases a test made (module- and session-scoped fixtures' ones stay till the end)."""
+    before = set(database_server.by_path) if database_server is not None else set()
+    yield
+    if database_server is not None:
+        database_server.drop([p for p in database_server.by_path if p not in before])

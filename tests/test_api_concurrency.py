@@ -22,6 +22,7 @@ from imint.settings import Settings
 from imint.workspace import Workspace
 from tests.api_support import astronaut_jpeg, make_users
 from tests.conftest import astronaut, grace_hopper
+from tests.db_support import child_env
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
@@ -137,7 +138,7 @@ def test_the_cli_and_the_server_write_one_workspace_at_once(tmp_path: Path, phot
         f"for i in range({n_cli_claims}):\n"
         "    app(['claim', 'add', 'shared-case', f'cli claim {i}', '-w', ws], standalone_mode=False)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(SRC), "IMINT_USER": "cli-user"}
+    env = child_env(ws_path, IMINT_USER="cli-user")
     app = create_app(ws_path, run_jobs=False)
     headers = {"Authorization": f"Bearer {tokens['analyst']}", "Accept": "application/json"}
     answered: list[int] = []

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import sqlite3
 import subprocess
 
 import numpy as np
@@ -14,11 +13,7 @@ from imint.demo import run_demo
 from imint.demo.claims import CASE_NAME, CLAIMS
 from imint.report.browser import Chromium
 from imint.workspace import Workspace
-from tests.db_support import ON_POSTGRES
-
-# The demo workspace is built once per module, before the per-test database of tests/conftest.py,
-# and counted with sqlite3: this module checks the SQLite demo that `make run` builds.
-pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="module-scoped SQLite demo workspace (make run)")
+from tests.db_support import query
 
 TABLES = (
     "claims", "claim_places", "claim_links", "case_evidence", "evidence", "persons", "matches", "faces",
@@ -27,11 +22,7 @@ TABLES = (
 
 
 def counts(path):
-    con = sqlite3.connect(path / "imint.db")
-    try:
-        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
-    finally:
-        con.close()
+    return {t: query(path, f"select count(*) from {t}")[0][0] for t in TABLES}  # noqa: S608
 
 
 def need(tool):

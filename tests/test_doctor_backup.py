@@ -17,6 +17,10 @@ from imint.cli import app
 from imint.store.backup import backup_workspace, restore_workspace
 from imint.store.doctor import check_workspace
 from imint.workspace import Workspace
+from tests.db_support import ON_POSTGRES, child_env, database_url, doctor, execute
+
+# A server that no test starts: the refusals below must come before any connection.
+NO_SERVER_URL = "postgresql+psycopg://imint:secret@127.0.0.1:9/imint"
 
 runner = CliRunner()
 
@@ -68,13 +72,58 @@ def test_a_modified_object_and_leftovers_are_reported(tmp_path):
     path.write_text("changed")
     stray = path.parent / ".incoming-999999-abc"
     stray.write_text("half")
-    report = check_workspace(ws)
+    report = doctor(ws)
     kinds = sorted((f.severity, f.check) for f in report.findings)
     assert kinds == [("error", "objects"), ("warning", "temp-files")]
     r = imint("doctor", "--repair", "-w", ws)
     assert r.exit_code == 1 and "modified" in r.output and not stray.exists()
 
 
+def test_a_missing_append_only_trigger_is_reported(tmp_path):
+    ws, _ = workspace_with_files(tmp_path, n=1)
+    trigger = "custody_log_no_change" if ON_POSTGRES else "custody_log_no_update"
+    execute(ws, f"DROP TRIGGER {trigger}" + (" ON custody_log" if ON_POSTGRES else ""))  # as the owner can
+    code, report = doctor_json(ws)
+    assert code == 1 and not report["ok"]
+    (finding,) = report["findings"]
+    assert (finding["check"], finding["subject"]) == ("append-only", "custody_log")
+    assert trigger in finding["problem"] and "re-create the triggers" in finding["recovery"]
+
+
+def test_the_doctor_says_when_the_database_server_cannot_be_reached(tmp_path):
+    ws, _ = workspace_with_files(tmp_path, n=1)
+    r = imint("--database-url", NO_SERVER_URL, "doctor", "--json", "-w", ws)
+    assert r.exit_code == 1, r.output
+    (finding,) = json.loads(r.stdout)["findings"]
+    assert finding["check"] == "database" and "cannot be reached" in finding["problem"]
+    assert "secret" not in r.stdout and "pg_restore" in finding["recovery"]
+
+
+def test_the_doctor_reports_a_server_database_without_imint_tables(tmp_path):
+    if not ON_POSTGRES:
+        pytest.skip("needs the PostgreSQL of scripts/pg_test.sh")
+    (tmp_path / "empty").mkdir()
+    report = check_workspace(tmp_path / "empty", database_url=database_url(tmp_path / "empty"))
+    assert not report.ok and "no imint tables" in report.findings[0].problem
+
+
+@pytest.mark.parametrize("command", ["backup", "restore"])
+def test_backup_and_restore_refuse_a_server_database_and_name_its_tools(tmp_path, command):
+    ws, _ = workspace_with_files(tmp_path, n=1)
+    target = tmp_path / "copy"
+    args = (target, "-w", ws) if command == "backup" else (ws, "-w", target)
+    urls = [NO_SERVER_URL] + ([None] if ON_POSTGRES else [])  # None: the workspace's own server database
+    for url in urls:
+        r = imint(*(["--database-url", url] if url else []), command, *args)
+        said = " ".join(r.output.split())
+        assert r.exit_code == 2, r.output
+        assert ("pg_dump" if command == "backup" else "pg_restore") in said and "copy the workspace" in said
+        assert "secret" not in said and not target.exists()
+    with pytest.raises(Exception, match="database server"):
+        backup_workspace(ws, target, database_url=NO_SERVER_URL)
+
+
+@pytest.mark.sqlite_only(reason="corrupts pages of the imint.db file and checks SQLite's integrity_check")
 def test_a_damaged_database_is_reported_not_opened_for_writing(tmp_path):
     ws, _ = workspace_with_files(tmp_path, n=40)
     with Workspace(ws) as w:
@@ -97,6 +146,7 @@ def test_a_damaged_database_is_reported_not_opened_for_writing(tmp_path):
     assert db.read_bytes() == damaged  # the doctor only read it
 
 
+@pytest.mark.sqlite_only(reason="overwrites the imint.db file")
 def test_an_unreadable_database_file_is_reported(tmp_path):
     ws, _ = workspace_with_files(tmp_path, n=1)
     (ws / "imint.db").write_bytes(b"this is not a database" * 100)
@@ -107,6 +157,7 @@ def test_an_unreadable_database_file_is_reported(tmp_path):
     assert "cannot be read" in report["findings"][0]["problem"]
 
 
+@pytest.mark.sqlite_only(reason="imint backup/restore copy imint.db (on a server they refuse: tested above)")
 def test_backup_and_restore_give_a_workspace_that_verifies(tmp_path):
     ws, shas = workspace_with_files(tmp_path)
     r = imint("backup", tmp_path / "bak", "-w", ws)
@@ -131,6 +182,7 @@ def test_backup_and_restore_give_a_workspace_that_verifies(tmp_path):
     assert check_workspace(ws).ok
 
 
+@pytest.mark.sqlite_only(reason="damages the imint.db of a backup")
 def test_restore_refuses_a_damaged_backup(tmp_path):
     ws, _ = workspace_with_files(tmp_path)
     backup_workspace(ws, tmp_path / "bak")
@@ -143,9 +195,10 @@ def test_restore_refuses_a_damaged_backup(tmp_path):
 _WRITER = """
 import sys, time
 from pathlib import Path
+from imint.settings import Settings
 from imint.workspace import Workspace
 
-ws = Workspace(sys.argv[1], user="writer")
+ws = Workspace(settings=Settings.from_env(workspace=sys.argv[1], user="writer"))
 folder = Path(sys.argv[2])
 for i in range(100000):
     f = folder / f"w{i}.txt"
@@ -155,11 +208,12 @@ for i in range(100000):
 """
 
 
+@pytest.mark.sqlite_only(reason="SQLite's online backup API while another process writes")
 def test_a_backup_taken_while_another_process_writes_restores_whole(tmp_path):
     ws, _ = workspace_with_files(tmp_path, n=2)
     folder = tmp_path / "incoming"
     folder.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = child_env(ws)
     writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(ws), str(folder)], env=env)
     try:
         deadline = time.monotonic() + 240
@@ -184,6 +238,7 @@ def test_a_backup_taken_while_another_process_writes_restores_whole(tmp_path):
         assert report.ok and not report.findings, report.to_dict()
 
 
+@pytest.mark.sqlite_only(reason="imint backup copies imint.db (on a server it refuses: tested above)")
 def test_backup_refuses_a_folder_inside_the_workspace(tmp_path):
     ws, _ = workspace_with_files(tmp_path, n=1)
     with pytest.raises(Exception, match="outside the workspace"):

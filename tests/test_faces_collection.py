@@ -2,7 +2,6 @@
 
 import io
 import json
-import sqlite3
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from PIL import Image
 
 from imint.faces.collection import CollectionFaces, appearance_search
 from imint.workspace import Workspace
+from tests.db_support import child_env, execute, query
 
 
 @pytest.fixture()
@@ -32,8 +32,7 @@ def collection(tmp_path_factory, photos):
 
 
 def _count(ws, table, where=""):
-    with sqlite3.connect(ws.path / "imint.db") as con:
-        return con.execute(f"select count(*) from {table} {where}").fetchone()[0]
+    return query(ws, f"select count(*) from {table} {where}")[0][0]  # noqa: S608
 
 
 PLANTED = {"crop.jpg", "mirrored.jpg", "smaller.png"}
@@ -142,13 +141,14 @@ def test_cli_ingest_then_find_writes_json(collection, photos, tmp_path):
 _KILLED_CHILD = """
 import sys, time
 from imint.faces.collection import ingest
+from imint.settings import Settings
 from imint.workspace import Workspace
 
 def stall_after_three(done, total, item):
     if done == 3:
         time.sleep(600)
 
-ws = Workspace(sys.argv[1], user="tester")
+ws = Workspace(settings=Settings.from_env(workspace=sys.argv[1], user="tester"))
 ingest(ws.faces, [sys.argv[2]], progress=stall_after_three, batch=1)
 """
 
@@ -163,8 +163,9 @@ def test_an_ingest_killed_with_sigkill_resumes_without_duplicates(tmp_path, coll
 
     wsp = tmp_path / "ws"
     ws = Workspace(wsp, user="tester")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, str(wsp), str(collection)], env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, str(wsp), str(collection)], env=child_env(wsp)
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and child.poll() is None and _count(ws, "face_scans") < 2:
@@ -182,10 +183,7 @@ def test_an_ingest_killed_with_sigkill_resumes_without_duplicates(tmp_path, coll
     report = ws.faces.ingest([collection])
     assert (report.analysed, report.reused) == (4 - scanned, scanned)
     assert _count(ws, "face_scans") == 4 and _count(ws, "faces") == 4 and _count(ws, "evidence") == 4
-    with sqlite3.connect(ws.path / "imint.db") as con:
-        per_file = con.execute(
-            "select evidence_sha256, count(*) from faces group by evidence_sha256"
-        ).fetchall()
+    per_file = query(ws, "select evidence_sha256, count(*) from faces group by evidence_sha256")
     assert all(n == 1 for _, n in per_file)
 
 
@@ -194,6 +192,7 @@ import sys, time
 from pathlib import Path
 import imint.faces.ingest_pipeline as pipeline
 from imint.faces.collection import ingest
+from imint.settings import Settings
 from imint.workspace import Workspace
 
 real_store, calls = pipeline._store_one, []
@@ -207,7 +206,7 @@ def store_then_stall_on_the_third(faces, s, work):
     return out
 
 pipeline._store_one = store_then_stall_on_the_third
-ws = Workspace(sys.argv[1], user="tester")
+ws = Workspace(settings=Settings.from_env(workspace=sys.argv[1], user="tester"))
 ingest(ws.faces, [sys.argv[2]], batch=2, workers=int(sys.argv[4]))
 """
 
@@ -225,7 +224,7 @@ def test_an_ingest_killed_mid_batch_loses_that_batch_only_and_resumes_without_du
 
     wsp, marker = tmp_path / "ws", tmp_path / "stalled"
     ws = Workspace(wsp, user="tester")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = child_env(wsp)
     args = [sys.executable, "-c", _KILLED_MID_BATCH, str(wsp), str(collection), str(marker), str(workers)]
     child = subprocess.Popen(args, env=env)
     try:
@@ -244,13 +243,8 @@ def test_an_ingest_killed_mid_batch_loses_that_batch_only_and_resumes_without_du
     report = ws.faces.ingest([collection], batch=2)
     assert (report.analysed, report.reused, report.faces) == (2, 2, 2)
     assert _count(ws, "face_scans") == 4 and _count(ws, "faces") == 4 and _count(ws, "evidence") == 4
-    with sqlite3.connect(ws.path / "imint.db") as con:
-        per_file = con.execute(
-            "select evidence_sha256, count(*) from faces group by evidence_sha256"
-        ).fetchall()
-        analysed_marks = con.execute(
-            "select count(*) from custody_log where action = 'faces-analysed'"
-        ).fetchone()[0]
+    per_file = query(ws, "select evidence_sha256, count(*) from faces group by evidence_sha256")
+    analysed_marks = query(ws, "select count(*) from custody_log where action = 'faces-analysed'")[0][0]
     assert all(n == 1 for _, n in per_file) and len(per_file) == 4
     assert analysed_marks == 4  # every photo analysed once over both runs
 
@@ -375,8 +369,7 @@ def test_find_through_the_index_equals_the_exact_search_and_follows_the_database
     assert len(after.appearances) == 4 and not builds
     assert len(CollectionIndex.load(directory)) == 6
     gone = after.appearances[0]["face_id"]
-    with sqlite3.connect(ws.path / "imint.db") as con:
-        con.execute("update faces set embedding = null where id = ?", (gone,))
+    execute(ws, "update faces set embedding = null where id = :id", id=gone)
     assert gone not in {a["face_id"] for a in ws.faces.find(name="Eileen Collins", record=False).appearances}
     assert not builds and len(CollectionIndex.load(directory)) == 5
 

@@ -5,6 +5,7 @@ from PIL import Image
 
 from imint.faces.near_copies import near_copy_group, with_near_copies
 from imint.workspace import Workspace
+from tests.db_support import query
 
 
 def _sha_of(ws, name):
@@ -43,7 +44,6 @@ def test_a_resized_recompressed_mirrored_copy_is_grouped_and_first_seen_is_the_o
 
 def test_the_hash_computed_by_the_ingest_workers_is_the_checks_parts_own(tmp_path, photos):
     """The faces ingest hands its workers' pHash to the checks hook: the stored row is what the hook computes."""
-    import sqlite3
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -54,9 +54,6 @@ def test_the_hash_computed_by_the_ingest_workers_is_the_checks_parts_own(tmp_pat
     plain.ingest(folder / "gh.jpg")
 
     def hashes(ws):
-        with sqlite3.connect(ws.path / "imint.db") as con:
-            return con.execute(
-                "select evidence_sha256, method, hash_hex, mirror_hex from image_hashes"
-            ).fetchall()
+        return query(ws, "select evidence_sha256, method, hash_hex, mirror_hex from image_hashes")
 
     assert hashes(via_faces) == hashes(plain) and len(hashes(plain)) == 1

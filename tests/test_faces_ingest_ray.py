@@ -3,7 +3,6 @@
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 from imint.workspace import Workspace
+from tests.db_support import query
 
 pytest.importorskip("ray")
 
@@ -78,14 +78,14 @@ def ray_cluster():
 def _records(ws: Workspace) -> dict[str, list[tuple]]:
     """Every photo's faces: box, landmarks, scores, quality and embedding, in a stable order."""
     out: dict[str, list[tuple]] = {}
-    with sqlite3.connect(ws.path / "imint.db") as con:
-        rows = con.execute(
-            "select evidence_sha256, x1, y1, x2, y2, det_score, quality, quality_reason, embedding, model_id "
-            "from faces order by evidence_sha256, x1, y1"
-        ).fetchall()
-        scans = dict(con.execute("select evidence_sha256, n_faces from face_scans").fetchall())
-    for sha, *rest in rows:
-        out.setdefault(sha, []).append(tuple(rest))
+    rows = query(
+        ws,
+        "select evidence_sha256, x1, y1, x2, y2, det_score, quality, quality_reason, embedding, model_id "
+        "from faces order by evidence_sha256, x1, y1",
+    )
+    scans = dict(query(ws, "select evidence_sha256, n_faces from face_scans"))
+    for sha, *rest in rows:  # bytes on both databases (PostgreSQL's driver answers memoryview)
+        out.setdefault(sha, []).append(tuple(bytes(v) if isinstance(v, memoryview) else v for v in rest))
     assert {sha: len(v) for sha, v in out.items()} == {s: n for s, n in scans.items() if n}
     return out
 

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from imint.cases import verify_evidence
 from imint.cli import app
 from imint.errors import StorageError
-from imint.store.doctor import check_workspace
 from imint.workspace import Workspace
+from tests.db_support import doctor
 
 
 def store_state(ws: Workspace) -> tuple[list[str], list[tuple[str, str]], list[Path]]:
@@ -77,7 +77,7 @@ def test_a_full_tmpfs_refuses_the_file_and_keeps_the_store(tmp_path, tmpfs_objec
     other = tmp_path / "other.txt"
     other.write_text("another small note")
     assert ws.ingest(other).is_new
-    report = check_workspace(tmpfs_objects)
+    report = doctor(tmpfs_objects)
     assert report.ok and not report.findings, report.to_dict()
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -26,12 +25,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imint.store.doctor import check_workspace
 from imint.workspace import Workspace
+from tests import db_support
 from tests.conftest import astronaut, grace_hopper
+from tests.db_support import ON_POSTGRES, RefusedByDatabase, copy_workspace, doctor
 
 PERSON = "Eileen Collins"
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "IMINT_USER": "tester"}
 
 
 # -- running and killing the command ------------------------------------------------------
@@ -39,15 +38,21 @@ def imint_cmd(*args: object) -> list[str]:
     return [sys.executable, "-m", "imint.cli", *[str(a) for a in args]]
 
 
+def env_of(cmd: list[str]) -> dict[str, str]:
+    """The child's environment: this tree's imint and the database of the workspace after ``-w``."""
+    return db_support.child_env(cmd[cmd.index("-w") + 1], IMINT_USER="tester")
+
+
 def run_to_end(*args: object) -> subprocess.CompletedProcess:
-    done = subprocess.run(imint_cmd(*args), env=ENV, capture_output=True, text=True, timeout=600)
+    cmd = imint_cmd(*args)
+    done = subprocess.run(cmd, env=env_of(cmd), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
 
 def kill_when(args: list[str], ready: Callable[[], bool], *, timeout: float = 300) -> bool:
     """Start ``args``, SIGKILL it once ``ready()`` is true; False if it finished first."""
-    child = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(args, env=env_of(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
         while child.poll() is None and time.monotonic() < deadline:
@@ -68,8 +73,13 @@ def after(seconds: float) -> Callable[[], bool]:
     return lambda: time.monotonic() - start >= seconds
 
 
-def count_rows(ws: Path, table: str, where: str = "1") -> int:
+def count_rows(ws: Path, table: str, where: str = "1 = 1") -> int:
     """Rows of ``table`` as another reader sees them (0 while the database or table is not there)."""
+    if ON_POSTGRES:
+        try:
+            return query(ws, f"SELECT count(*) FROM {table} WHERE {where}")[0][0]  # noqa: S608
+        except RefusedByDatabase:
+            return 0
     if not (ws / "imint.db").exists():
         return 0
     try:
@@ -93,6 +103,8 @@ def first_object(ws: Path) -> Callable[[], bool]:
 
 # -- what must hold after a restart ---------------------------------------------------------------
 def query(ws: Path, sql: str) -> list[tuple]:
+    if ON_POSTGRES:  # on a connection of the test's own, as sqlite3 below
+        return db_support.query(db_support.servers.engine(db_support.database_url(ws)), sql)
     conn = sqlite3.connect(ws / "imint.db")
     try:
         return conn.execute(sql).fetchall()
@@ -108,22 +120,31 @@ def assert_logs_kept_and_append_only(ws: Path, before: dict[str, list[tuple]]) -
     after_restart = log_rows(ws)
     for table, rows in before.items():
         assert after_restart[table][: len(rows)] == rows, f"{table} rows changed after the restart"
-        conn = sqlite3.connect(ws / "imint.db")
-        try:
-            if rows:
-                for sql in (f"UPDATE {table} SET actor = 'x'", f"DELETE FROM {table}"):  # noqa: S608
-                    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-                        conn.execute(sql)
-        finally:
-            conn.close()
+        if rows:
+            for sql in (f"UPDATE {table} SET actor = 'x'", f"DELETE FROM {table}"):  # noqa: S608
+                refuse(ws, sql)
     added = query(ws, "SELECT evidence_sha256, count(*) FROM custody_log WHERE action='added' GROUP BY 1")
     assert all(n == 1 for _, n in added), "an original was logged as added twice"
     assert {sha for sha, _ in added} == {sha for (sha,) in query(ws, "SELECT sha256 FROM evidence")}
 
 
+def refuse(ws: Path, sql: str) -> None:
+    """``sql`` is refused by the append-only triggers, as the application's database user."""
+    if ON_POSTGRES:
+        with pytest.raises(RefusedByDatabase, match="append-only"):
+            db_support.execute(db_support.servers.engine(db_support.database_url(ws)), sql)
+        return
+    conn = sqlite3.connect(ws / "imint.db")
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(sql)
+    finally:
+        conn.close()
+
+
 def assert_whole(ws: Path) -> None:
     """The doctor finds nothing: no damage, no orphan rows or objects, no temp file, index in step."""
-    report = check_workspace(ws)
+    report = doctor(ws)
     assert report.ok and not report.findings, report.to_dict()
     leftovers = [p for p in ws.rglob("*") if p.name.startswith(".incoming-") or p.name.endswith(".tmp")]
     assert not leftovers
@@ -170,7 +191,7 @@ def enrolled_workspace(tmp_path_factory, reference_photo) -> Path:
 @pytest.fixture(scope="module")
 def uninterrupted_search(tmp_path_factory, photo_folder, enrolled_workspace) -> dict[str, int]:
     ws = tmp_path_factory.mktemp("clean") / "ws"
-    shutil.copytree(enrolled_workspace, ws)
+    copy_workspace(enrolled_workspace, ws)
     with Workspace(ws, user="tester") as w:
         w.search(photo_folder)
     return counts(ws, FACE_TABLES)
@@ -202,7 +223,7 @@ def test_folder_search_killed_then_run_again(
     tmp_path, photo_folder, enrolled_workspace, uninterrupted_search, kill_at
 ):
     ws = tmp_path / "ws"
-    shutil.copytree(enrolled_workspace, ws)
+    copy_workspace(enrolled_workspace, ws)
     n_enrolled = count_rows(ws, "evidence")
     ready = {
         "first-evidence-row": lambda: count_rows(ws, "evidence") > n_enrolled,
@@ -250,7 +271,7 @@ def test_enrollment_killed_then_run_again(tmp_path, photo_folder, reference_phot
 
     run_to_end("enroll", PERSON, *photos, "-w", ws)
     assert count_rows(ws, "persons") == 2 and count_rows(ws, "reference_photos") == 4
-    stale = check_workspace(ws)
+    stale = doctor(ws)
     assert [f.check for f in stale.findings] == ["index"], stale.to_dict()  # saved before she was enrolled
     out = tmp_path / "found.json"
     run_to_end("search", photo_folder / "astronaut_shifted.jpg", "--no-annotate", "--json", out, "-w", ws)

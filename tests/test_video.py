@@ -24,6 +24,7 @@ from imint.faces.video.tables import VideoAppearance, VideoDetection, VideoScan,
 from imint.media.frames import probe_video
 from imint.media.sniff import sort_media
 from imint.workspace import Workspace
+from tests.db_support import child_env
 from tests.video_clips import astronaut, grace_hopper, moving_faces_frames, truncate, write_clip
 
 PERSON = "Eileen Collins"  # the astronaut of scikit-image's sample photo
@@ -175,6 +176,7 @@ def test_killed_run_resumes_without_redoing_segments(tmp_path, clips):
 _KILLED_CHILD = """
 import sys, time
 from imint.faces.video import search_video, search_videos
+from imint.settings import Settings
 from imint.workspace import Workspace
 
 calls = []
@@ -184,7 +186,7 @@ def stall_after_the_first_commit(done, total, item):
     if len(calls) > 5:  # the sixth frame (1.0 s) came after the first segment was committed
         time.sleep(600)
 
-ws = Workspace(sys.argv[1], user="tester")
+ws = Workspace(settings=Settings.from_env(workspace=sys.argv[1], user="tester"))
 search_video(ws, sys.argv[2], segment_seconds=1.0, embed_workers=0, progress=stall_after_the_first_commit)
 """
 
@@ -199,9 +201,8 @@ def test_a_run_killed_with_sigkill_resumes_in_a_new_process(tmp_path, clips):
 
     ws_path = tmp_path / "ws"
     Workspace(ws_path, user="tester").enroll(PERSON, [clips["astronaut"]])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_CHILD, str(ws_path), str(clips["faces"])], env=env
+        [sys.executable, "-c", _KILLED_CHILD, str(ws_path), str(clips["faces"])], env=child_env(ws_path)
     )
     try:
         ws = Workspace(ws_path, user="tester")

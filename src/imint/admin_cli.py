@@ -12,7 +12,15 @@ from typing import Annotated
 
 import typer
 
-from imint.cli_common import DEFAULT_WS, WorkspaceOpt, audit, console, handle_errors, open_workspace
+from imint.cli_common import (
+    DEFAULT_WS,
+    WorkspaceOpt,
+    audit,
+    cli_settings,
+    console,
+    handle_errors,
+    open_workspace,
+)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:  # noqa: ARG001 - no eval commands here
@@ -27,14 +35,18 @@ def doctor(
     repair: Annotated[
         bool, typer.Option("--repair", help="Delete temp files and stale index files (never data).")
     ] = False,
-    quick: Annotated[bool, typer.Option("--quick", help="Check that originals exist, do not re-hash.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Check that originals exist, do not re-hash.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check a workspace: database, originals, temp files, vector index; exit 1 if anything is damaged."""
     from imint.store.doctor import check_workspace
     from imint.store.doctor import repair as do_repair
 
-    report = check_workspace(workspace, hash_objects=not quick)
+    report = check_workspace(
+        workspace, database_url=cli_settings(workspace).database_url, hash_objects=not quick
+    )
     removed = do_repair(report) if repair else []
     if as_json:
         typer.echo(json.dumps({**report.to_dict(), "removed": removed}, indent=2))
@@ -61,7 +73,9 @@ def backup(
     """Copy the workspace (a consistent database snapshot plus its originals) to DEST."""
     from imint.store.backup import backup_workspace
 
-    result = backup_workspace(workspace, dest, exports=exports)
+    result = backup_workspace(
+        workspace, dest, exports=exports, database_url=cli_settings(workspace).database_url
+    )
     ws = open_workspace(workspace)
     try:
         audit(ws, "backup", str(dest), evidence=result.evidence)
@@ -84,7 +98,9 @@ def restore(
     """Make WORKSPACE a copy of the backup SOURCE (refuses a non-empty workspace without --force)."""
     from imint.store.backup import restore_workspace
 
-    result = restore_workspace(source, workspace, force=force)
+    result = restore_workspace(
+        source, workspace, force=force, database_url=cli_settings(workspace).database_url
+    )
     ws = open_workspace(workspace)  # brings the copy's schema to this version's migrations
     try:
         audit(ws, "restore", str(source), evidence=result.evidence)

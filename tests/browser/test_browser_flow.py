@@ -222,6 +222,7 @@ def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa:
         base + "/sites",
         data={"name": "Golden Horn", "lon": "131.90", "lat": "43.08", "radius_m": "4000"},
         headers=headers,
+        timeout=60,  # the first request of a busy CI machine: 4 s on SQLite, 6.5 s on PostgreSQL measured
     ).json()["id"]
     for name, date, seed in (("a.tif", "2026-03-01", 1), ("b.tif", "2026-03-08", 2)):
         synthetic.make_sar_scene(
@@ -235,7 +236,7 @@ def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa:
         )
         assert r.status_code == 202, r.text
     deadline = time.monotonic() + 300
-    while httpx.get(base + "/jobs.json", headers=headers).json()["jobs"][0]["status"] in (
+    while httpx.get(base + "/jobs.json", headers=headers, timeout=60).json()["jobs"][0]["status"] in (
         "queued",
         "running",
     ):
@@ -285,6 +286,7 @@ def test_site_map_lays_the_scene_under_the_detections(server, browser, tmp_path)
         base + "/sites",
         data={"name": "Golden Horn", "lon": "131.90", "lat": "43.08", "radius_m": "3000"},
         headers=headers,
+        timeout=60,  # the first request of a busy CI machine: 4 s on SQLite, 6.5 s on PostgreSQL measured
     ).json()["id"]
     synthetic.make_sar_scene(tmp_path / "a.tif", width=512, height=512, n_ships=5, seed=1, date="2026-03-01")
     r = httpx.post(

@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -283,6 +284,14 @@ def create_app(
         return _error_response(
             request, 404, "no record with this id", subject=request.url.path, reason="not found"
         )
+
+    @app.exception_handler(DataError)
+    async def _id_out_of_range_on_server(request: Request, exc: DataError) -> Response:
+        # PostgreSQL's ids are 32-bit INTEGER: it refuses a larger one (SQLSTATE 22003) where SQLite
+        # raised OverflowError only past 64 bits. Any other refused value is a server error.
+        if getattr(exc.orig, "sqlstate", None) != "22003":
+            raise exc
+        return await _id_out_of_range(request, OverflowError(str(exc.orig)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

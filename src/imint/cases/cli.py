@@ -12,6 +12,7 @@ from imint.cli_common import (
     DEFAULT_WS,
     WorkspaceOpt,
     audit,
+    cli_settings,
     console,
     handle_errors,
     open_workspace,
@@ -410,7 +411,7 @@ def demo(
     """Build the sample case (public material, simulated SAR) and its report; safe to run again."""
     from imint.demo import run_demo
 
-    run_demo(workspace)
+    run_demo(workspace, settings=cli_settings(workspace))
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

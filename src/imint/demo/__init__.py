@@ -27,6 +27,7 @@ from imint.demo.claims import CASE_NAME, CASE_SUMMARY, CASE_TITLE, CLAIMS
 from imint.errors import ImintError
 from imint.report.browser import BrowserError
 from imint.report.html import ReportPaths
+from imint.settings import Settings
 from imint.workspace import Workspace
 
 STAND_IN_NOTE = (
@@ -320,10 +321,15 @@ def _step(run: DemoRun, name: str, fn: Callable[[], None]) -> None:
     run.timings[name] = time.perf_counter() - start
 
 
-def run_demo(workspace: str | Path = "imint-demo", *, pdf: bool = True) -> DemoRun:
-    """Build (or bring up to date) the sample case and its report in ``workspace``."""
+def run_demo(
+    workspace: str | Path = "imint-demo", *, pdf: bool = True, settings: Settings | None = None
+) -> DemoRun:
+    """Build (or bring up to date) the sample case and its report in ``workspace``.
+
+    ``settings`` (the command's: a database URL, say) are those of the workspace built.
+    """
     started = time.perf_counter()
-    ws = Workspace(workspace)
+    ws = Workspace(workspace, settings=settings)
     run = DemoRun(ws.path)
     console.print(f"Building the sample case in [bold]{ws.path}[/]")
     cases.create_case(ws, CASE_NAME, title=CASE_TITLE, summary=CASE_SUMMARY, exist_ok=True)

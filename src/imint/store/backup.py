@@ -6,6 +6,9 @@ snapshot names are copied (and re-hashed): objects are written before their row 
 change, so every row of the snapshot has its whole object. The vector index is not copied (it is
 rebuilt from the database); exports are copied as they are. A backup is written into a temporary
 folder next to ``dest`` and renamed at the end: an interrupted backup leaves no half-made one.
+
+A workspace whose records are on a PostgreSQL server is refused: its database is backed up with
+the server's own tools (``pg_dump`` / ``pg_restore``), its folder (the originals) as files.
 """
 
 from __future__ import annotations
@@ -121,8 +124,34 @@ def _build(src_root: Path, dest: Path, *, exports: bool, kind: str) -> BackupRes
     return BackupResult(str(dest), n, size, n_exports)
 
 
-def backup_workspace(workspace: str | Path, dest: str | Path, *, exports: bool = True) -> BackupResult:
-    """Copy the workspace at ``workspace`` to the new (or empty) folder ``dest``."""
+def refuse_server_database(database_url: str, what: str) -> None:
+    """``imint backup`` and ``restore`` copy an SQLite file: say what to do on a database server instead."""
+    if not database_url or database_url.startswith("sqlite"):
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        shown = make_url(database_url).render_as_string()  # the password masked
+    except ArgumentError:
+        shown = "the database URL"
+    tool = "pg_dump -Fc" if what == "backup" else "pg_restore"
+    raise BadInputError(
+        f"imint {what} copies SQLite workspaces; the records of this one are on a database server "
+        f"({shown}): {what} them with {tool} (see docs/team-server.md) and copy the workspace folder "
+        "(objects/) as files",
+        subject="database_url",
+    )
+
+
+def backup_workspace(
+    workspace: str | Path, dest: str | Path, *, exports: bool = True, database_url: str = ""
+) -> BackupResult:
+    """Copy the workspace at ``workspace`` to the new (or empty) folder ``dest``.
+
+    ``database_url`` is the workspace's ``Settings.database_url``; a server's is refused (pg_dump).
+    """
+    refuse_server_database(database_url, "backup")
     src_root = Path(workspace).expanduser().resolve()
     dest = Path(dest).expanduser().resolve()
     if not (src_root / "imint.db").is_file():
@@ -134,12 +163,16 @@ def backup_workspace(workspace: str | Path, dest: str | Path, *, exports: bool =
     return _build(src_root, dest, exports=exports, kind="backup")
 
 
-def restore_workspace(source: str | Path, workspace: str | Path, *, force: bool = False) -> BackupResult:
+def restore_workspace(
+    source: str | Path, workspace: str | Path, *, force: bool = False, database_url: str = ""
+) -> BackupResult:
     """Make ``workspace`` a copy of the backup at ``source``.
 
     A non-empty ``workspace`` is refused unless ``force``; with ``force`` the old workspace is
-    not deleted but moved aside to ``<workspace>.before-restore-<time>``.
+    not deleted but moved aside to ``<workspace>.before-restore-<time>``. A ``database_url`` of a
+    server is refused (pg_restore): the copy would land in imint.db, not where the records are read.
     """
+    refuse_server_database(database_url, "restore")
     src_root = Path(source).expanduser().resolve()
     target = Path(workspace).expanduser().resolve()
     if not (src_root / "imint.db").is_file():
@@ -155,7 +188,9 @@ def restore_workspace(source: str | Path, workspace: str | Path, *, force: bool 
         raise StorageError("the backup's database is damaged: " + problems[0], subject=src_root)
     occupied = target.exists() and not _is_empty_dir(target)
     if occupied and not force:
-        raise ConflictError("the workspace exists and is not empty (use --force to replace it)", subject=target)
+        raise ConflictError(
+            "the workspace exists and is not empty (use --force to replace it)", subject=target
+        )
     staged = target.with_name(f".{target.name}.restore-{os.getpid()}")
     result = _build(src_root, staged, exports=True, kind="restore")
     if occupied:

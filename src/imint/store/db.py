@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +54,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cur.close()
 
 
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_dumps(value: object) -> str:
+    """JSON columns' text: NaN and infinities (a damaged EXIF GPS field, say) stored as null.
+
+    They are not JSON: PostgreSQL's json type refuses them, and SQLite kept text no reader could parse.
+    """
+    return json.dumps(_finite(value))
+
+
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 
 
@@ -60,7 +80,7 @@ def is_url(target: str | Path) -> bool:
     return isinstance(target, str) and "://" in target
 
 
-def _engine_for_url(url: str) -> Engine:
+def engine_for_url(url: str) -> Engine:
     """An engine for a database server URL, refusing anything but the dialects the migrations know."""
     try:
         parsed = make_url(url)
@@ -73,7 +93,7 @@ def _engine_for_url(url: str) -> Engine:
         )
     try:
         # pre_ping: a team server outlives database restarts; a dead pooled connection is replaced, not raised.
-        return create_engine(parsed, future=True, pool_pre_ping=True)
+        return create_engine(parsed, future=True, pool_pre_ping=True, json_serializer=json_dumps)
     except NoSuchModuleError as exc:
         raise BadInputError(f"no driver for this URL ({exc}); install imint[postgres]", subject="database_url") from None
 
@@ -100,14 +120,14 @@ class Database:
         for module in self.table_modules:  # every table on Base.metadata before the first query
             importlib.import_module(module)
         if is_url(target):
-            self.engine: Engine = _engine_for_url(str(target))
+            self.engine: Engine = engine_for_url(str(target))
             database = self.engine.url.database
             self.path: Path | None = (
                 Path(database) if self.engine.dialect.name == "sqlite" and database else None
             )
         else:
             self.path = Path(target)
-            self.engine = create_engine(f"sqlite:///{self.path}", future=True)
+            self.engine = create_engine(f"sqlite:///{self.path}", future=True, json_serializer=json_dumps)
         self.dialect: str = self.engine.dialect.name
         # The URL with its password, for Alembic only; ``str(self)`` and logs show it masked.
         self.url = self.engine.url.render_as_string(hide_password=False)

@@ -1,30 +1,50 @@
 """``imint doctor``: check a workspace and say what is wrong and what can be recovered.
 
-It reads the workspace with ``sqlite3`` directly, never through ``Workspace``: opening a
-``Workspace`` migrates the database, and a damaged file must be looked at, not written to.
+It reads the workspace's database directly, never through ``Workspace``: opening a
+``Workspace`` migrates the database, and a damaged one must be looked at, not written to.
 Checks: the database opens and passes ``PRAGMA integrity_check`` and ``foreign_key_check``
 (orphan rows), the append-only triggers are in place, every evidence row has its object with
 the right SHA-256, no object lies in the store without a row, no temp file is left by an
 interrupted write, and each saved vector index holds exactly the reference faces of the database.
+
+On a PostgreSQL workspace (``database_url``) the server keeps its own files whole and enforces
+foreign keys itself, so the database checks are: it answers (read-only session), its schema is
+there, no foreign key is left unvalidated or disabled, and the append-only triggers exist and are
+enabled; the checks of the folder (objects, temp files, index) are the same.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from imint.media.ingest import object_path, sha256_file
 from imint.store.index import FaissIndex, stamp_of
 
-# Tables whose rows are a record of what happened: refused UPDATE and DELETE by these triggers.
+# Tables whose rows are a record of what happened: refused UPDATE and DELETE by these triggers
+# (imint.store.append_only: two per table on SQLite, row and TRUNCATE triggers on PostgreSQL).
 APPEND_ONLY_TRIGGERS = {
     "custody_log": ("custody_log_no_update", "custody_log_no_delete"),
     "audit_log": ("audit_log_no_update", "audit_log_no_delete"),
 }
+APPEND_ONLY_TRIGGERS_PG = {
+    "custody_log": ("custody_log_no_change", "custody_log_no_truncate"),
+    "audit_log": ("audit_log_no_change", "audit_log_no_truncate"),
+}
+# A query on the database under check: its rows, or ``DatabaseUnreadable`` raised.
+Rows = Callable[[str], list[tuple[Any, ...]]]
+
+
+class DatabaseUnreadable(Exception):
+    """A query of the doctor failed (a damaged file, a missing table, a lost server connection)."""
+
+
 TEMP_PATTERNS = {"objects": (".incoming-*",), "exports": ("*.tmp",), "index": ("*.tmp",)}
 
 
@@ -72,11 +92,29 @@ def integrity_problems(conn: sqlite3.Connection) -> list[str]:
     return [] if rows == ["ok"] else rows
 
 
-def check_workspace(path: str | Path, *, hash_objects: bool = True) -> DoctorReport:
-    """Check the workspace at ``path``; ``hash_objects=False`` only checks that objects exist."""
+def _sqlite_rows(conn: sqlite3.Connection) -> Rows:
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseUnreadable(str(exc)) from exc
+
+    return rows
+
+
+def check_workspace(path: str | Path, *, database_url: str = "", hash_objects: bool = True) -> DoctorReport:
+    """Check the workspace at ``path``; ``hash_objects=False`` only checks that objects exist.
+
+    ``database_url`` is the workspace's ``Settings.database_url``: empty (or ``sqlite://``) means
+    ``<path>/imint.db``, a PostgreSQL URL the server database that holds its records.
+    """
     root = Path(path).expanduser().resolve()
     report = DoctorReport(str(root))
-    db_path = root / "imint.db"
+    if database_url and not database_url.startswith("sqlite"):
+        _check_server_workspace(root, database_url, report, hash_objects=hash_objects)
+        _check_temp_files(root, report)
+        return report
+    db_path = _sqlite_file(root, database_url)
     if not db_path.is_file():
         report.add("error", "database", db_path, "no database file", "restore the workspace from a backup")
         return report
@@ -104,12 +142,113 @@ def check_workspace(path: str | Path, *, hash_objects: bool = True) -> DoctorRep
                 "readable rows; the originals in objects/ are intact and can be re-added",
             )
         _check_tables(conn, report)
-        known = _check_objects(conn, root, report, hash_objects=hash_objects)
+        rows = _sqlite_rows(conn)
+        known = _check_objects(rows, root, report, hash_objects=hash_objects)
         _check_stray_objects(root, known, report)
-        _check_index(conn, root, report)
+        _check_index(rows, root, report)
     conn.close()
     _check_temp_files(root, report)
     return report
+
+
+def _sqlite_file(root: Path, database_url: str) -> Path:
+    """The SQLite file of a workspace: ``<root>/imint.db``, or the file a ``sqlite:///`` URL names."""
+    if not database_url:
+        return root / "imint.db"
+    from sqlalchemy.engine import make_url
+
+    name = make_url(database_url).database
+    return Path(name).expanduser().resolve() if name else root / "imint.db"
+
+
+def _check_server_workspace(
+    root: Path, database_url: str, report: DoctorReport, *, hash_objects: bool
+) -> None:
+    """The checks of a workspace whose records are on a PostgreSQL server."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from imint.store.db import engine_for_url
+
+    engine = engine_for_url(database_url)  # refuses a URL it cannot use (BadInputError)
+    shown = engine.url.render_as_string()  # the password masked
+    try:
+        # Autocommit: a failed query (a missing table) must not abort the ones after it.
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT", postgresql_readonly=True)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        report.add(
+            "error",
+            "database",
+            shown,
+            f"the database server cannot be reached or refuses the login ({_first_line(exc)})",
+            "check that the server runs and the URL (--database-url / IMINT_DATABASE_URL); to recover, "
+            "restore its pg_dump backup with pg_restore: the originals in objects/ are intact",
+        )
+        return
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(r) for r in conn.execute(text(sql))]
+        except SQLAlchemyError as exc:
+            raise DatabaseUnreadable(_first_line(exc)) from exc
+
+    try:
+        if not rows("SELECT to_regclass('evidence'), to_regclass('alembic_version')")[0][1]:
+            report.add(
+                "error",
+                "database",
+                shown,
+                "no imint tables in this database (never opened as a workspace, or emptied)",
+                "check the URL; to recover, restore its pg_dump backup with pg_restore",
+            )
+            return
+        _check_server_tables(rows, report)
+        known = _check_objects(rows, root, report, hash_objects=hash_objects)
+        _check_stray_objects(root, known, report)
+        _check_index(rows, root, report)
+    finally:
+        conn.close()
+        engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def _check_server_tables(rows: Rows, report: DoctorReport) -> None:
+    """Foreign keys the server does not enforce, and the append-only triggers (present and enabled)."""
+    unenforced = rows(
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+        "WHERE n.nspname = current_schema() AND contype = 'f' AND NOT convalidated"
+    )
+    report.checked["foreign_keys"] = 1
+    for table, name in unenforced:
+        report.add(
+            "error",
+            "rows",
+            f"{table} ({name})",
+            "a foreign key is not validated: rows may refer to missing ones",
+            "find the orphan rows, then ALTER TABLE ... VALIDATE CONSTRAINT",
+        )
+    enabled = {
+        (table, name)
+        for table, name in rows(
+            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'"
+        )
+    }
+    tables = {t for (t,) in rows("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+    for table, triggers in APPEND_ONLY_TRIGGERS_PG.items():
+        missing = [t for t in triggers if (table, t) not in enabled]
+        if table in tables and missing:
+            report.add(
+                "error",
+                "append-only",
+                table,
+                f"append-only trigger(s) missing or disabled: {', '.join(missing)}",
+                "the log can have been changed: compare it with a backup; re-create the triggers",
+            )
 
 
 def _check_tables(conn: sqlite3.Connection, report: DoctorReport) -> None:
@@ -141,16 +280,14 @@ def _check_tables(conn: sqlite3.Connection, report: DoctorReport) -> None:
             )
 
 
-def _check_objects(
-    conn: sqlite3.Connection, root: Path, report: DoctorReport, *, hash_objects: bool
-) -> set[str]:
+def _check_objects(rows: Rows, root: Path, report: DoctorReport, *, hash_objects: bool) -> set[str]:
     try:
-        rows = conn.execute("SELECT sha256, original_name FROM evidence").fetchall()
-    except sqlite3.DatabaseError as exc:
+        evidence = rows("SELECT sha256, original_name FROM evidence")
+    except DatabaseUnreadable as exc:
         report.add("error", "objects", "evidence", f"cannot list evidence ({exc})", "restore from a backup")
         return set()
-    report.checked["evidence"] = len(rows)
-    for sha, name in rows:
+    report.checked["evidence"] = len(evidence)
+    for sha, name in evidence:
         path = object_path(root / "objects", sha)
         if not path.is_file():
             report.add(
@@ -168,7 +305,7 @@ def _check_objects(
                 "the stored original was modified (its SHA-256 differs)",
                 "restore it from a backup; the record and its custody log are kept",
             )
-    return {sha for sha, _ in rows}
+    return {sha for sha, _ in evidence}
 
 
 def _check_stray_objects(root: Path, known: set[str], report: DoctorReport) -> None:
@@ -200,24 +337,24 @@ def _check_temp_files(root: Path, report: DoctorReport) -> None:
                 )
 
 
-def _index_models(conn: sqlite3.Connection) -> dict[str, np.ndarray] | None:
+def _index_models(rows: Rows) -> dict[str, np.ndarray] | None:
     """Reference face ids by model slug, as ``FacesService.reference_index`` names its files."""
     try:
-        rows = conn.execute(
+        references = rows(
             "SELECT faces.model_id, reference_photos.face_id FROM reference_photos "
             "JOIN faces ON faces.id = reference_photos.face_id"
-        ).fetchall()
-    except sqlite3.DatabaseError:
+        )
+    except DatabaseUnreadable:
         return None  # no faces part in this workspace, or its tables unreadable (reported above)
     by_slug: dict[str, list[int]] = {}
-    for model_id, face_id in rows:
+    for model_id, face_id in references:
         slug = model_id.replace("/", "_").replace("+", "-").replace(":", "")
         by_slug.setdefault(slug, []).append(int(face_id))
     return {slug: np.array(sorted(ids), np.int64) for slug, ids in by_slug.items()}
 
 
-def _check_index(conn: sqlite3.Connection, root: Path, report: DoctorReport) -> None:
-    refs = _index_models(conn)
+def _check_index(rows: Rows, root: Path, report: DoctorReport) -> None:
+    refs = _index_models(rows)
     index_dir = root / "index"
     if refs is None or not index_dir.is_dir():
         return
