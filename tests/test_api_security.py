@@ -286,16 +286,16 @@ def test_actual_error_bodies_match_the_documented_model(site):  # noqa: F811
 def test_an_id_past_64_bits_is_an_unknown_record_not_a_server_error(site):  # noqa: F811
     # Schemathesis found these: SQLite cannot bind an integer over 2**63 - 1, PostgreSQL's
     # INTEGER ids stop at 2**31 - 1.
-    for path in (
-        f"/cases/{2**64}",
-        f"/jobs/{2**70}",
-        f"/persons/{2**65}",
-        f"/cases/{2**31}",
-        f"/jobs/{2**40}",
-    ):
+    for path in (f"/cases/{2**64}", f"/jobs/{2**70}", f"/persons/{2**65}"):
         r = site.client.get(path, headers=site.auth("viewer"))
         assert r.status_code == 404, (path, r.text[:200])
         assert r.json()["detail"] == "no record with this id"
+    # Past PostgreSQL's INTEGER but a legal SQLite id: there the ordinary "no such" answer, naming it.
+    for kind, number in (("cases", 2**31), ("jobs", 2**40)):
+        r = site.client.get(f"/{kind}/{number}", headers=site.auth("viewer"))
+        assert r.status_code == 404, (kind, r.text[:200])
+        detail = r.json()["detail"]
+        assert detail == "no record with this id" or str(number) in detail, detail
 
 
 # -- security headers on every answer ----------------------------------------------------------------

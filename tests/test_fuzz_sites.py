@@ -36,7 +36,8 @@ from tests.fuzz_support import (
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-RING = [[131.90, 43.08], [131.91, 43.08], [131.91, 43.09], [131.90, 43.09], [131.90, 43.08]]
+# Around the seed scene (UTM 52N 410,000 E, 4,770,000 N): a scene must intersect its site.
+RING = [[127.88, 43.06], [127.91, 43.06], [127.91, 43.08], [127.88, 43.08], [127.88, 43.06]]
 
 
 def geotiff_seed(path: Path, *, compress: str | None) -> bytes:
