@@ -204,7 +204,9 @@ for i in range(100000):
     f = folder / f"w{i}.txt"
     f.write_text(f"written while a backup runs {i}\\n" * 50)
     ws.ingest(f, source="writer")
-    (folder / "count").write_text(str(i + 1))
+    # Atomically: the test kills this process at any moment and then reads the count.
+    (folder / "count.tmp").write_text(str(i + 1))
+    (folder / "count.tmp").replace(folder / "count")
 """
 
 
