@@ -171,3 +171,28 @@ def test_heic_metadata_is_read(ws, tmp_path: Path) -> None:
     r = checks.run_checks(ws, ws.ingest(f), ["metadata"])["metadata"]
     assert r.status == "ok", r.summary
     assert r.details["make"] == "HeifMaker" and r.details["capture_utc"] == "2023-03-01T08:15:00Z"
+
+
+def test_nul_characters_in_a_finding_are_not_stored(ws, tmp_path: Path, monkeypatch) -> None:
+    # PostgreSQL's text refuses NUL (the metadata fuzzer found EXIF/XMP strings carrying it there);
+    # neither database keeps it. (exiv2 cuts EXIF strings at a NUL, so a check stands in for the reader.)
+    from imint.checks import registry
+    from imint.checks.base import CheckResult, CheckSpec
+
+    def nul_laden(ctx):  # noqa: ANN001, ANN202
+        return CheckResult("nul", "ok", "maker Acme\x00\x00", details={"software\x00": ["Edit\x00or"]})
+
+    monkeypatch.setitem(registry.CHECKS, "nul", CheckSpec("nul", nul_laden, "NUL-laden finding"))
+    ev = ws.ingest(
+        exif_jpeg(
+            tmp_path / "n.jpg",
+            when="2024:07:10 14:30:00",
+            lat=(50.0, 27.0, 0.0),
+            lon=(30.0, 31.0, 24.0),
+            lat_ref="N",
+            lon_ref="E",
+        )
+    )
+    checks.run_checks(ws, ev, ["nul"])
+    stored = {s.check: s for s in checks.stored_results(ws, ev.sha256)}["nul"]
+    assert (stored.summary, stored.details) == ("maker Acme", {"software": ["Editor"]})

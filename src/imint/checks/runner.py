@@ -136,7 +136,7 @@ def run_checks_in_session(
                     check=r.check,
                     status=r.status,
                     score=r.score,
-                    summary=r.summary,
+                    summary=_without_nul(r.summary),
                     details=_jsonable(r.details),
                     artifact=r.artifact,
                     method=r.method,
@@ -198,12 +198,20 @@ def _ensure(path: Path) -> Path:
     return path
 
 
+def _without_nul(text: str) -> str:
+    # EXIF and XMP strings come NUL-padded or NUL-laden; PostgreSQL's text refuses the NUL character
+    # (found by the metadata fuzzer on PostgreSQL), so neither database keeps it.
+    return text.replace("\x00", "")
+
+
 def _jsonable(value: Any) -> Any:
-    """Details as JSON: numpy numbers to Python numbers, tuples to lists."""
+    """Details as JSON: numpy numbers to Python numbers, tuples to lists, no NUL characters."""
     import numpy as np
 
+    if isinstance(value, str):
+        return _without_nul(value)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {_without_nul(str(k)): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):
