@@ -322,3 +322,55 @@ def test_site_map_lays_the_scene_under_the_detections(server, browser, tmp_path)
     assert pixels.size > 10_000 and pixels.std() > 10  # the scene, not a blank box
     severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
+
+
+def test_site_map_draws_the_country_border_at_a_border_port(server, browser, tmp_path):  # noqa: ANN001
+    """Narva (Estonia) faces Ivangorod (Russia) across the river: the offline border is drawn between them."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    from imint.sites import synthetic
+    from imint.workspace import Workspace
+
+    base, ws_path = server
+    with Workspace(ws_path) as ws, ws.session() as s:
+        from imint.api import security
+
+        _row, token = security.create_token(s, security.get_user(s, "analyst"), "browser test")
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    site_id = httpx.post(
+        base + "/sites",
+        data={"name": "Narva", "lon": "28.20", "lat": "59.377", "radius_m": "3000"},
+        headers=headers,
+        timeout=60,
+    ).json()["id"]
+    synthetic.make_sar_scene(
+        tmp_path / "narva.tif", width=512, height=512, n_ships=3, seed=2, center=(28.20, 59.377), date="2026-03-01"
+    )
+    r = httpx.post(
+        f"{base}/sites/{site_id}/scenes",
+        files={"scene": ("narva.tif", (tmp_path / "narva.tif").read_bytes())},
+        data={"detector": "none"},
+        headers=headers,
+        timeout=120,
+    )
+    assert r.status_code == 201, r.text
+    site = httpx.get(f"{base}/sites/{site_id}", headers=headers, timeout=60).json()
+    borders = httpx.get(base + site["map"]["borders_url"], headers=headers, timeout=60).json()
+    between = {f["properties"]["between"] for f in borders["features"]}
+    assert any("Estonia" in b and "Russia" in b for b in between), between
+
+    shots = Shots(browser, tmp_path / "screenshots")
+    browser.get(base + "/login")
+    browser.find_element(By.ID, "username").send_keys("viewer")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    _wait(browser, lambda d: "viewer" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".who")))
+    browser.get(f"{base}/sites/{site_id}")
+    lines = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map path.country-border"), timeout=120)
+    assert lines[0].get_attribute("stroke-dasharray") == "6 4"
+    box = lines[0].rect
+    assert box["width"] > 20 or box["height"] > 20, box  # drawn across the map, not a dot off-screen
+    shots.take("site-border")
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == [], severe
