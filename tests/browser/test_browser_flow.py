@@ -345,7 +345,13 @@ def test_site_map_draws_the_country_border_at_a_border_port(server, browser, tmp
         timeout=60,
     ).json()["id"]
     synthetic.make_sar_scene(
-        tmp_path / "narva.tif", width=512, height=512, n_ships=3, seed=2, center=(28.20, 59.377), date="2026-03-01"
+        tmp_path / "narva.tif",
+        width=512,
+        height=512,
+        n_ships=3,
+        seed=2,
+        center=(28.20, 59.377),
+        date="2026-03-01",
     )
     r = httpx.post(
         f"{base}/sites/{site_id}/scenes",
@@ -367,7 +373,9 @@ def test_site_map_draws_the_country_border_at_a_border_port(server, browser, tmp
     browser.find_element(By.ID, "login").click()
     _wait(browser, lambda d: "viewer" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".who")))
     browser.get(f"{base}/sites/{site_id}")
-    lines = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map path.country-border"), timeout=120)
+    lines = _wait(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map path.country-border"), timeout=120
+    )
     assert lines[0].get_attribute("stroke-dasharray") == "6 4"
     box = lines[0].rect
     assert box["width"] > 20 or box["height"] > 20, box  # drawn across the map, not a dot off-screen
