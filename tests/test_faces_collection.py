@@ -36,6 +36,14 @@ def _count(ws, table, where=""):
 
 
 PLANTED = {"crop.jpg", "mirrored.jpg", "smaller.png"}
+# mirrored.jpg and smaller.png are near-copies of one picture: one ranked appearance, the other under it.
+PICTURES = 2
+
+
+def _every_copy(appearances, key="source"):
+    """The ranked appearances and the near-copies listed under each, flattened."""
+    found = [x[key] for a in appearances for x in [a, *a.get("copies", [])]]
+    return {f.rsplit("/", 1)[-1] for f in found} if key == "source" else found
 
 
 def test_ingest_analyses_every_photo_once_and_lists_bad_files(ws, collection):
@@ -66,7 +74,7 @@ def test_find_returns_the_planted_appearances_as_candidates_and_no_stranger(ws, 
     ws.faces.ingest([collection])
     ws.enroll("Eileen Collins", [photos["astronaut"]], retro_hunt=False)
     result = ws.faces.find(name="Eileen Collins")
-    assert {a["source"].rsplit("/", 1)[-1] for a in result.appearances} == PLANTED
+    assert _every_copy(result.appearances) == PLANTED and len(result.appearances) == PICTURES
     assert result.faces_searched == 4  # the four collection faces; the reference itself is not searched
     scores = [a["score"] for a in result.appearances]
     assert scores == sorted(scores, reverse=True)
@@ -103,7 +111,7 @@ def test_enrolling_hunts_the_back_catalogue_without_duplicates(ws, collection, p
 def test_find_by_photo_of_an_unknown_records_nothing(ws, collection, photos):
     ws.faces.ingest([collection])
     result = ws.faces.find(photo=photos["astronaut"])
-    assert {a["source"].rsplit("/", 1)[-1] for a in result.appearances} == PLANTED
+    assert _every_copy(result.appearances) == PLANTED and len(result.appearances) == PICTURES
     assert result.person is None and _count(ws, "matches") == 0
 
 
@@ -135,7 +143,8 @@ def test_cli_ingest_then_find_writes_json(collection, photos, tmp_path):
     )
     assert out.exit_code == 0, out.output
     data = json.loads((tmp_path / "f.json").read_text())
-    assert len(data["appearances"]) == 3 and data["new_candidates"] == 0
+    assert len(data["appearances"]) == PICTURES and data["new_candidates"] == 0
+    assert len(_every_copy(data["appearances"], "face_id")) == 3
 
 
 _KILLED_CHILD = """
@@ -267,7 +276,7 @@ def test_api_lists_a_persons_appearances_and_shows_a_candidate_beside_the_refere
         r = client.get(f"/persons/{person_id}/appearances", headers=auth)
         assert r.status_code == 200, r.text
         found = r.json()["appearances"]
-        assert {a["source"].rsplit("/", 1)[-1] for a in found} == PLANTED
+        assert _every_copy(found) == PLANTED and len(found) == PICTURES
         assert all(a["status"] == "candidate" and a["candidate_id"] for a in found)
         page = client.get(f"/persons/{person_id}", headers={**auth, "Accept": "text/html"})
         assert page.status_code == 200 and "Appearances in the collection" in page.text
@@ -356,7 +365,7 @@ def test_find_through_the_index_equals_the_exact_search_and_follows_the_database
     with monkeypatch.context() as m:
         m.setattr(coll, "index_search", exact)
         assert ws.faces.find(name="Eileen Collins", record=False).to_dict() == via_index
-    assert {a["source"].rsplit("/", 1)[-1] for a in via_index["appearances"]} == PLANTED
+    assert _every_copy(via_index["appearances"]) == PLANTED
 
     # A new photo is added to the saved index incrementally (no rebuild), a deleted face removed.
     builds = []
@@ -366,11 +375,11 @@ def test_find_through_the_index_equals_the_exact_search_and_follows_the_database
     Image.open(photos["astronaut"]).convert("RGB").resize((300, 300)).save(extra / "again.jpg")
     ws.faces.ingest([extra])
     after = ws.faces.find(name="Eileen Collins", record=False)
-    assert len(after.appearances) == 4 and not builds
+    assert len(_every_copy(after.appearances, "face_id")) == 4 and not builds
     assert len(CollectionIndex.load(directory)) == 6
     gone = after.appearances[0]["face_id"]
     execute(ws, "update faces set embedding = null where id = :id", id=gone)
-    assert gone not in {a["face_id"] for a in ws.faces.find(name="Eileen Collins", record=False).appearances}
+    assert gone not in _every_copy(ws.faces.find(name="Eileen Collins", record=False).appearances, "face_id")
     assert not builds and len(CollectionIndex.load(directory)) == 5
 
     # A damaged saved index is rebuilt from the database's vectors.
@@ -378,4 +387,4 @@ def test_find_through_the_index_equals_the_exact_search_and_follows_the_database
     monkeypatch.setattr(coll, "_INDEX_CACHE", {})
     (directory / "meta.json").unlink()
     again = ws.faces.find(name="Eileen Collins", record=False)
-    assert len(again.appearances) == 3 and len(CollectionIndex.load(directory)) == 5
+    assert len(_every_copy(again.appearances, "face_id")) == 3 and len(CollectionIndex.load(directory)) == 5

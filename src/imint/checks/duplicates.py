@@ -12,10 +12,11 @@ Hamming scan over every stored hash: one XOR and popcount per stored image, fine
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import event, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from imint.checks.base import CheckContext, CheckResult
@@ -66,6 +67,7 @@ def ensure_video_hashes(ctx: CheckContext, check: str = "near_duplicates") -> li
         if ctx.session.get(ImageHashRow, (row.evidence_sha256, row.method)) is None:
             ctx.session.add(row)
             rows.append(row)
+            _remember(ctx.session, row)
         if len(rows) >= MAX_KEYFRAMES:
             break
     if not rows:
@@ -116,42 +118,118 @@ def _is_searched(method_column):  # noqa: ANN001, ANN202 - a SQL expression
 
 @dataclass
 class _StoredHashes:
-    """Every stored image hash and video keyframe hash as arrays, kept for one session (one ingest batch)."""
+    """Image hashes and video keyframe hashes as arrays: the search's haystack."""
 
     shas: list[str]
     direct: np.ndarray
     mirror: np.ndarray
+    last_rowid: int = 0  # SQLite: the highest rowid read (committed rows only)
+
+    @classmethod
+    def empty(cls) -> _StoredHashes:
+        return cls([], np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+
+    def extended(self, rows: list[tuple[str, str, str]]) -> _StoredHashes:
+        if not rows:  # a copy all the same: a session appends its own rows to it
+            return _StoredHashes(list(self.shas), self.direct, self.mirror, self.last_rowid)
+        return _StoredHashes(
+            self.shas + [r[0] for r in rows],
+            np.concatenate([self.direct, hex_to_uint64([r[1] for r in rows])]),
+            np.concatenate([self.mirror, hex_to_uint64([r[2] for r in rows])]),
+            self.last_rowid,
+        )
+
+
+# Committed hashes of each SQLite database this process opened, read once and then only the rows added
+# since (by rowid, which SQLite hands out in commit order since it has one writer at a time; no code
+# deletes image_hashes). Re-reading every row per ingest batch grew with the workspace: ~120 ms a batch
+# and a count per search at 20,000 photos (docs/ingest-throughput.md).
+_COMMITTED: dict[tuple[int, str], _StoredHashes] = {}
+_COMMITTED_LOCK = threading.Lock()
+
+
+def _hash_columns():  # noqa: ANN202 - a select of the three searched columns
+    return select(ImageHashRow.evidence_sha256, ImageHashRow.hash_hex, ImageHashRow.mirror_hex).where(
+        _is_searched(ImageHashRow.method)
+    )
+
+
+def _committed_hashes(session: Session) -> _StoredHashes | None:
+    """Every committed stored hash of a SQLite database, brought up to date from its own connection (which
+    sees committed rows only, so a rolled-back batch leaves nothing behind); None for other databases."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    key = (id(engine), str(engine.url))
+    with _COMMITTED_LOCK, engine.connect() as conn:
+        cached = _COMMITTED.get(key) or _StoredHashes.empty()
+        top = conn.scalar(select(func.max(literal_column("rowid"))).select_from(ImageHashRow)) or 0
+        if top < cached.last_rowid:  # the file was replaced (a restore): read it all again
+            cached = _StoredHashes.empty()
+        if top > cached.last_rowid:
+            rows = conn.execute(
+                _hash_columns()
+                .add_columns(literal_column("rowid"))
+                .where(literal_column("rowid") > cached.last_rowid)
+                .order_by(literal_column("rowid"))
+            ).all()
+            cached = cached.extended([(r[0], r[1], r[2]) for r in rows])
+            # The rows read, not ``top``: a commit between the two statements is then read next time.
+            cached.last_rowid = max([cached.last_rowid] + [int(r[3]) for r in rows])
+        conn.rollback()
+        _COMMITTED[key] = cached
+        return cached
+
+
+def _session_cache(session: Session) -> dict:
+    """This session's view: ``own`` (rows it flushed, not committed) and ``all`` (built on first search).
+
+    Both are dropped when the session commits (its rows are then read as committed ones) or rolls back
+    (they are gone), so a batch written again after a bad photo does not search rolled-back rows.
+    """
+    cache = session.info.get(_SESSION_HASHES)
+    if cache is None:
+        cache = session.info[_SESSION_HASHES] = {}
+        event.listen(session, "after_commit", _forget)
+        event.listen(session, "after_rollback", _forget)
+    return cache
+
+
+def _forget(session: Session) -> None:
+    session.info.get(_SESSION_HASHES, {}).clear()
 
 
 def _stored_hashes(session: Session) -> _StoredHashes:
-    """The stored hashes, read once per session and kept up to date by ``ensure_hash``.
+    """The stored hashes as this session sees them: built once per transaction (one ingest batch) from
+    the committed ones plus the rows this session added itself (``_remember``), kept up to date after.
 
-    Reading 20,000 rows costs ~100 ms (measured in docs/ingest-throughput.md), and the ingest hook searches
-    twice per photo; a batched ingest holds one session for many photos. The count is checked on every call,
-    so rows another writer commits meanwhile (or keyframes added in this session) are read again.
+    Within one transaction no other writer's rows appear: SQLite lets one writer in at a time, and the
+    ingest's session writes first. On other databases the session reads every row once.
     """
-    count = session.scalar(select(func.count()).select_from(ImageHashRow).where(_is_searched(ImageHashRow.method)))
-    cache = session.info.setdefault(_SESSION_HASHES, {})
+    cache = _session_cache(session)
     stored = cache.get("all")
-    if stored is None or len(stored.shas) != count:
-        rows = session.execute(
-            select(ImageHashRow.evidence_sha256, ImageHashRow.hash_hex, ImageHashRow.mirror_hex).where(
-                _is_searched(ImageHashRow.method)
-            )
-        ).all()
-        stored = _StoredHashes(
-            [r[0] for r in rows], hex_to_uint64([r[1] for r in rows]), hex_to_uint64([r[2] for r in rows])
-        )
+    if stored is None:
+        committed = _committed_hashes(session)
+        if committed is None:
+            rows = session.execute(_hash_columns()).all()
+            stored = _StoredHashes.empty().extended([(r[0], r[1], r[2]) for r in rows])
+        else:
+            stored = committed.extended(cache.get("own", []))
         cache["all"] = stored
     return stored
 
 
 def _remember(session: Session, row: ImageHashRow) -> None:
-    stored = session.info.get(_SESSION_HASHES, {}).get("all")
-    if stored is not None:
-        stored.shas.append(row.evidence_sha256)
-        stored.direct = np.append(stored.direct, hex_to_uint64([row.hash_hex]))
-        stored.mirror = np.append(stored.mirror, hex_to_uint64([row.mirror_hex]))
+    """A hash row this session flushed: searched by the session's later look-ups (it is not committed)."""
+    cache = _session_cache(session)
+    entry = (row.evidence_sha256, row.hash_hex, row.mirror_hex)
+    cache.setdefault("own", []).append(entry)
+    stored = cache.get("all")
+    if stored is not None:  # the session's own copy (``extended`` copied the committed list)
+        stored.shas.append(entry[0])
+        stored.direct = np.append(stored.direct, hex_to_uint64([entry[1]]))
+        stored.mirror = np.append(stored.mirror, hex_to_uint64([entry[2]]))
 
 
 def find_near_duplicates(

@@ -21,6 +21,7 @@ from imint.cli_common import (
 )
 from imint.faces.annotate import fmr_label
 from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
+from imint.faces.near_copies import first_seen_label
 
 
 def _ws(path: Path):  # noqa: ANN202
@@ -181,12 +182,14 @@ def search(
     for r in results:
         if r.error:
             continue
+        # A searched copy of an earlier searched photo is named as such (one picture, listed once).
+        name = Path(r.path).name + (f" (copy of {Path(r.copy_of).name})" if r.copy_of else "")
         if not r.faces:
-            table.add_row(Path(r.path).name, "-", "", "no face", "", "", "")
+            table.add_row(name, "-", "", "no face", "", "", "")
         for i, f in enumerate(r.faces):
             best = f.best
             table.add_row(
-                Path(r.path).name,
+                name,
                 str(i + 1),
                 f.quality_reason,
                 best.person_name if best else ("[dim]flagged[/]" if f.poor else "unknown"),
@@ -195,6 +198,9 @@ def search(
                 best.status if best else "",
             )
     console.print(table)
+    for r in results:
+        if r.near_copies and r.copy_of is None:
+            console.print(f"{Path(r.path).name}: {first_seen_label(r.near_copies)}")
     bad = [r for r in results if r.error]
     if bad:
         err_console.print(f"[yellow]{len(bad)} file(s) could not be searched:[/]")
@@ -296,17 +302,22 @@ def find(
     for col in ("candidate", "source", "time", "face", "quality / ref", "score", "FMR", "status"):
         table.add_column(col)
     for a in result.appearances:
-        table.add_row(
-            str(a["candidate_id"] or ""),
-            Path(a["source"]).name[:40],
-            f"{a['frame_time']:.1f} s" if a["frame_time"] is not None else "",
-            str(a["face_id"]),
-            f"{a['quality']:.2f} / {a['reference_quality']:.2f}",
-            f"{a['score']:.3f}",
-            fmr_label(a["fmr"]),
-            a["status"] or "",
-        )
+        # One row per picture; its other copies' faces indented under it (imint.faces.near_copies).
+        for a_copy, prefix in [(a, "")] + [(c, "↳ ") for c in a.get("copies", [])]:
+            table.add_row(
+                str(a_copy["candidate_id"] or ""),
+                prefix + Path(a_copy["source"]).name[:40],
+                f"{a_copy['frame_time']:.1f} s" if a_copy["frame_time"] is not None else "",
+                str(a_copy["face_id"]),
+                f"{a_copy['quality']:.2f} / {a_copy['reference_quality']:.2f}",
+                f"{a_copy['score']:.3f}",
+                fmr_label(a_copy["fmr"]),
+                a_copy["status"] or "",
+            )
     console.print(table)
+    for a in result.appearances:  # the "first seen" line of each picture held in several copies
+        if a.get("near_copies"):
+            console.print(f"{Path(a['source']).name}: {first_seen_label(a['near_copies'])}")
     if result.person is not None:
         console.print(f"{result.new_candidates} new candidate(s) queued for review (imint candidates)")
     if json_out:

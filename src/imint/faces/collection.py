@@ -32,6 +32,7 @@ from imint.faces.calibration import DEFAULT_FPIR, load_calibration
 from imint.faces.collection_index import CollectionIndex, IndexDamagedError, collection_index_dir
 from imint.faces.gallery import find_person, get_person
 from imint.faces.ingest_pipeline import BATCH_PHOTOS
+from imint.faces.near_copies import group_appearances
 from imint.faces.quality import is_poor
 from imint.faces.results import ProgressFn
 from imint.faces.tables import FaceRow, Match, ReferencePhoto
@@ -573,6 +574,8 @@ def find(
                 if new:
                     log_custody(s, ev.sha256, "find-candidate", ws.user, person=pname, face_id=fid, fmr=fmr)
             result.appearances.append(appearance)
+    # Copies of one picture (resized, re-encoded, mirrored) rank as one appearance, the others under it.
+    result.appearances = group_appearances(ws, result.appearances)
     return result
 
 

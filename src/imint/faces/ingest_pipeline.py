@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy import select
 
 from imint.errors import BadInputError, ImintError
@@ -125,17 +126,53 @@ def analyse_bytes(model_id: str, path: str, data: bytes, known: Collection[str] 
 
 
 # -- local worker processes -------------------------------------------------------------------
-_KNOWN: frozenset[str] = frozenset()
+class KnownHashes:
+    """SHA-256 hex digests as one sorted array of raw 32-byte digests: ``sha in known`` by binary search.
+
+    Handed to the workers as a file they read after starting, not as a pickled argument: a spawned
+    child reads its start arguments only after importing, so the parent blocked writing the 1.3 MB
+    pickle of 20,000 hex strings into the pipe, one worker after the other (7.5 s of the writer's
+    wall time at 20,000 photos; docs/ingest-throughput.md).
+    """
+
+    def __init__(self, digests: np.ndarray) -> None:
+        self.digests = digests  # dtype S32, sorted
+
+    @classmethod
+    def of(cls, hexes: Collection[str]) -> KnownHashes:
+        raw = np.array([bytes.fromhex(h) for h in hexes], dtype="S32") if hexes else np.zeros(0, "S32")
+        return cls(np.sort(raw))
+
+    def __contains__(self, sha256: object) -> bool:
+        if not isinstance(sha256, str) or len(sha256) != 64 or not len(self.digests):
+            return False
+        key = np.array(bytes.fromhex(sha256), dtype="S32")
+        i = int(np.searchsorted(self.digests, key))
+        return i < len(self.digests) and self.digests[i] == key
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as fh:
+            np.save(fh, self.digests, allow_pickle=False)
+
+    @classmethod
+    def load(cls, path: str) -> KnownHashes:
+        return cls(np.load(path, allow_pickle=False))
 
 
-def _worker_start(model_id: str, known: frozenset[str]) -> None:
-    """Runs once in each worker process: threads limited, the engine loaded once, the known hashes kept."""
+_KNOWN: Collection[str] = frozenset()
+
+
+def _worker_start(model_id: str, known_file: str) -> None:
+    """Runs once in each worker process: threads limited, the engine loaded once, the known hashes read."""
     global _KNOWN
     limit_threads()
     from imint.faces.engine import get_engine
 
     get_engine(model_id)
-    _KNOWN = known
+    _KNOWN = KnownHashes.load(known_file)
 
 
 def _worker_analyse(model_id: str, path: str) -> PhotoWork:
@@ -172,10 +209,15 @@ class LocalWorkers:
 
     def __init__(self, model_id: str, workers: int, known: Collection[str]) -> None:
         import multiprocessing
+        import tempfile
         from concurrent.futures import ProcessPoolExecutor
 
         self.model_id = model_id
         self.workers = workers
+        # Read by each worker once it has started (see KnownHashes); removed on close.
+        self._known_dir = tempfile.TemporaryDirectory(prefix="imint-known-")
+        known_file = Path(self._known_dir.name) / "known.npy"
+        (known if isinstance(known, KnownHashes) else KnownHashes.of(known)).save(known_file)
         saved = {k: os.environ.get(k) for k in ONE_THREAD_ENV}
         # The children read these at start; this process's libraries are loaded already.
         os.environ.update(ONE_THREAD_ENV)
@@ -185,7 +227,7 @@ class LocalWorkers:
                     workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_start,
-                    initargs=(model_id, frozenset(known)),
+                    initargs=(model_id, str(known_file)),
                 )
                 # Start every worker now, in this environment (the pool starts one per submit).
                 for _ in range(workers):
@@ -216,6 +258,8 @@ class LocalWorkers:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        # A worker still starting may not have read the file yet: it is gone with the pool either way.
+        self._known_dir.cleanup()
 
 
 def in_this_process(model_id: str, paths: Sequence[Path], known: Collection[str]) -> Iterator[PhotoWork]:

@@ -8,11 +8,15 @@ earliest EXIF capture time of any copy beside it.
 
 Each copy keeps its own face analysis: a copy's boxes cannot be derived soundly from the original's,
 since the hash does not say how the copy was cropped or scaled (a 5 % crop is within the distance),
-so the faces are found again in the copy's own pixels. The group is shown with every appearance.
+and a smaller or recompressed copy's face has its own quality, which sets its calibrated FMR (measured
+in docs/near-copies.md). "Analysed once" therefore means one *picture* in the results: ``group_appearances``
+ranks the copies of one picture as one appearance (its strongest copy) with every other copy's face
+listed under it, and the group's "first seen" line beside it.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -87,3 +91,60 @@ def with_near_copies(ws: Workspace, appearances: list[dict[str, Any]]) -> list[d
                 groups[sha] = near_copy_group(s, sha)
             a["near_copies"] = groups.get(sha) if sha else None
     return appearances
+
+
+def group_appearances(ws: Workspace, appearances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of one picture as one appearance: ``appearances`` (strongest first, each with a ``sha256``)
+    with their near-copy groups added (``with_near_copies``), where an appearance in a near-copy of a
+    photo already ranked is moved under that one's ``copies`` (strongest first) instead of being ranked
+    again. Each copy gives at most one face to a ranked appearance, so two faces of the person in one
+    picture stay two appearances (each may take one face from every copy)."""
+    ranked: list[dict[str, Any]] = []
+    # sha256 of a copy -> the ranked appearances whose group holds it
+    holders: dict[str, list[dict[str, Any]]] = {}
+    for a in with_near_copies(ws, appearances):
+        a["copies"] = []
+        sha, group = a.get("sha256"), a.get("near_copies")
+        holder = next(
+            (
+                h
+                for h in holders.get(sha, [])
+                if h["sha256"] != sha and all(c["sha256"] != sha for c in h["copies"])
+            ),
+            None,
+        )
+        if holder is not None:
+            copy = {k: v for k, v in a.items() if k not in ("near_copies", "copies")}
+            holder["copies"].append(copy)
+            continue
+        if group is not None:
+            for member in group["copies"]:
+                holders.setdefault(member["sha256"], []).append(a)
+        ranked.append(a)
+    return ranked
+
+
+def mark_searched_copies(session: Session, results: list[Any]) -> None:
+    """For ``search``: each searched photo's ``near_copies`` group, and ``copy_of`` (the path of the
+    earlier searched photo of the same picture, or None), so copies among the searched files count once."""
+    first_of: dict[str, str] = {}
+    for r in results:
+        if r.evidence is None:
+            continue
+        r.near_copies = near_copy_group(session, r.evidence.sha256)
+        r.copy_of = first_of.get(r.evidence.sha256)
+        if r.copy_of is None and r.near_copies is not None:
+            for member in r.near_copies["copies"]:
+                first_of.setdefault(member["sha256"], r.path)
+
+
+def first_seen_label(group: dict[str, Any] | None) -> str:
+    """The "first seen" line of a near-copy group for tables: the first copy's source and ingest time,
+    the earliest EXIF capture time of any copy, and how many copies; empty without a group."""
+    if not group:
+        return ""
+    first = group["first_seen"]
+    text = f"{len(group['copies'])} copies; first seen {Path(first['source']).name} at {first['ingested_at']}"
+    if first.get("earliest_exif_capture"):
+        text += f"; captured {first['earliest_exif_capture']}"
+    return text

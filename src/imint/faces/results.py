@@ -85,6 +85,10 @@ class MediaResult:
     error: str | None = None
     reused: bool = False  # faces came from an earlier run over the same bytes
     annotated_path: str | None = None
+    # Other stored copies of the same picture and its "first seen" line (imint.faces.near_copies), and
+    # the earlier searched file of the same picture when this one is a copy of it.
+    near_copies: dict[str, Any] | None = None
+    copy_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +98,8 @@ class MediaResult:
             "reused_earlier_analysis": self.reused,
             "annotated": self.annotated_path,
             "faces": [f.to_dict() for f in self.faces],
+            "near_copies": self.near_copies,
+            "copy_of": self.copy_of,
         }
 
 

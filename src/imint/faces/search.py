@@ -21,6 +21,7 @@ from imint.faces.analysis import analyze_evidence, embedding_of
 from imint.faces.annotate import draw_faces, fmr_label
 from imint.faces.calibration import DEFAULT_FPIR
 from imint.faces.gallery import watchlist_members
+from imint.faces.near_copies import mark_searched_copies
 from imint.faces.quality import is_poor
 from imint.faces.results import DEFAULT_TOP_K, FaceResult, MediaResult, ProgressFn, SearchResults
 from imint.faces.tables import Match, Person
@@ -265,6 +266,8 @@ def search(
         )
     if progress:
         progress(len(photos), len(photos), "")
+    with faces.ws.session() as s:  # one session: the stored hashes are read once for all the photos
+        mark_searched_copies(s, results)
     found_in_videos = (
         _search_videos(
             faces.ws,
