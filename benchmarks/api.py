@@ -82,8 +82,8 @@ def imint(*args: str, stdin: str | None = None) -> str:
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def process_tree_cpu_s(root: int) -> float:
-    """User + system CPU seconds of ``root`` and its living descendants (the server and its workers), Linux /proc."""
+def process_tree_cpu_s(root: int) -> tuple[float, float]:
+    """User + system CPU seconds of ``root`` and of its living descendants (the server, its workers), Linux /proc."""
     children: dict[int, list[int]] = {}
     cpu: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -97,12 +97,12 @@ def process_tree_cpu_s(root: int) -> float:
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
         cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo = 0.0, [root]
+    descendants, todo = 0.0, list(children.get(root, []))
     while todo:
         pid = todo.pop()
-        total += cpu.get(pid, 0.0)
+        descendants += cpu.get(pid, 0.0)
         todo.extend(children.get(pid, []))
-    return total
+    return cpu.get(root, 0.0), descendants
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -304,8 +304,11 @@ def main() -> int:
             results[phase] = asyncio.run(burst(base, token, batch))
             # CPU the server and its workers spent per photo: on a loaded machine wall time says
             # how much of the cores we got; this says how much work a search is.
-            cpu = process_tree_cpu_s(server.pid) - cpu_before
-            results[phase]["server_cpu_per_photo_ms"] = round(1000 * cpu / len(batch), 1)
+            cpu_after = process_tree_cpu_s(server.pid)
+            own, workers = (1000 * (a - b) / len(batch) for a, b in zip(cpu_after, cpu_before, strict=True))
+            results[phase]["server_cpu_per_photo_ms"] = round(own + workers, 1)
+            results[phase]["server_process_cpu_ms"] = round(own, 1)
+            results[phase]["workers_cpu_ms"] = round(workers, 1)
             results[phase]["load_avg_before"] = [round(x, 2) for x in load_before]
             results[phase]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
             print(f"{phase}: {results[phase]}", flush=True)
@@ -344,7 +347,7 @@ def main() -> int:
             f"{phase:8} {x['errors']:>6} {x['p50_ms']:>8} {x['p95_ms']:>8} {x['max_ms']:>8} "
             f"{x['throughput_per_s']:>7} {x['wall_per_photo_ms']:>9} "
             f"{str(results['library_peer'][phase + '_per_photo_ms']):>8} {str(x['api_over_library']):>6} "
-            f"{x['server_cpu_per_photo_ms']:>12}"
+            f"{x['server_cpu_per_photo_ms']:>12} (server {x['server_process_cpu_ms']}, workers {x['workers_cpu_ms']})"
         )
     for phase in ("fresh", "repeat"):
         for e in results[phase]["error_samples"]:
