@@ -14,9 +14,13 @@ web layer (upload, auth, audit, JSON) costs per photo.
     .venv/bin/python benchmarks/api.py --concurrency 20 --json bench-api.json
     PYTHONPATH=/other/tree/src .venv/bin/python benchmarks/api.py --no-peer   # another checkout's code
 
-``--workers`` sets the server's analysis workers (``IMINT_WORKERS``; 0: one per core). The
-load average of the machine is written before and after each burst: on a shared machine it
-says what else ran.
+``--workers`` sets the server's analysis workers (``IMINT_WORKERS``; 0: one per core). ``--model``
+sets the face model id the server analyses with (``IMINT_FACE_MODEL``; default: the tree's default).
+A model id the tree has no calibration for (a faster option before its refit lands) is measured
+with the default model's calibration borrowed, for timing only: its thresholds are not its own, and
+the run says so (``calibration_borrowed_from``). The load average of the machine is written
+before and after each burst: on a shared machine it says what else ran. ``server_start_s`` is the
+time from starting ``imint serve`` to its first answer (it loads its analysis workers first).
 
 Photos are made from public-domain images shipped in installed packages
 (scikit-image's astronaut, matplotlib's Grace Hopper), varied in scale, crop and
@@ -76,6 +80,29 @@ def free_port() -> int:
 def imint(*args: str, stdin: str | None = None) -> str:
     cmd = [sys.executable, "-c", "from imint.cli import main; main()", *args]
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def process_tree_cpu_s(root: int) -> tuple[float, float]:
+    """User + system CPU seconds of ``root`` and of its living descendants (the server, its workers), Linux /proc."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    descendants, todo = 0.0, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        descendants += cpu.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return cpu.get(root, 0.0), descendants
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -146,16 +173,58 @@ def library_peer(batch: list[tuple[str, bytes]], tmp: Path) -> dict:
     }
 
 
+# ``imint serve`` as a user runs it, except that a model id without a calibration of its own borrows the
+# tree's default model's (timing only; see the module docstring). Nothing is patched for a calibrated id.
+SERVE = """
+import functools, sys
+import imint.faces.calibration as calibration
+from imint.faces.engine import DEFAULT_MODEL
+original = calibration.load_calibration
+
+@functools.cache
+def load_calibration(model_id, path=calibration.CALIBRATION_FILE):
+    try:
+        return original(model_id, path)
+    except RuntimeError:
+        return original(DEFAULT_MODEL, path)
+
+for module in [m for name, m in list(sys.modules.items()) if name.startswith("imint.")]:
+    if getattr(module, "load_calibration", None) is original:
+        module.load_calibration = load_calibration
+from imint.cli import main
+main()
+"""
+
+
+def borrowed_calibration(model_id: str) -> str | None:
+    """The model whose calibration ``model_id`` borrows in this benchmark (None: it has its own)."""
+    from imint.faces.calibration import load_calibration
+    from imint.faces.engine import DEFAULT_MODEL
+
+    try:
+        load_calibration(model_id)
+    except RuntimeError:
+        return DEFAULT_MODEL
+    return None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concurrency", type=int, default=50, help="searches sent at once")
     ap.add_argument("--json", type=Path, default=Path("bench-api.json"), help="where to write the results")
     ap.add_argument("--workers", type=int, default=None, help="the server's analysis workers (IMINT_WORKERS)")
     ap.add_argument("--no-peer", action="store_true", help="skip the one-process library comparison")
+    ap.add_argument("--model", default="", help="face model id of the server (IMINT_FACE_MODEL)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.workers is not None:
         os.environ["IMINT_WORKERS"] = str(args.workers)
+    borrowed = None
+    if args.model:
+        os.environ["IMINT_FACE_MODEL"] = args.model
+        borrowed = borrowed_calibration(args.model)
+        if borrowed:
+            print(f"model {args.model} has no calibration in this tree: borrowing {borrowed}'s (timing only)")
     import imint as imint_package
 
     measured = str(Path(imint_package.__file__).parent)
@@ -183,11 +252,12 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server_log = tmp / "server.log"
+    started = time.perf_counter()
     server = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "from imint.cli import main; main()",
+            SERVE,
             "serve",
             "-w",
             str(ws_path),
@@ -204,6 +274,7 @@ def main() -> int:
         while True:
             try:
                 if httpx.get(base + "/login", timeout=2).status_code == 200:
+                    server_start_s = time.perf_counter() - started
                     break
             except httpx.HTTPError:
                 pass
@@ -223,10 +294,21 @@ def main() -> int:
             "concurrency": args.concurrency,
             "imint": measured,
             "workers": os.environ.get("IMINT_WORKERS", ""),
+            "model": args.model or "(default)",
+            "calibration_borrowed_from": borrowed,
+            "server_start_s": round(server_start_s, 2),
         }
         for phase in ("fresh", "repeat"):
             load_before = os.getloadavg()
+            cpu_before = process_tree_cpu_s(server.pid)
             results[phase] = asyncio.run(burst(base, token, batch))
+            # CPU the server and its workers spent per photo: on a loaded machine wall time says
+            # how much of the cores we got; this says how much work a search is.
+            cpu_after = process_tree_cpu_s(server.pid)
+            own, workers = (1000 * (a - b) / len(batch) for a, b in zip(cpu_after, cpu_before, strict=True))
+            results[phase]["server_cpu_per_photo_ms"] = round(own + workers, 1)
+            results[phase]["server_process_cpu_ms"] = round(own, 1)
+            results[phase]["workers_cpu_ms"] = round(workers, 1)
             results[phase]["load_avg_before"] = [round(x, 2) for x in load_before]
             results[phase]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
             print(f"{phase}: {results[phase]}", flush=True)
@@ -252,17 +334,20 @@ def main() -> int:
         results[phase]["api_over_library"] = round(api_per_photo / peer, 2) if peer else None
 
     print(
-        f"\n{args.concurrency} concurrent searches on {base} (cpus: {os.cpu_count()}, imint: {results['imint']})"
+        f"\n{args.concurrency} concurrent searches on {base} (cpus: {os.cpu_count()}, imint: {results['imint']}, "
+        f"model: {results['model']}, server start {results['server_start_s']} s)"
     )
     print(
-        f"{'phase':8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'req/s':>7} {'ms/photo':>9} {'library':>8} {'ratio':>6}"
+        f"{'phase':8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'req/s':>7} {'ms/photo':>9} "
+        f"{'library':>8} {'ratio':>6} {'CPU ms/photo':>12}"
     )
     for phase in ("fresh", "repeat"):
         x = results[phase]
         print(
             f"{phase:8} {x['errors']:>6} {x['p50_ms']:>8} {x['p95_ms']:>8} {x['max_ms']:>8} "
             f"{x['throughput_per_s']:>7} {x['wall_per_photo_ms']:>9} "
-            f"{str(results['library_peer'][phase + '_per_photo_ms']):>8} {str(x['api_over_library']):>6}"
+            f"{str(results['library_peer'][phase + '_per_photo_ms']):>8} {str(x['api_over_library']):>6} "
+            f"{x['server_cpu_per_photo_ms']:>12} (server {x['server_process_cpu_ms']}, workers {x['workers_cpu_ms']})"
         )
     for phase in ("fresh", "repeat"):
         for e in results[phase]["error_samples"]:

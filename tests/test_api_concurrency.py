@@ -106,6 +106,8 @@ def test_concurrent_fresh_searches_run_in_the_servers_workers(tmp_path: Path) ->
             (result,) = answer["results"]
             assert len(result["faces"]) == 1 and result["reused_earlier_analysis"] is False
             assert result["faces"][0]["identity"] == "Eileen Collins"
+        # The server process analysed nothing and loaded no engine (it needs the calibration only).
+        assert ws.faces._engine is None
         # The same photos analysed in this process give the same faces (the workers ran the same engine).
         engine = ws.faces.engine
         from imint.media.images import decode_image

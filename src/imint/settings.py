@@ -22,6 +22,7 @@ ENV_USER = "IMINT_USER"
 ENV_MILVUS_URI = "IMINT_MILVUS_URI"
 ENV_DATABASE_URL = "IMINT_DATABASE_URL"
 ENV_WORKERS = "IMINT_WORKERS"
+ENV_FACE_MODEL = "IMINT_FACE_MODEL"
 ENV_RAY_ADDRESS = "IMINT_RAY_ADDRESS"
 ENV_CHROMIUM = ("IMINT_CHROMIUM", "CHROME_BIN")
 
@@ -41,6 +42,7 @@ class Settings:
     (``http://host:19530``) or a milvus-lite file path moves the vector search there.
     ``database_url`` empty means ``<workspace>/imint.db`` (SQLite).
     ``workers`` 0 means one per core.
+    ``face_model`` empty means the faces part's default model id (``imint.faces.engine.DEFAULT_MODEL``).
     """
 
     workspace: Path = Path(DEFAULT_WORKSPACE)
@@ -48,6 +50,7 @@ class Settings:
     index_uri: str = ""
     database_url: str = ""
     workers: int = 0
+    face_model: str = ""
     ray_address: str = ""
     chromium: str = ""
 
@@ -66,6 +69,7 @@ class Settings:
             "index_uri": env.get(ENV_MILVUS_URI, ""),
             "database_url": env.get(ENV_DATABASE_URL, ""),
             "workers": int(env.get(ENV_WORKERS) or 0),
+            "face_model": env.get(ENV_FACE_MODEL, ""),
             "ray_address": env.get(ENV_RAY_ADDRESS, ""),
             "chromium": next((env[k] for k in ENV_CHROMIUM if env.get(k)), ""),
         }

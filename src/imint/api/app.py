@@ -229,11 +229,14 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024,
     run_jobs: bool = True,
     secure_cookies: bool = False,
+    warm_workers: bool = False,
 ) -> FastAPI:
     """The imint web app over the workspace at ``workspace_path``.
 
     ``run_jobs=False`` leaves queued jobs for another process (or a test) to run;
-    ``secure_cookies`` marks the session cookie HTTPS-only (set it behind TLS). ``settings``
+    ``secure_cookies`` marks the session cookie HTTPS-only (set it behind TLS); ``warm_workers``
+    starts the parts' worker processes at startup and waits until they are loaded (``imint serve``
+    does; otherwise they start with the first photo). ``settings``
     (built by ``imint serve`` from its flags and the environment) and ``parts`` default to a
     plain workspace with the built-in parts.
     """
@@ -245,6 +248,13 @@ def create_app(
         serving = _serving_services(ws)
         for service in serving:
             service.start_serving()  # e.g. the faces part's analysis workers (started on first use)
+        if warm_workers:
+            for service in serving:
+                warm_up = getattr(service, "warm_up", None)
+                if callable(warm_up):
+                    # Before the first request: a burst then finds every engine loaded, and no
+                    # request waits for (or competes with) a worker still loading one.
+                    log.info("%s: workers ready in %.1f s", type(service).__name__, warm_up())
         if run_jobs:
             jobs.start()
         try:

@@ -248,6 +248,7 @@ def serve(
         settings=cli_settings(workspace),
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         secure_cookies=secure_cookies,
+        warm_workers=True,  # the analysis workers load their engines before the first request
     )
     if not Accounts(app.state.ws).has_users():
         err_console.print("[yellow]no users yet:[/] make the first admin with `imint users add NAME --admin`")

@@ -302,11 +302,29 @@ def near_duplicates(ctx: CheckContext) -> CheckResult:
     )
 
 
-def _custody_sources(session: Session, sha256: str) -> list[dict[str, str]]:
+def _copies_rows(
+    session: Session, shas: list[str]
+) -> tuple[dict[str, EvidenceRow], dict[str, list[CustodyEntry]]]:
+    """The evidence rows of ``shas`` and the custody entries of each, in log order: a few queries, not
+    three per copy (a picture with many copies in the workspace is checked at every ingest of one more)."""
+    evidence: dict[str, EvidenceRow] = {}
+    custody: dict[str, list[CustodyEntry]] = {sha: [] for sha in shas}
+    for start in range(0, len(shas), 500):
+        chunk = shas[start : start + 500]
+        evidence.update(
+            (row.sha256, row)
+            for row in session.scalars(select(EvidenceRow).where(EvidenceRow.sha256.in_(chunk)))
+        )
+        for entry in session.scalars(
+            select(CustodyEntry).where(CustodyEntry.evidence_sha256.in_(chunk)).order_by(CustodyEntry.id)
+        ):
+            custody[entry.evidence_sha256].append(entry)
+    return evidence, custody
+
+
+def _custody_sources(entries: list[CustodyEntry]) -> list[dict[str, str]]:
     out = []
-    for entry in session.scalars(
-        select(CustodyEntry).where(CustodyEntry.evidence_sha256 == sha256).order_by(CustodyEntry.id)
-    ):
+    for entry in entries:
         d = entry.details or {}
         if entry.action not in ("added", "seen-again", "captured"):
             continue
@@ -324,12 +342,14 @@ def first_seen(ctx: CheckContext) -> CheckResult:
     members = [(ctx.evidence.sha256, 0)] + [
         (m.sha256, m.distance) for m in find_near_duplicates_of(ctx.session, rows)
     ]
+    stored, custody = _copies_rows(ctx.session, [sha for sha, _distance in members])
     copies = []
     for sha, distance in members:
-        ev = ctx.session.get(EvidenceRow, sha)
+        ev = stored.get(sha)
         if ev is None:
             continue
         meta = ev.metadata_ or {}
+        entries = custody[sha]
         copies.append(
             {
                 "sha256": sha,
@@ -337,14 +357,8 @@ def first_seen(ctx: CheckContext) -> CheckResult:
                 "name": ev.original_name,
                 "exif_capture": meta.get("exif_DateTimeOriginal") or None,
                 "ingested_at": ev.added_at,
-                "sources": _custody_sources(ctx.session, sha),
-                "first_custody_id": ctx.session.scalar(
-                    select(CustodyEntry.id)
-                    .where(CustodyEntry.evidence_sha256 == sha)
-                    .order_by(CustodyEntry.id)
-                    .limit(1)
-                )
-                or 0,
+                "sources": _custody_sources(entries),
+                "first_custody_id": entries[0].id if entries else 0,
             }
         )
     exif_times = sorted(c["exif_capture"] for c in copies if c["exif_capture"])

@@ -7,6 +7,10 @@ each with its own engine loaded once, and hands them photos by path. Workers onl
 they return plain arrays (``imint.records.Faces``) and never open the database; the server
 process stores what they return, in short transactions.
 
+Each worker also takes the photo's perceptual hash from the pixels it decoded (``image_hash``): the
+checks part's ingest hook stores that hash instead of decoding the photo a second time in the
+server (``imint.checks.duplicates.PRECOMPUTED_HASHES``). The server process itself loads no engine.
+
 A worker that dies (a decoder crash, the OOM killer) breaks the executor; the pool starts a
 fresh one and sends the photo once more. A photo that kills a worker twice is answered with
 ``AnalysisWorkerError``, so one bad file never loops.
@@ -29,13 +33,20 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imint.errors import BadInputError, ImintError
 
 if TYPE_CHECKING:
     from imint.faces.engine import FaceEngine
+    from imint.media.phash import ImageHash
     from imint.records import Faces
+
+# Thread pools each worker keeps at one thread, set before its libraries load (OpenMP, OpenBLAS,
+# MKL read these once) and again on the pools already loaded (``threadpoolctl``).
+_ONE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# How long ``AnalysisPool.start(wait=True)`` waits for every worker's engine (a loaded machine is slow).
+WARM_TIMEOUT_S = 300.0
 
 
 class AnalysisWorkerError(ImintError):
@@ -52,6 +63,7 @@ class Analysed:
     sha256: str
     faces: Faces | None
     error: str | None = None
+    image_hash: ImageHash | None = None  # the pHash of the decoded pixels, for the checks part
 
 
 def default_workers() -> int:
@@ -63,19 +75,52 @@ def default_workers() -> int:
 
 
 # -- in the worker process ------------------------------------------------------------------------
-def _worker_start(model_id: str, warm: bool) -> None:
+def _worker_start(model_id: str, warm: bool, ready: Any = None) -> None:
+    """A worker's initializer: one thread for every runtime, the engine loaded, then ``ready`` told."""
+    for name in _ONE_THREAD_ENV:
+        os.environ[name] = "1"
     import cv2
 
-    # One OpenCV thread per worker: the processes are the parallelism (2 cores, 2 workers, not 2 x 2).
+    # One thread per runtime in each worker: the processes are the parallelism (2 cores, 2 workers,
+    # not 2 x 2). onnxruntime's sessions have one thread already (``imint.faces.onnx_sessions``).
     cv2.setNumThreads(1)
-    from imint.faces.engine import get_engine
-
     if warm:
+        from imint.faces.engine import get_engine
+
         get_engine(model_id)  # loaded before the first photo, not during it
+    _one_thread_everywhere()
+    if ready is not None:
+        ready.put(os.getpid())
+
+
+def _one_thread_everywhere() -> None:
+    """Limit the BLAS and OpenMP pools loaded by now (numpy's, faiss's, OpenCV's OpenBLAS) to one thread."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the environment variables above still hold for pools loaded later
+        return
+    threadpool_limits(1)
 
 
 def _started() -> None:
     """Nothing: a task that makes the executor start a worker (its initializer loads the engine)."""
+
+
+def _thread_counts() -> dict[str, int]:
+    """The thread counts of this worker's runtimes (tests check that each is one)."""
+    import cv2
+
+    from imint.faces.onnx_sessions import inference_threads
+
+    counts = {"opencv": cv2.getNumThreads(), "onnxruntime": inference_threads()}
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return counts
+    for pool in threadpool_info():
+        key = f"{pool['internal_api']}:{Path(pool['filepath']).name}"
+        counts[key] = int(pool["num_threads"])
+    return counts
 
 
 def _worker_analyse(model_id: str, path: str, name: str) -> Analysed:
@@ -85,13 +130,15 @@ def _worker_analyse(model_id: str, path: str, name: str) -> Analysed:
 
 
 def analyse_file(engine: FaceEngine, path: str | Path, name: str) -> Analysed:
-    """Decode, detect, assess and embed one photo file; nothing is written here."""
+    """Decode (once), detect, assess and embed one photo file, and take its pHash; nothing is written here."""
     from imint.media.images import decode_image
+    from imint.media.phash import hash_image
 
     data = Path(path).read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     try:
-        return Analysed(sha, engine.analyze(decode_image(data, name)))
+        rgb = decode_image(data, name)
+        return Analysed(sha, engine.analyze(rgb), image_hash=hash_image(rgb))
     except ImintError as exc:
         return Analysed(sha, None, exc.reason)
 
@@ -105,10 +152,13 @@ class Ready:
     def result(self) -> Analysed:
         return self._done
 
+    def done(self) -> bool:
+        return True
+
 
 # -- in the server process ------------------------------------------------------------------------
 class AnalysisPool:
-    """``workers`` engine processes (0: one per core), started on the first photo sent."""
+    """``workers`` engine processes (0: one per core), started by ``start`` or on the first photo sent."""
 
     def __init__(
         self, model_id: str, workers: int = 0, *, target: Callable[..., Analysed] | None = None
@@ -124,23 +174,63 @@ class AnalysisPool:
         self._lock = threading.Lock()
         self._closed = False
         self.restarts = 0
+        self._ready: Any = None  # the queue the current executor's workers report "engine loaded" on
+
+    def start(self, *, wait: bool = False, timeout: float = WARM_TIMEOUT_S) -> float:
+        """Start every worker now (each loads its engine); with ``wait``, return once all of them have
+        (the seconds it took), so that a server's first requests find warm workers. A worker that
+        stops while loading, or does not report in ``timeout``, is an ``AnalysisWorkerError``."""
+        import queue
+        import time
+
+        t0 = time.perf_counter()
+        executor, _generation = self._current()
+        with self._lock:
+            ready = self._ready
+        remaining = self.workers if wait else 0
+        while remaining:
+            try:
+                ready.get(timeout=0.5)
+                remaining -= 1
+                continue
+            except queue.Empty:
+                pass
+            if getattr(executor, "_broken", False):
+                self._replace(_generation)
+                raise AnalysisWorkerError(
+                    "an analysis worker stopped while loading the face engine", subject="workers"
+                )
+            if time.perf_counter() - t0 > timeout:
+                raise AnalysisWorkerError(
+                    f"{remaining} of {self.workers} analysis workers did not load the face engine "
+                    f"in {timeout:.0f} s",
+                    subject="workers",
+                )
+        return time.perf_counter() - t0
 
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
         with self._lock:
             if self._closed:
                 raise AnalysisWorkerError("the analysis pool is shut down", subject="workers")
             if self._executor is None:
+                context = multiprocessing.get_context("spawn")
+                self._ready = context.Queue()
                 self._executor = ProcessPoolExecutor(
                     self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
+                    mp_context=context,
                     initializer=_worker_start,
-                    initargs=(self.model_id, self._target is _worker_analyse),
+                    initargs=(self.model_id, self._target is _worker_analyse, self._ready),
                 )
                 # The executor starts one process per task sent while none is idle: a task each
                 # starts them all now, so that a burst after the first photo finds every engine loaded.
                 for _ in range(self.workers):
                     self._executor.submit(_started)
             return self._executor, self._generation
+
+    def thread_counts(self) -> dict[str, int]:
+        """One worker's runtime thread counts (OpenCV, onnxruntime, each BLAS/OpenMP pool loaded)."""
+        executor, _generation = self._current()
+        return executor.submit(_thread_counts).result()
 
     def _replace(self, generation: int) -> None:
         """Drop a broken executor (once, whoever of the waiting threads comes first)."""
@@ -184,6 +274,10 @@ class PoolTask:
             failed: Future[Analysed] = Future()
             failed.set_exception(BrokenProcessPool("broken before the photo was sent"))
             return failed, generation
+
+    def done(self) -> bool:
+        """Whether the worker answered (a crash is not an answer: ``result`` sends the photo again)."""
+        return self._future.done() and self._future.exception() is None
 
     def result(self) -> Analysed:
         while True:
@@ -242,6 +336,15 @@ class Prefetch:
             if path is None or sent == str(path):
                 with contextlib.suppress(ImintError):  # raised again, with its file, by ``take``
                     task.result()
+
+    def image_hash(self, path: str | Path) -> tuple[str, ImageHash] | None:
+        """The hash of the bytes at ``path`` and the pHash its worker took, once it has answered."""
+        for sent, sha, task in self._ahead:
+            if sent == str(path) and task.done():
+                done = task.result()
+                if done.sha256 == sha and done.image_hash is not None:
+                    return sha, done.image_hash
+        return None
 
     def take(self, sha256: str) -> Analysed | None:
         """The analysis of the photo whose bytes hash to ``sha256``, or None if it was not sent."""

@@ -78,7 +78,7 @@ def match_faces(
         return [[] for _ in range(len(embeddings))]
     with faces.ws.session() as s:
         names = dict(s.execute(select(Person.id, Person.name)).all())
-    cal = faces.engine.calibration
+    cal = faces.calibration
     op = f"fpir={fpir:g}"
     depth = min(len(index), max(4 * k, 32))
     scores, ids = index.search(np.asarray(embeddings, np.float32), depth)
@@ -143,6 +143,7 @@ def search_photo(
     result = MediaResult(path=str(path))
     try:
         with ws.session() as s:
+            faces.share_image_hash(s, path)
             evidence = ws.ingest(path, source=str(path), session=s)
             rows, reused = analyze_evidence(faces, s, evidence)
             log_custody(s, evidence.sha256, "searched", ws.user, model=faces.model_id, fpir=fpir)
@@ -150,14 +151,13 @@ def search_photo(
     except ImintError as exc:
         result.error = str(exc)
         return result
-    embeddings = (
-        np.stack([embedding_of(r) for r in rows])
-        if rows
-        else np.zeros((0, faces.engine.embedder.dim), np.float32)
-    )
-    qualities = np.array([r.quality for r in rows], np.float32)
-    reasons = [r.quality_reason for r in rows]
-    candidates = match_faces(faces, embeddings, qualities, reasons, fpir=fpir, k=k, watchlist=watchlist)
+    if rows:
+        embeddings = np.stack([embedding_of(r) for r in rows])
+        qualities = np.array([r.quality for r in rows], np.float32)
+        reasons = [r.quality_reason for r in rows]
+        candidates = match_faces(faces, embeddings, qualities, reasons, fpir=fpir, k=k, watchlist=watchlist)
+    else:
+        candidates = []  # no face: nothing to match (and no engine to load for an empty array's width)
     with ws.session() as s:
         for row, cands in zip(rows, candidates, strict=True):
             result.faces.append(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from imint.errors import BadInputError, ImintError
 from imint.faces import analysis, collection, gallery, review, search, verify
 from imint.faces import pool as analysis_pool
-from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR
+from imint.faces.calibration import DEFAULT_FMR, DEFAULT_FPIR, Calibration, load_calibration
 from imint.faces.engine import DEFAULT_MODEL, FaceEngine, get_engine
 from imint.faces.index import ReferenceIndex
 from imint.faces.pool import AnalysisPool, Prefetch, Ready, analyse_file
@@ -59,13 +59,18 @@ __all__ = [
 class FaceService:
     """Face operations bound to one workspace and one model."""
 
-    def __init__(self, ws: Workspace, model_id: str = DEFAULT_MODEL) -> None:
+    def __init__(self, ws: Workspace, model_id: str | None = None) -> None:
         self.ws = ws
-        self.model_id = model_id
+        # The workspace's settings may name another model (``IMINT_FACE_MODEL``), else the default.
+        self.model_id = model_id or ws.settings.face_model or DEFAULT_MODEL
         self._engine: FaceEngine | None = None
         self._local = threading.local()  # this thread's photos sent ahead to the pool (``_prefetching``)
         self.index = ReferenceIndex(
-            ws.session, ws.index_dir, model_id, lambda: self.engine.embedder.dim, uri=ws.settings.index_uri
+            ws.session,
+            ws.index_dir,
+            self.model_id,
+            lambda: self.engine.embedder.dim,
+            uri=ws.settings.index_uri,
         )
 
     @property
@@ -75,6 +80,11 @@ class FaceService:
             self._engine = get_engine(self.model_id)
         return self._engine
 
+    @property
+    def calibration(self) -> Calibration:
+        """This model's score calibration, without loading its networks (a server's workers hold those)."""
+        return load_calibration(self.model_id)
+
     # -- the analysis pool (a server's worker processes) -----------------------------------------
     @property
     def pool(self) -> AnalysisPool | None:
@@ -83,9 +93,15 @@ class FaceService:
 
     def start_serving(self) -> None:
         """Called by the web app at startup: fresh analyses go to ``Settings.workers`` worker processes
-        (0: one per core), started on the first photo, shared by every user of the server."""
+        (0: one per core), started on the first photo (or by ``warm_up``), shared by every user of the server."""
         if self.pool is None:
             analysis_pool.attach(self.ws.db, AnalysisPool(self.model_id, self.ws.settings.workers))
+
+    def warm_up(self) -> float:
+        """Start the server's workers now and wait until each has loaded its engine (``imint serve``
+        does, before it takes requests); the seconds it took (0 without a pool)."""
+        pool = self.pool
+        return pool.start(wait=True) if pool is not None else 0.0
 
     def stop_serving(self) -> None:
         pool = analysis_pool.detach(self.ws.db, self.model_id)
@@ -117,6 +133,17 @@ class FaceService:
             yield prefetch
         finally:
             self._local.prefetch = None
+
+    def share_image_hash(self, session: Session, path: Path) -> None:
+        """Hand the checks part the pHash a worker took of the photo at ``path`` (analysed ahead), so
+        that its ingest hook, in ``session``, stores it instead of decoding the photo again here."""
+        prefetch: Prefetch | None = getattr(self._local, "prefetch", None)
+        found = prefetch.image_hash(path) if prefetch is not None else None
+        if found is not None:
+            from imint.checks.duplicates import PRECOMPUTED_HASHES
+
+            sha256, image_hash = found
+            session.info.setdefault(PRECOMPUTED_HASHES, {})[sha256] = image_hash
 
     def _scanned(self, sha256: str) -> bool:
         with self.ws.session() as s:

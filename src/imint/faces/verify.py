@@ -24,6 +24,7 @@ def verify(faces: FaceService, a: str | Path, b: str | Path, *, fmr: float = DEF
     picked = []
     with ws.session() as s:
         for p in (a, b):
+            faces.share_image_hash(s, Path(p))
             ev = ws.ingest(p, source=str(p), session=s)
             rows, _ = analyze_evidence(faces, s, ev)
             face = choose_face(rows, "largest", ev)
@@ -33,7 +34,7 @@ def verify(faces: FaceService, a: str | Path, b: str | Path, *, fmr: float = DEF
             log_custody(s, ev.sha256, "verified-face", ws.user, model=faces.model_id)
     fa, fb = picked
     score = float(np.dot(embedding_of(fa), embedding_of(fb)))
-    cal = faces.engine.calibration
+    cal = faces.calibration
     threshold = cal.threshold_for_fmr(fmr, fa.quality, fb.quality)
     poor = is_poor(fa.quality_reason) or is_poor(fb.quality_reason)
     return FaceComparison(
