@@ -136,7 +136,9 @@ def test_white_space_is_what_python_strips_not_only_what_json_schema_calls_white
         assert valid("Vladivostok"), (model, field)
         blank = [repr(w) for w in python_white if valid(w * 3)]
         assert not blank, f"{model}.{field} takes a text of only {blank}"
-    case_name = jsonschema_rs.validator_for(body["Body_create_case_cases_post"]["properties"]["name"]).is_valid
+    case_name = jsonschema_rs.validator_for(
+        body["Body_create_case_cases_post"]["properties"]["name"]
+    ).is_valid
     assert case_name("dprk-troops-2024") and not case_name("2024")
     spaced = [repr(w) for w in python_white if case_name(f"dprk{w}2024")]
     assert not spaced, f"a case name may hold {spaced}, which create_case refuses"
@@ -314,3 +316,59 @@ def test_a_list_of_files_takes_one_file_or_several_on_the_wire(admin):  # noqa: 
     assert both.status_code == 201 and len(both.json()["added"]) == 2, both.text
     none = client.post(url, data={"note": "no file"}, headers=auth)
     assert none.status_code in (400, 422), none.text
+
+
+@pytest.fixture(scope="module")
+def st_schema(doc):  # noqa: ANN001, ANN201
+    """The document loaded by Schemathesis with scripts/contract_hooks.py's generators and corrections."""
+    import sys
+    from pathlib import Path
+
+    schemathesis = pytest.importorskip("schemathesis")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import contract_hooks
+    finally:
+        sys.path.pop(0)
+    return schemathesis.openapi.from_dict(doc), contract_hooks
+
+
+def test_the_coverage_phase_multipart_case_is_valid_where_it_claims_to_be(st_schema):  # noqa: ANN001
+    """Schemathesis 4.32.5 filled a required field without a media-type strategy with '' (a person's
+    name included) and called the body positive; the hooks give it the field's simplest valid value."""
+    import jsonschema_rs
+    from schemathesis.specs.openapi.coverage import _operation as coverage
+
+    schema, _hooks = st_schema
+    body = next(iter(schema["/persons"]["POST"].body))
+    values, content_types = coverage._generate_multipart_body_from_custom_strategies(body)
+    assert content_types == {"photos": "image/jpeg"} and values["photos"][:2] == b"\xff\xd8"
+    assert jsonschema_rs.validator_for(body.form_properties["name"]).is_valid(values["name"])
+
+
+def test_a_body_with_a_file_is_read_as_sent_by_the_negative_check(st_schema):  # noqa: ANN001
+    """negative_data_rejection reads a form as the server reads the parts sent; with a file among them
+    that reading raised on the bytes. Read as sent, a number in a text part is text (valid), and an
+    empty required name is still a violation."""
+    import types
+
+    import requests
+    from schemathesis.specs.openapi import checks
+
+    schema, hooks = st_schema
+    operation = schema["/persons"]["POST"]
+    jpeg = hooks._image_bytes("JPEG")
+
+    def valid_as_sent(body: dict[str, Any]) -> bool:
+        case = operation.Case(
+            body=body, media_type="multipart/form-data", multipart_content_types={"photos": "image/jpeg"}
+        )
+        kwargs = case.as_transport_kwargs(base_url="http://127.0.0.1:1")
+        fields = ("method", "url", "headers", "files", "data", "params")
+        request = requests.Request(**{k: v for k, v in kwargs.items() if k in fields}).prepare()
+        assert b'filename="photos.jpg"' in request.body  # one file, sent as a file part
+        response = types.SimpleNamespace(request=request)
+        return checks._form_body_is_valid_as_sent(response, case, "multipart/form-data")
+
+    assert valid_as_sent({"name": 1.5e10, "watchlist": -3, "photos": jpeg})
+    assert not valid_as_sent({"name": "", "photos": jpeg})
