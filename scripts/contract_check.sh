@@ -9,8 +9,9 @@
 # Exits non-zero when either run finds a failure of any check, when an operation of the document got no
 # test case, or when the server died. The server is this script's own and stops with it; its work folder
 # (workspace, server log) is removed after a clean run and kept, with its path printed, after a failure.
-# Reports (JUnit, NDJSON) go to $REPORT_DIR. Wall time: see docs/contract.md (about 4.5 min on a quiet
-# 2-core machine, 7-8 min at load average 25-33).
+# Reports (JUnit, NDJSON) go to $REPORT_DIR. Wall time (docs/contract.md): 4 min 24 s on a quiet 2-core
+# machine (last session); 5 min 50 s and 8 min 24 s at load average 22-26 (2026-12-02), of which the two
+# Schemathesis runs took 4 and 5.3 min and the rest is CLI and server start-up and shutdown.
 # Environment: PYTHON (default .venv/bin/python), PORT (default: a free one), REPORT_DIR,
 # ST_ARGS (extra schemathesis arguments, e.g. "--phases examples,fuzzing").
 set -euo pipefail
