@@ -58,6 +58,7 @@ cleanup() {
 trap cleanup EXIT
 base="http://127.0.0.1:$port"
 for _ in $(seq 1 120); do
+  kill -0 "$server" 2>/dev/null || break  # it exited (a port in use, a broken workspace): no point waiting
   if "$python" - "$base" "$main_token" "$work/openapi.json" <<'EOF' 2>/dev/null; then break; fi
 import sys, urllib.request
 req = urllib.request.Request(sys.argv[1] + "/openapi.json", headers={"Authorization": "Bearer " + sys.argv[2]})
