@@ -42,6 +42,11 @@ def _is_file(field: dict[str, Any]) -> bool:
     return field.get("format") == "binary" or field.get("contentMediaType") == "application/octet-stream"
 
 
+def _types(field: dict[str, Any]) -> list[str]:
+    declared = field.get("type", [])
+    return declared if isinstance(declared, list) else [declared]
+
+
 # Statuses the route answers besides 401/403/422 and what its shape implies (404 for a path
 # parameter): checked against the handlers by hand; add a line when a route learns a new answer.
 EXPECTED_STATUSES = {
@@ -92,7 +97,7 @@ def test_required_text_fields_of_a_form_refuse_the_empty_string_in_the_schema_to
                 checked += 1
                 allows_empty = field.get("minLength", 0) < 1 and re.search(field.get("pattern", ""), "")
                 assert not allows_empty, f"{label}: required field {name} allows ''"
-            if field.get("type") == "array":
+            if "array" in _types(field):
                 assert field.get("minItems", 0) >= 1, f"{label}: required list {name} allows none"
     assert checked > 10
 
@@ -109,6 +114,64 @@ def test_names_and_texts_that_are_stripped_must_hold_more_than_white_space(doc):
         assert pattern, (model, field)
         assert not re.search(pattern, " \t\x1c"), (model, field, pattern)
         assert re.search(pattern, " Vladivostok "), (model, field, pattern)
+
+
+def test_white_space_is_what_python_strips_not_only_what_json_schema_calls_white_space(doc):  # noqa: ANN001
+    """A client checks patterns with ECMA-262's \\s (as Schemathesis does, with jsonschema-rs), which
+    lacks \\x1c-\\x1f and \\x85; the routes strip (or refuse) every character Python counts as white space,
+    so the patterns name those too."""
+    import sys
+
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    python_white = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    body = doc["components"]["schemas"]
+    stripped = [
+        ("Body_enroll_persons_post", "name"),
+        ("Body_create_watchlist_watchlists_post", "name"),
+        ("Body_add_site_sites_post", "name"),
+        ("Body_add_claim_cases__case_id__claims_post", "text"),
+    ]
+    for model, field in stripped:
+        valid = jsonschema_rs.validator_for(body[model]["properties"][field]).is_valid
+        assert valid("Vladivostok"), (model, field)
+        blank = [repr(w) for w in python_white if valid(w * 3)]
+        assert not blank, f"{model}.{field} takes a text of only {blank}"
+    case_name = jsonschema_rs.validator_for(
+        body["Body_create_case_cases_post"]["properties"]["name"]
+    ).is_valid
+    assert case_name("dprk-troops-2024") and not case_name("2024")
+    spaced = [repr(w) for w in python_white if case_name(f"dprk{w}2024")]
+    assert not spaced, f"a case name may hold {spaced}, which create_case refuses"
+
+
+# The multipart fields that take a list of files (``list[UploadFile]``).
+FILE_LISTS = {
+    ("POST /persons", "photos"),
+    ("POST /search", "files"),
+    ("POST /cases/{case_id}/evidence", "files"),
+}
+
+
+def test_a_list_of_files_is_documented_as_one_file_or_several(doc):  # noqa: ANN001
+    """Multipart sends each file of a list as its own part named like the field, so one file sent on
+    its own is the same request as a list of one, and the route takes it: the schema says "a file, or
+    an array of files". (Array-only, a client sending one file, as Schemathesis does, judged its own
+    valid request invalid and the 201 a failure.)"""
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    found = set()
+    for label, _media, body, _content in _form_bodies(doc):
+        for name, field in body.get("properties", {}).items():
+            if not isinstance(field.get("items"), dict) or not _is_file(field["items"]):
+                continue
+            found.add((label, name))
+            assert sorted(_types(field)) == ["array", "string"], (label, name, field)
+            assert field["contentMediaType"] == "application/octet-stream", (label, name)
+            assert field.get("minItems", 0) >= 1, (label, name)
+            valid = jsonschema_rs.validator_for(field).is_valid
+            # JSON Schema sees a file's content as a string.
+            assert valid("one file") and valid(["a file", "another"]), (label, name)
+            assert not valid([]) and not valid(5) and not valid({"file": "x"}), (label, name)
+    assert found == FILE_LISTS
 
 
 def test_no_form_field_or_query_parameter_is_documented_as_nullable(doc):  # noqa: ANN001
@@ -227,3 +290,85 @@ def test_an_inbox_folder_name_over_the_file_system_limit_is_a_clear_404(admin): 
     r = client.post("/search/folder", data={"folder": "x" * 900}, headers=auth)
     assert r.status_code == 404, r.text
     assert r.json()["subject"] == "folder" and "too long" in r.json()["detail"].lower()
+
+
+def test_a_list_of_files_takes_one_file_or_several_on_the_wire(admin):  # noqa: ANN001
+    """What the schema says of a list of files, against the route: one part (a file on its own, or a
+    list of one: the same bytes), two parts, none."""
+    import io
+
+    from PIL import Image
+
+    client, auth = admin
+
+    def png(shade: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (shade, 90, 30)).save(buf, "PNG")
+        return buf.getvalue()
+
+    case = client.post("/cases", data={"name": "file-lists"}, headers=auth)
+    assert case.status_code == 201, case.text
+    url = f"/cases/{case.json()['id']}/evidence"
+    one = client.post(url, files={"files": ("a.png", png(10), "image/png")}, headers=auth)
+    assert one.status_code == 201 and len(one.json()["added"]) == 1, one.text
+    two = [("files", ("b.png", png(20), "image/png")), ("files", ("c.png", png(30), "image/png"))]
+    both = client.post(url, files=two, headers=auth)
+    assert both.status_code == 201 and len(both.json()["added"]) == 2, both.text
+    none = client.post(url, data={"note": "no file"}, headers=auth)
+    assert none.status_code in (400, 422), none.text
+
+
+@pytest.fixture(scope="module")
+def st_schema(doc):  # noqa: ANN001, ANN201
+    """The document loaded by Schemathesis with scripts/contract_hooks.py's generators and corrections."""
+    import sys
+    from pathlib import Path
+
+    schemathesis = pytest.importorskip("schemathesis")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import contract_hooks
+    finally:
+        sys.path.pop(0)
+    return schemathesis.openapi.from_dict(doc), contract_hooks
+
+
+def test_the_coverage_phase_multipart_case_is_valid_where_it_claims_to_be(st_schema):  # noqa: ANN001
+    """Schemathesis 4.32.5 filled a required field without a media-type strategy with '' (a person's
+    name included) and called the body positive; the hooks give it the field's simplest valid value."""
+    import jsonschema_rs
+    from schemathesis.specs.openapi.coverage import _operation as coverage
+
+    schema, _hooks = st_schema
+    body = next(iter(schema["/persons"]["POST"].body))
+    values, content_types = coverage._generate_multipart_body_from_custom_strategies(body)
+    assert content_types == {"photos": "image/jpeg"} and values["photos"][:2] == b"\xff\xd8"
+    assert jsonschema_rs.validator_for(body.form_properties["name"]).is_valid(values["name"])
+
+
+def test_a_body_with_a_file_is_read_as_sent_by_the_negative_check(st_schema):  # noqa: ANN001
+    """negative_data_rejection reads a form as the server reads the parts sent; with a file among them
+    that reading raised on the bytes. Read as sent, a number in a text part is text (valid), and an
+    empty required name is still a violation."""
+    import types
+
+    import requests
+    from schemathesis.specs.openapi import checks
+
+    schema, hooks = st_schema
+    operation = schema["/persons"]["POST"]
+    jpeg = hooks._image_bytes("JPEG")
+
+    def valid_as_sent(body: dict[str, Any]) -> bool:
+        case = operation.Case(
+            body=body, media_type="multipart/form-data", multipart_content_types={"photos": "image/jpeg"}
+        )
+        kwargs = case.as_transport_kwargs(base_url="http://127.0.0.1:1")
+        fields = ("method", "url", "headers", "files", "data", "params")
+        request = requests.Request(**{k: v for k, v in kwargs.items() if k in fields}).prepare()
+        assert b'filename="photos.jpg"' in request.body  # one file, sent as a file part
+        response = types.SimpleNamespace(request=request)
+        return checks._form_body_is_valid_as_sent(response, case, "multipart/form-data")
+
+    assert valid_as_sent({"name": 1.5e10, "watchlist": -3, "photos": jpeg})
+    assert not valid_as_sent({"name": "", "photos": jpeg})

@@ -443,6 +443,8 @@ def _form_schema(op: dict[str, Any], components: dict[str, Any], record_types: l
         if body is None:
             continue
         properties = {k: _without_null(v) for k, v in body.get("properties", {}).items()}
+        if media_type == "multipart/form-data":
+            properties = {k: _one_file_or_several(v) for k, v in properties.items()}
         for name, field in properties.items():
             if field.pop(RECORD_TYPES, False):
                 field["pattern"] = rf"^\s*(?:{'|'.join(map(re.escape, record_types))}):\d+\s*$"
@@ -469,6 +471,23 @@ def _form_schema(op: dict[str, Any], components: dict[str, Any], record_types: l
             }
 
 
+FILE_PART = "application/octet-stream"  # OpenAPI 3.1's contentMediaType of a file (was format: binary)
+
+
+def _one_file_or_several(field: dict[str, Any]) -> dict[str, Any]:
+    """A list of files in a multipart form (``list[UploadFile]``) as the wire has it: one part per file,
+    each named like the field, so one file sent on its own is the same request, byte for byte, as a
+    list of one, and the route takes it. The schema says so: a file, or an array of files."""
+    items = field.get("items")
+    if (
+        field.get("type") != "array"
+        or not isinstance(items, dict)
+        or items.get("contentMediaType") != FILE_PART
+    ):
+        return field
+    return {**field, "type": ["array", "string"], "contentMediaType": FILE_PART}
+
+
 def _empty_is_absent(field: dict[str, Any]) -> dict[str, Any]:
     """An optional text field also takes the empty string: FastAPI reads ``field=`` as not sent (an
     empty <select> option, an untouched input), so the schema lets it through as the route does."""
@@ -486,11 +505,11 @@ def _empty_is_absent(field: dict[str, Any]) -> dict[str, Any]:
 def _given(field: dict[str, Any]) -> dict[str, Any]:
     """What sending a field means when one of several must be sent: more than white space for text
     (the route strips it and takes blank as not sent), at least one item for a list."""
-    if field.get("type") == "array":
+    if field.get("type") == "array" or field.get("contentMediaType") == FILE_PART:
         items = field.get("items", {})
         if items.get("type") == "string" and "contentMediaType" not in items:
             return {"minItems": 1, "items": {"minLength": 1, "pattern": NOT_BLANK}}
-        return {"minItems": 1}
+        return {"minItems": 1}  # a list of files: at least one (a file sent on its own is one)
     if field.get("type") == "string" and "contentMediaType" not in field:
         return {"minLength": 1, "pattern": NOT_BLANK}
     return {}

@@ -63,8 +63,11 @@ ALWAYS_DOCUMENTED = (401, 403, 422)
 # Set in a route's openapi_extra by ``guard(..., needs_one_of=...)``; the app turns it into the body
 # schema's ``anyOf`` (a form cannot say "one of these fields" any other way) and drops the key.
 # The ``pattern`` of a text field that must hold more than white space (the handler strips it):
-# any character str.strip() keeps. Python counts \x1c-\x1f as white space, JSON Schema's \s does not.
-NOT_BLANK = r"[^\s\x1c-\x1f]"
+# any character str.strip() keeps. Python counts \x1c-\x1f and \x85 as white space, JSON Schema's
+# (ECMA-262) \s does not; Python does not count \ufeff, which \s does (so the pattern refuses a little
+# more than the route: a text of only \ufeff, which is blank to a reader too).
+WHITE_SPACE = r"\s\x1c-\x1f\x85"
+NOT_BLANK = rf"[^{WHITE_SPACE}]"
 # A calendar day YYYY-MM-DD, exactly the ones that exist (no 2024-02-30, no year 0): a field that
 # says "a date" with a pattern a client can check before sending, and that FastAPI enforces.
 _YEAR = r"(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})"

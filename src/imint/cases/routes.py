@@ -14,6 +14,7 @@ from imint.api.deps import (
     NOT_BLANK,
     PLACE_NAMES,
     RECORD_TYPES,
+    WHITE_SPACE,
     StrictBool,
     audit_event,
     done,
@@ -35,7 +36,7 @@ Credibility = Literal["1", "2", "3", "4", "5", "6"]
 Relation = Literal["supports", "contradicts", "context"]
 Status = Literal["claimed", "unconfirmed", "corroborated", "contradicted", "confirmed"]
 # A case's handle: no white space, not only digits (imint.cases.service.create_case).
-CASE_NAME = r"^[^\s\x1c-\x1f]*[^\s\x1c-\x1f\d][^\s\x1c-\x1f]*$"
+CASE_NAME = rf"^[^{WHITE_SPACE}]*[^{WHITE_SPACE}\d][^{WHITE_SPACE}]*$"
 
 
 def _acting(request: Request) -> Any:
