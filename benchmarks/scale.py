@@ -207,7 +207,9 @@ def run(
     console.log(f"index built in {build_s:.0f} s; measuring queries")
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
-    exact_lat = _latencies(lambda q: exact.search(q, 10), queries["realistic"][:200])
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # every latency below is one query on one thread, as one `find`
+    exact_lat = _latencies(lambda q: exact.search(q, 10), queries["realistic"][:50])
     by_kind = {}
     for kind, qs in queries.items():
         lat = _latencies(lambda q: index.search(q, 10), qs)
@@ -218,7 +220,7 @@ def run(
             [np.isin(e[m], a).sum() for a, e, m in zip(approx_ids, exact_ids, strong, strict=True)]
         )
         sweep = []
-        for ef in (64, 128, 256, 512, 1024):
+        for ef in (64, 128, 256, 512, 1024, 2048):
             lat_ef = _latencies(lambda q, ef=ef: index.search(q, 10, ef_search=ef), qs[:300])
             _, ids = index.search(qs, 10, ef_search=ef)
             sweep.append(
@@ -240,6 +242,7 @@ def run(
         }
         console.log(f"{kind} queries: {by_kind[kind]}")
     exact.reset()  # free its copy of the vectors before clustering
+    faiss.omp_set_num_threads(threads)
     real = by_kind["realistic"]
     report: dict = {
         "faces": n,
@@ -290,7 +293,10 @@ def run(
 # shortlist re-scored exactly from the stored float vectors). ``{nlist}`` is 4 sqrt(N) lists.
 INDEX_OPTIONS: dict[str, tuple[str, str, tuple[int, ...], int]] = {
     "hnsw32-flat": ("HNSW32,Flat", "efSearch", (64, 128, 256, 512), 40),
+    "hnsw32-flat-efc200": ("HNSW32,Flat", "efSearch", (64, 128, 256, 512, 1024), 40),
+    "hnsw48-flat-efc200": ("HNSW48,Flat", "efSearch", (64, 128, 256, 512), 40),
     "hnsw32-sq8": ("HNSW32,SQ8", "efSearch", (128, 256, 512), 100),
+    "hnsw32-sq8-efc200": ("HNSW32,SQ8", "efSearch", (64, 128, 256, 512), 100),
     "pca64-hnsw32": ("PCA64,HNSW32,Flat", "efSearch", (128, 256, 512), 200),
     "ivf-flat": ("IVF{nlist},Flat", "nprobe", (8, 16, 32, 64), 40),
     "ivf-sq8": ("IVF{nlist},SQ8", "nprobe", (16, 32, 64), 100),
@@ -320,8 +326,11 @@ def compare_indexes(
         base = _rss()
         t = time.perf_counter()
         index = faiss.index_factory(vectors.shape[1], spec.format(nlist=nlist), faiss.METRIC_INNER_PRODUCT)
+        efc = None
         if "HNSW" in spec:
-            faiss.ParameterSpace().set_index_parameter(index, "efConstruction", 40)
+            efc = int(name.rsplit("efc", 1)[1]) if "efc" in name else 40  # efConstruction
+            inner = faiss.downcast_index(index.index) if "PCA" in spec else index
+            inner.hnsw.efConstruction = efc
         if not index.is_trained:
             index.train(vectors[np.random.default_rng(seed).choice(n, min(n, 100 * nlist, 200_000), False)])
         index.add(vectors)
@@ -339,6 +348,7 @@ def compare_indexes(
 
             row = {
                 "index": name,
+                "efConstruction": efc,
                 "factory": spec.format(nlist=nlist),
                 param: value,
                 "rescored": short,
