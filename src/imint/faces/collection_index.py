@@ -4,16 +4,16 @@ The watchlist index (``imint.store.index.FaissIndex``) is exact and flat: right 
 thousands of reference faces, too slow for a million collection faces searched
 against each other (clustering asks one k-NN query per face). ``CollectionIndex``
 keeps the float vectors itself (row-aligned with the face ids) and a faiss HNSW
-graph over the same float vectors (8-bit codes ranked near-tied strangers by their
-quantisation error: recall@10 0.65 at 100,000 faces, docs/scale.md). A search asks
-the graph for a shortlist of ``k * shortlist_factor`` rows and re-scores that
-shortlist by the exact inner product of the stored vectors, so every score handed
-back (and so every calibrated FMR) is the one exact search would give.
+graph over 8-bit codes of the same vectors. A search asks the graph for a shortlist
+of ``max(k * shortlist_factor, MIN_SHORTLIST)`` rows and re-scores that shortlist by
+the exact inner product of the stored vectors, so every score handed back (and so
+every calibrated FMR) is the one exact search would give; with 100 re-scored the
+codes lose nothing against a float graph (docs/scale.md, engine-shaped vectors).
 
-Why HNSW and not IVF (numbers in docs/scale.md): on vectors whose neighbours beyond
-a person's own photos are near-random strangers, IVF needed half of its lists for
-recall@10 0.92 where HNSW reached 0.99 at efSearch 128 (4,500 vectors; recall falls
-with N, see docs/scale.md). HNSW cannot remove a
+Why HNSW and not IVF (numbers in docs/scale.md): on engine-shaped vectors at 10^5
+faces IVF-Flat reached recall@10 0.76 with 64 of 1,264 lists probed, HNSW 0.97 at
+efSearch 256 (a face's top-10 beyond its own photos are near-tied strangers; recall
+falls with N). HNSW cannot remove a
 vector, so a removed face is a tombstone: filtered out of every search by a faiss
 ID selector, and the graph is rebuilt from the stored vectors once a quarter of the
 rows are dead. Small collections (below ``exact_below`` faces) use an exact flat
