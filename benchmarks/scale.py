@@ -1,12 +1,20 @@
 """Face search and clustering at collection scale, on synthetic vectors shaped like the engine's.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --json /tmp/scale-100k.json
-    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --compare-indexes   # IVF vs HNSW
+    PYTHONPATH=src .venv/bin/python benchmarks/embed_dev.py ../shared/data/faces /tmp/scale/faces.npz  # once
+    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --fit-vectors /tmp/scale/faces.npz \
+        --json /tmp/scale-100k.json
+    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --fit-vectors /tmp/scale/faces.npz \
+        --compare-indexes                                  # the faiss options of INDEX_OPTIONS
+    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --shape isotropic   # the old generator
+
+``--shape fitted`` (default) draws vectors from ``engine_shape.py``: identity centres and within-identity
+noise with the covariances of real engine vectors, fitted at run time (docs/scale.md compares them).
+The isotropic generator below is the first rounds' and is kept for comparison.
 
 The peer is exact flat search (faiss ``IndexFlatIP``) over the same vectors in the
 same run: recall@10 is measured against it and its single-query latency is reported.
 
-Synthetic vectors (``synthetic_faces``): the engine's fused vector is two L2-normalised
+Isotropic vectors (``synthetic_faces``): the engine's fused vector is two L2-normalised
 128-d halves (SFace, dlib) concatenated. Each half of a face is
 ``normalise(sqrt(G) m + sqrt(A) c_person + sqrt(E_q) noise)`` with ``m`` a direction
 shared by everyone (real embeddings are not centred: strangers score above 0),
