@@ -1,12 +1,20 @@
 """Face search and clustering at collection scale, on synthetic vectors shaped like the engine's.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --json /tmp/scale-100k.json
-    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --compare-indexes   # IVF vs HNSW
+    PYTHONPATH=src .venv/bin/python benchmarks/embed_dev.py ../shared/data/faces /tmp/scale/faces.npz  # once
+    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --fit-vectors /tmp/scale/faces.npz \
+        --json /tmp/scale-100k.json
+    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --fit-vectors /tmp/scale/faces.npz \
+        --compare-indexes                                  # the faiss options of INDEX_OPTIONS
+    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --shape isotropic   # the old generator
+
+``--shape fitted`` (default) draws vectors from ``engine_shape.py``: identity centres and within-identity
+noise with the covariances of real engine vectors, fitted at run time (docs/scale.md compares them).
+The isotropic generator below is the first rounds' and is kept for comparison.
 
 The peer is exact flat search (faiss ``IndexFlatIP``) over the same vectors in the
 same run: recall@10 is measured against it and its single-query latency is reported.
 
-Synthetic vectors (``synthetic_faces``): the engine's fused vector is two L2-normalised
+Isotropic vectors (``synthetic_faces``): the engine's fused vector is two L2-normalised
 128-d halves (SFace, dlib) concatenated. Each half of a face is
 ``normalise(sqrt(G) m + sqrt(A) c_person + sqrt(E_q) noise)`` with ``m`` a direction
 shared by everyone (real embeddings are not centred: strangers score above 0),
@@ -27,6 +35,7 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,14 +89,32 @@ def synthetic_faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.n
     return vectors, person, quality
 
 
+Generator = Callable[[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def generator(shape: str, fit_vectors: Path | None) -> Generator:
+    """``faces(n, seed)`` of the chosen shape: ``fitted`` (benchmarks/engine_shape.py, fitted at run time
+    to real engine vectors) or ``isotropic`` (``synthetic_faces`` above, the first rounds' generator)."""
+    if shape == "isotropic":
+        return synthetic_faces
+    if fit_vectors is None or not fit_vectors.exists():
+        raise SystemExit(
+            f"--shape fitted needs --fit-vectors (an embedding dump of ../shared/data/faces made by "
+            f"benchmarks/embed_dev.py); {fit_vectors} does not exist"
+        )
+    from engine_shape import fit, load_vectors
+
+    return fit(*load_vectors(fit_vectors)).faces
+
+
 def _collection_and_queries(
-    n: int, n_queries: int, seed: int
+    n: int, n_queries: int, seed: int, faces: Generator = synthetic_faces
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """``n`` collection faces and two query sets drawn from the same generator, left out of it:
     ``realistic``, another photo of a person with photos in the collection (what `find` is asked),
     and ``stranger``, a face of someone with no photo in the collection."""
     extra = 3 * n_queries + 32
-    vectors, person, quality = synthetic_faces(n + extra, seed)
+    vectors, person, quality = faces(n + extra, seed)
     rng = np.random.default_rng(seed + 1)
     counts = np.bincount(person)
     in_tail = np.flatnonzero(np.bincount(person[: n + n_queries], minlength=len(counts)) == 0)
@@ -160,13 +187,19 @@ def _pairwise(labels: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 
 def run(
-    n: int, n_queries: int, seed: int, do_cluster: bool, console: Console, partial: Path | None = None
+    n: int,
+    n_queries: int,
+    seed: int,
+    do_cluster: bool,
+    console: Console,
+    partial: Path | None = None,
+    faces: Generator = synthetic_faces,
 ) -> dict:
     import faiss
 
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     t = time.perf_counter()
-    vectors, person, quality, queries = _collection_and_queries(n, n_queries, seed)
+    vectors, person, quality, queries = _collection_and_queries(n, n_queries, seed, faces)
     gen_s = time.perf_counter() - t
     cal = load_calibration(DEFAULT_MODEL)
     # What `imint find` keeps: scores above the threshold of FPIR 0.01 over the whole collection
@@ -182,7 +215,9 @@ def run(
     console.log(f"index built in {build_s:.0f} s; measuring queries")
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
-    exact_lat = _latencies(lambda q: exact.search(q, 10), queries["realistic"][:200])
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # every latency below is one query on one thread, as one `find`
+    exact_lat = _latencies(lambda q: exact.search(q, 10), queries["realistic"][:50])
     by_kind = {}
     for kind, qs in queries.items():
         lat = _latencies(lambda q: index.search(q, 10), qs)
@@ -193,7 +228,7 @@ def run(
             [np.isin(e[m], a).sum() for a, e, m in zip(approx_ids, exact_ids, strong, strict=True)]
         )
         sweep = []
-        for ef in (64, 128, 256, 512, 1024):
+        for ef in (64, 128, 256, 512, 1024, 2048):
             lat_ef = _latencies(lambda q, ef=ef: index.search(q, 10, ef_search=ef), qs[:300])
             _, ids = index.search(qs, 10, ef_search=ef)
             sweep.append(
@@ -215,6 +250,7 @@ def run(
         }
         console.log(f"{kind} queries: {by_kind[kind]}")
     exact.reset()  # free its copy of the vectors before clustering
+    faiss.omp_set_num_threads(threads)
     real = by_kind["realistic"]
     report: dict = {
         "faces": n,
@@ -261,70 +297,103 @@ def run(
     return report
 
 
-def compare_indexes(n: int, n_queries: int, seed: int, console: Console) -> list[dict]:
-    """IVF (flat and 8-bit codes, exact re-score) against HNSW on the same vectors."""
+# Index options measured by --compare-indexes: (name, faiss factory string, search parameter, values,
+# shortlist re-scored exactly from the stored float vectors). ``{nlist}`` is 4 sqrt(N) lists.
+INDEX_OPTIONS: dict[str, tuple[str, str, tuple[int, ...], int]] = {
+    "hnsw32-flat": ("HNSW32,Flat", "efSearch", (64, 128, 256, 512), 40),
+    "hnsw32-flat-efc200": ("HNSW32,Flat", "efSearch", (64, 128, 256, 512, 1024), 40),
+    "hnsw48-flat-efc200": ("HNSW48,Flat", "efSearch", (64, 128, 256, 512), 40),
+    "hnsw32-sq8": ("HNSW32,SQ8", "efSearch", (128, 256, 512), 100),
+    "hnsw32-sq8-efc200": ("HNSW32,SQ8", "efSearch", (64, 128, 256, 512), 100),
+    "pca64-hnsw32": ("PCA64,HNSW32,Flat", "efSearch", (128, 256, 512), 200),
+    "ivf-flat": ("IVF{nlist},Flat", "nprobe", (8, 16, 32, 64), 40),
+    "ivf-sq8": ("IVF{nlist},SQ8", "nprobe", (16, 32, 64), 100),
+    "ivf-pq32": ("IVF{nlist},PQ32", "nprobe", (16, 32, 64), 200),
+}
+
+
+def compare_indexes(
+    n: int, n_queries: int, seed: int, faces: Generator, options: list[str], console: Console
+) -> dict:
+    """Each option's build time, memory, and recall@10 (after the exact re-score) / one-thread p50."""
     import faiss
 
-    vectors, _, _ = synthetic_faces(n, seed)
-    rng = np.random.default_rng(seed + 1)
-    queries = vectors[rng.choice(n, n_queries, replace=False)]
+    vectors, _, _, queries = _collection_and_queries(n, n_queries, seed, faces)
+    build_threads = faiss.omp_get_max_threads()
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
-    _, truth = exact.search(queries, 10)
+    truth = {kind: exact.search(qs, 10)[1] for kind, qs in queries.items()}
+    faiss.omp_set_num_threads(1)
+    exact_lat = _latencies(lambda q: exact.search(q, 10), queries["realistic"][:100])
+    faiss.omp_set_num_threads(build_threads)
+    exact.reset()
     rows = []
-    for name, make, params in (
-        ("hnsw32 efSearch=64", lambda: _hnsw(vectors.shape[1]), faiss.SearchParametersHNSW(efSearch=64)),
-        ("hnsw32 efSearch=128", None, faiss.SearchParametersHNSW(efSearch=128)),
-        ("ivf-flat nprobe=nlist/32", lambda: _ivf(vectors, "IVF{nlist},Flat"), None),
-        ("ivf-sq8 nprobe=nlist/32 (+exact re-score of 4k)", lambda: _ivf(vectors, "IVF{nlist},SQ8"), None),
-    ):
-        if make is not None:
-            t = time.perf_counter()
-            index = make()
-            if not index.is_trained:
-                index.train(vectors)
-            index.add(vectors)
-            build_s = time.perf_counter() - t
-        nlist = getattr(faiss.try_extract_index_ivf(index), "nlist", 0) if "ivf" in name else 0
-        if "ivf" in name:
-            params = faiss.SearchParametersIVF(nprobe=max(8, nlist // 32))
-        short = 40 if "sq8" in name else 10
-        lat = _latencies(lambda q: index.search(q, short, params=params), queries[:300])  # noqa: B023
-        _, ids = index.search(queries, short, params=params)
-        if "sq8" in name:  # exact re-score of the shortlist
-            sc = np.einsum("qd,qkd->qk", queries, vectors[np.maximum(ids, 0)])
-            ids = np.take_along_axis(ids, np.argsort(-sc, axis=1)[:, :10], axis=1)
-        rows.append(
-            {
+    for name in options:
+        spec, param, values, short = INDEX_OPTIONS[name]
+        nlist = max(16, int(4 * np.sqrt(n)))
+        base = _rss()
+        t = time.perf_counter()
+        index = faiss.index_factory(vectors.shape[1], spec.format(nlist=nlist), faiss.METRIC_INNER_PRODUCT)
+        efc = None
+        if "HNSW" in spec:
+            efc = int(name.rsplit("efc", 1)[1]) if "efc" in name else 40  # efConstruction
+            inner = faiss.downcast_index(index.index) if "PCA" in spec else index
+            inner.hnsw.efConstruction = efc
+        if not index.is_trained:
+            index.train(vectors[np.random.default_rng(seed).choice(n, min(n, 100 * nlist, 200_000), False)])
+        index.add(vectors)
+        build_s = time.perf_counter() - t
+        grown = _rss() - base
+        faiss.omp_set_num_threads(1)  # what one `find` query gets
+        for value in values:
+            faiss.ParameterSpace().set_index_parameter(index, param, value)
+
+            def search(q: np.ndarray, index=index, short=short) -> np.ndarray:  # noqa: ANN001
+                _, cand = index.search(q, short)
+                exact_scores = np.einsum("qd,qkd->qk", q, vectors[np.maximum(cand, 0)])
+                exact_scores[cand < 0] = -np.inf
+                return np.take_along_axis(cand, np.argsort(-exact_scores, axis=1)[:, :10], axis=1)
+
+            row = {
                 "index": name,
+                "efConstruction": efc,
+                "factory": spec.format(nlist=nlist),
+                param: value,
+                "rescored": short,
                 "build_s": round(build_s, 1),
-                "query_p50_ms": round(float(np.percentile(lat, 50)), 3),
-                "recall_at_10": round(_recall(ids, truth), 4),
-                "removes": "no (tombstones + rebuild)" if "hnsw" in name else "yes (remove_ids)",
+                "rss_growth_gb": round(grown / 1e9, 3),
             }
-        )
-    table = Table(title=f"Index choice, {n:,} synthetic faces")
-    for col in rows[0]:
+            for kind, qs in queries.items():
+                lat = _latencies(search, qs[:200])
+                row[f"{kind}_p50_ms"] = round(float(np.percentile(lat, 50)), 3)
+                row[f"{kind}_recall_at_10"] = round(_recall(search(qs), truth[kind]), 4)
+            console.log(row)
+            rows.append(row)
+        faiss.omp_set_num_threads(build_threads)
+        del index
+    table = Table(title=f"Index options, {n:,} faces (recall@10 after the exact re-score; p50 on 1 thread)")
+    cols = [
+        "index",
+        "efSearch/nprobe",
+        "rescored",
+        "build_s",
+        "rss_growth_gb",
+        "realistic_recall_at_10",
+        "realistic_p50_ms",
+        "stranger_recall_at_10",
+        "stranger_p50_ms",
+    ]
+    for col in cols:
         table.add_column(col)
     for r in rows:
-        table.add_row(*(str(v) for v in r.values()))
+        table.add_row(*(str(r.get(c, r.get("efSearch", r.get("nprobe")))) for c in cols))
     console.print(table)
-    return rows
-
-
-def _hnsw(dim: int):  # noqa: ANN202
-    import faiss
-
-    index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 40
-    return index
-
-
-def _ivf(vectors: np.ndarray, spec: str):  # noqa: ANN202
-    import faiss
-
-    nlist = max(16, int(4 * np.sqrt(len(vectors))))  # the usual 4 sqrt(N) lists
-    return faiss.index_factory(vectors.shape[1], spec.format(nlist=nlist), faiss.METRIC_INNER_PRODUCT)
+    return {
+        "faces": n,
+        "exact_query_p50_ms": round(float(np.percentile(exact_lat, 50)), 3),
+        "options": rows,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def _print(report: dict, console: Console) -> None:
@@ -357,7 +426,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-cluster", action="store_true", help="index only")
-    parser.add_argument("--compare-indexes", action="store_true", help="IVF vs HNSW table instead")
+    parser.add_argument("--compare-indexes", action="store_true", help="the index options' table instead")
+    parser.add_argument("--options", default=",".join(INDEX_OPTIONS), help="options for --compare-indexes")
+    parser.add_argument("--shape", choices=("fitted", "isotropic"), default="fitted")
+    parser.add_argument("--fit-vectors", type=Path, help="engine vectors to fit the shape to (embed_dev.py)")
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument(
         "--threads", type=int, default=1, help="faiss OpenMP threads (1: no spinning on a shared machine)"
@@ -367,13 +439,14 @@ def main() -> None:
 
     faiss.omp_set_num_threads(args.threads)
     console = Console()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    faces = generator(args.shape, args.fit_vectors)
     if args.compare_indexes:
-        report: dict | list = {
-            "faces": args.faces,
-            "indexes": compare_indexes(args.faces, args.queries, args.seed, console),
-        }
+        report = compare_indexes(args.faces, args.queries, args.seed, faces, args.options.split(","), console)
+        report.update(shape=args.shape, load_average_at_start=load_at_start)
     else:
-        report = run(args.faces, args.queries, args.seed, not args.no_cluster, console, args.json)
+        report = run(args.faces, args.queries, args.seed, not args.no_cluster, console, args.json, faces)
+        report["shape"] = args.shape
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

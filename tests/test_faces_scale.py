@@ -223,3 +223,49 @@ def test_any_size_is_dense_for_small_sets_and_graph_beyond(cal, monkeypatch):
     same = dense_labels[:, None] == dense_labels[None, :]
     np.testing.assert_array_equal(same, graph_labels[:, None] == graph_labels[None, :])
     np.testing.assert_array_equal(same, truth[:, None] == truth[None, :])
+
+
+def _engine_shape():
+    """benchmarks/engine_shape.py (the benchmark's fitted generator), imported from the checkout."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_shape.py"
+    spec = importlib.util.spec_from_file_location("engine_shape", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["engine_shape"] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_fitted_generator_reproduces_the_shape_it_was_fitted_to():
+    # A labelled set with a shared mean, an anisotropic between-person spread and quality-dependent
+    # noise, as engine vectors have (made here: tests do not read ../shared/data).
+    shape_module = _engine_shape()
+    rng = np.random.default_rng(3)
+    scales = 0.1 + 3.0 * np.exp(-np.arange(256) / 15)  # a few directions carry most of the spread
+    n_people = 400
+    sizes = rng.choice([1, 2, 3, 5, 8], n_people, p=[0.4, 0.25, 0.15, 0.12, 0.08])
+    person = np.repeat(np.arange(n_people), sizes)
+    quality = rng.uniform(0.3, 1.0, len(person)).astype(np.float32)
+    mean = rng.normal(size=256) * 1.5
+    centres = mean + rng.normal(size=(n_people, 256)) * scales
+    noise = rng.normal(size=(len(person), 256)) * (0.5 - 0.3 * quality)[:, None]
+    real = shape_module.halves_normalised(centres[person] + noise)
+    shape = shape_module.fit(real, person, quality)
+    syn, syn_person, syn_quality = shape.faces(len(real), seed=1)
+    assert syn.shape == real.shape and syn.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(syn, axis=1), 1.0, atol=1e-5)
+    want, got = shape_module.describe(real, person), shape_module.describe(syn, syn_person)
+    for key in ("stranger_score_mean_std", "same_person_score_mean_std"):
+        np.testing.assert_allclose(got[key][0], want[key][0], atol=0.03)
+    np.testing.assert_allclose(
+        got["nearest_stranger_percentiles_5_25_50_75_95"][2],
+        want["nearest_stranger_percentiles_5_25_50_75_95"][2],
+        atol=0.03,
+    )
+    assert abs(got["effective_dimension"] - want["effective_dimension"]) < 0.25 * want["effective_dimension"]
+    # Photos per person follow the fitted histogram; lower quality means a noisier face.
+    assert set(np.bincount(syn_person)) <= set(sizes)
+    assert shape.spread_b < 0

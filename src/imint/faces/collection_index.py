@@ -4,16 +4,16 @@ The watchlist index (``imint.store.index.FaissIndex``) is exact and flat: right 
 thousands of reference faces, too slow for a million collection faces searched
 against each other (clustering asks one k-NN query per face). ``CollectionIndex``
 keeps the float vectors itself (row-aligned with the face ids) and a faiss HNSW
-graph over the same float vectors (8-bit codes ranked near-tied strangers by their
-quantisation error: recall@10 0.65 at 100,000 faces, docs/scale.md). A search asks
-the graph for a shortlist of ``k * shortlist_factor`` rows and re-scores that
-shortlist by the exact inner product of the stored vectors, so every score handed
-back (and so every calibrated FMR) is the one exact search would give.
+graph over 8-bit codes of the same vectors. A search asks the graph for a shortlist
+of ``max(k * shortlist_factor, MIN_SHORTLIST)`` rows and re-scores that shortlist by
+the exact inner product of the stored vectors, so every score handed back (and so
+every calibrated FMR) is the one exact search would give; with 100 re-scored the
+codes lose nothing against a float graph (docs/scale.md, engine-shaped vectors).
 
-Why HNSW and not IVF (numbers in docs/scale.md): on vectors whose neighbours beyond
-a person's own photos are near-random strangers, IVF needed half of its lists for
-recall@10 0.92 where HNSW reached 0.99 at efSearch 128 (4,500 vectors; recall falls
-with N, see docs/scale.md). HNSW cannot remove a
+Why HNSW and not IVF (numbers in docs/scale.md): on engine-shaped vectors at 10^5
+faces IVF-Flat reached recall@10 0.76 with 64 of 1,264 lists probed, HNSW 0.97 at
+efSearch 256 (a face's top-10 beyond its own photos are near-tied strangers; recall
+falls with N). HNSW cannot remove a
 vector, so a removed face is a tombstone: filtered out of every search by a faiss
 ID selector, and the graph is rebuilt from the stored vectors once a quarter of the
 rows are dead. Small collections (below ``exact_below`` faces) use an exact flat
@@ -43,9 +43,13 @@ from imint.store.index import stamp_of
 # loaded core (load 12-15) - a price worth paying so that `find` misses nothing below that size.
 EXACT_BELOW = 250_000
 SHORTLIST_FACTOR = 4  # approximate candidates per result, re-scored exactly
+# The graph ranks by 8-bit codes, so a shortlist of at least this many is re-scored from the float vectors:
+# with 100, recall@10 equals the float graph's at 10^5 engine-shaped faces (0.968 vs 0.967 at efSearch 256,
+# docs/scale.md) for a quarter of its memory; the first round's 40 lost near-tied strangers.
+MIN_SHORTLIST = 100
 HNSW_M = 32  # graph degree (recall measured in docs/scale.md)
-HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 256
+HNSW_EF_CONSTRUCTION = 40  # 200 builds a better graph at ~4x the build time (docs/scale.md)
+HNSW_EF_SEARCH = 512
 COMPACT_DEAD_SHARE = 0.25  # rebuild without the removed rows once a quarter are dead
 INDEX_DIR_NAME = "collection"  # under WORKSPACE/index/, one folder per embedding model
 
@@ -158,11 +162,15 @@ class CollectionIndex:
         if self._n_rows < self.exact_below:
             self._index = faiss.IndexFlatIP(self.dim)
         else:
-            # Float vectors in the graph, not 8-bit codes: with codes, near-tied strangers were
-            # ranked by the quantisation error (recall@10 0.65 at 100,000 faces, docs/scale.md).
-            self._index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            # 8-bit codes in the graph (256 B a face instead of 1 KB), ranked exactly from the stored
+            # floats over a shortlist of at least MIN_SHORTLIST: as good as float codes (docs/scale.md).
+            self._index = faiss.IndexHNSWSQ(
+                self.dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT
+            )
             self._index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         if self._n_rows:
+            if not self._index.is_trained:  # the 8-bit codes' per-dimension ranges
+                self._index.train(self._vectors)
             self._index.add(self._vectors)
 
     def remove(self, ids: np.ndarray | Sequence[int]) -> None:
@@ -213,13 +221,16 @@ class CollectionIndex:
     def kind(self) -> str:
         if not self.approximate:
             return "flat (exact)"
-        return f"hnsw{HNSW_M}-flat efSearch={self.ef_search}, exact re-score of {self.shortlist_factor}k"
+        return (
+            f"hnsw{HNSW_M}-sq8 efConstruction={HNSW_EF_CONSTRUCTION} efSearch={self.ef_search}, exact re-score "
+            f"of max({self.shortlist_factor}k, {MIN_SHORTLIST})"
+        )
 
     def memory_bytes(self) -> int:
         """Stored vectors, faiss codes and graph, and the id map (an estimate of the resident size)."""
         if self.approximate:
-            # floats + level-0 links (+ upper levels)
-            faiss_bytes = self._n_rows * (self.dim * 4 + 2 * HNSW_M * 4 * 1.1)
+            # 8-bit codes + level-0 links (+ upper levels)
+            faiss_bytes = self._n_rows * (self.dim + 2 * HNSW_M * 4 * 1.1)
         else:
             faiss_bytes = self._n_rows * self.dim * 4
         row_map = 100 * len(self)  # a Python dict entry with its two ints
@@ -245,7 +256,7 @@ class CollectionIndex:
             scores[:, : s.shape[1]] = np.where(r >= 0, s, -np.inf)
             rows[:, : r.shape[1]] = r
             return scores, rows
-        short = min(max(k, shortlist or k * self.shortlist_factor), self._n_rows)
+        short = min(max(k, shortlist or max(k * self.shortlist_factor, MIN_SHORTLIST)), self._n_rows)
         ef = max(int(ef_search or self.ef_search), short)
         params = faiss.SearchParametersHNSW(efSearch=ef)
         if self._selector is not None:

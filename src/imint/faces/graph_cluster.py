@@ -102,7 +102,8 @@ def knn_graph(
         batch = rows[start : start + _QUERY_BATCH]
         # The graph needs each face's strongest pairs, not an exact top-k: a lighter search
         # than ``find``'s (measured in docs/scale.md).
-        _, hits = index.search_rows(vectors[batch], k + 1, ef_search=_KNN_EF_SEARCH, shortlist=k + 1)
+        # 2 (k + 1) ranked by the graph's 8-bit codes, then exactly: the k + 1 nearest survive the codes.
+        _, hits = index.search_rows(vectors[batch], k + 1, ef_search=_KNN_EF_SEARCH, shortlist=2 * (k + 1))
         a = np.repeat(batch, hits.shape[1])
         b = hits.ravel()
         keep = (b >= 0) & (b != a)
