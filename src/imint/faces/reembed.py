@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
 from imint.errors import ImintError
 from imint.faces.analysis import store_analysis
@@ -113,22 +113,51 @@ def _links(session: Session, face_id: int) -> dict[str, int]:
     return {"references": refs, "candidates": matches, "constraints": constraints}
 
 
-def _carry(session: Session, old: FaceRow, new: FaceRow, report: ReembedReport) -> None:
-    """Re-point everything people decided about ``old`` to ``new`` (same photo, same face)."""
-    n = session.execute(
-        update(ReferencePhoto).where(ReferencePhoto.face_id == old.id).values(face_id=new.id)
-    ).rowcount
-    report.carried["references"] += n
-    n = session.execute(update(Match).where(Match.face_id == old.id).values(face_id=new.id)).rowcount
-    report.carried["candidates"] += n
-    for column in (ClusterConstraint.face_a, ClusterConstraint.face_b):
-        n = session.execute(
-            update(ClusterConstraint).where(column == old.id).values({column.key: new.id})
-        ).rowcount
-        report.carried["constraints"] += n
-    if old.cluster_id is not None:
+def _carry(session: Session, old: FaceRow, new: FaceRow, report: ReembedReport) -> list[str]:
+    """Re-point everything people decided about ``old`` to ``new`` (same photo, same face).
+
+    Returns what stayed with ``old`` because ``new`` already holds the same link (two old models' faces
+    mapped onto one new face)."""
+    kept: list[str] = []
+    for ref in list(session.scalars(select(ReferencePhoto).where(ReferencePhoto.face_id == old.id))):
+        taken = session.scalar(
+            select(ReferencePhoto.id).where(
+                ReferencePhoto.face_id == new.id, ReferencePhoto.person_id == ref.person_id
+            )
+        )
+        if taken is None:
+            ref.face_id = new.id
+            report.carried["references"] += 1
+        else:
+            kept.append(f"reference {ref.id}")
+    for match in list(session.scalars(select(Match).where(Match.face_id == old.id))):
+        taken = session.scalar(
+            select(Match.id).where(Match.face_id == new.id, Match.person_id == match.person_id)
+        )
+        if taken is None:
+            match.face_id = new.id
+            report.carried["candidates"] += 1
+        else:
+            kept.append(f"candidate {match.id}")
+    either = or_(ClusterConstraint.face_a == old.id, ClusterConstraint.face_b == old.id)
+    constraints = list(session.scalars(select(ClusterConstraint).where(either)))
+    for c in constraints:
+        a, b = (new.id if f == old.id else f for f in (c.face_a, c.face_b))
+        taken = session.scalar(
+            select(ClusterConstraint.id).where(ClusterConstraint.face_a == a, ClusterConstraint.face_b == b)
+        )
+        if taken is None:
+            c.face_a, c.face_b = a, b
+            other = b if a == new.id else a
+            # Counted once both of its faces are the new model's (the other photo may come later).
+            report.carried["constraints"] += session.get(FaceRow, other).model_id == new.model_id
+        else:
+            kept.append(f"cluster constraint {c.id}")
+    if old.cluster_id is not None and new.cluster_id is None:
         new.cluster_id, old.cluster_id = old.cluster_id, None
         report.carried["clusters"] += 1
+    session.flush()
+    return kept
 
 
 def _describe(links: dict[str, int], in_cluster: bool) -> str:
@@ -164,8 +193,14 @@ def reembed_photo(service: FaceService, sha256: str, report: ReembedReport) -> N
             pairs = map_faces(np.array([[r.x1, r.y1, r.x2, r.y2] for r in rows]), new_boxes)
             for i, old in enumerate(rows):
                 if i in pairs:
-                    _carry(s, old, new_rows[pairs[i]], report)
+                    kept = _carry(s, old, new_rows[pairs[i]], report)
                     mapped.append([old.id, new_rows[pairs[i]].id])
+                    if kept:
+                        lost.append(old.id)
+                        report.not_carried.append(
+                            f"face {old.id} ({evidence.original_name}, {model}): {', '.join(kept)} "
+                            f"(face {new_rows[pairs[i]].id} already holds the same)"
+                        )
                     continue
                 links = _links(s, old.id)
                 if any(links.values()) or old.cluster_id is not None:
