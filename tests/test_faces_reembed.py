@@ -9,6 +9,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from imint.cli import app
+from imint.errors import NotFoundError
 from imint.faces.cluster import Clusters
 from imint.faces.engine import DEFAULT_MODEL, PREVIOUS_MODEL
 from imint.faces.reembed import map_faces, other_model_faces, reembed
@@ -72,7 +73,8 @@ def test_reembed_carries_decisions_to_the_new_model_and_runs_once(old_workspace)
     service = FaceService(ws, DEFAULT_MODEL)
     before = {r.id: r for r in _rows(ws, PREVIOUS_MODEL)}
     assert other_model_faces(service) == {PREVIOUS_MODEL: len(before)}
-    assert service.find(name="Eileen Collins").appearances == []  # the old faces are not searched
+    with pytest.raises(NotFoundError, match="no reference face for this model"):
+        service.find(name="Eileen Collins")  # her reference is an old model's face: not compared
 
     seen: list[tuple[int, int]] = []
     report = reembed(service, progress=lambda done, total, item: seen.append((done, total)))
@@ -152,16 +154,25 @@ def test_a_photo_that_fails_midway_leaves_nothing_and_the_rerun_resumes(old_work
 
 def test_cli_reembed_reports_and_search_warns_before(old_workspace, photos, tmp_path):
     ws = ["--workspace", str(old_workspace.path)]
-    r = runner.invoke(app, ["find", "Eileen Collins", *ws])
+    r = runner.invoke(app, ["find", "--photo", str(photos["astronaut_crop"]), *ws])
     assert r.exit_code == 0, r.output
     assert "imint reembed" in r.output and PREVIOUS_MODEL in r.output
+    assert "0 appearance(s)" in r.output  # her stored faces are an older model's: not compared
     out = tmp_path / "reembed.json"
     r = runner.invoke(app, ["reembed", "--json", str(out), *ws])
     assert r.exit_code == 0, r.output
-    assert "4 of 4 photo(s) re-embedded" in r.output and "not carried over" in r.output
+    # `find --photo` analysed the crop with the new model: it is not analysed again, but the decision on
+    # its old face still moves to its new one.
+    assert "3 of 3 photo(s) re-embedded" in r.output and "not carried over" in r.output
+    assert "1 photo(s) already analysed with" in r.output
     data = json.loads(out.read_text())
     assert data["model_id"] == DEFAULT_MODEL and data["carried"]["references"] == 1
-    r = runner.invoke(app, ["find", "Eileen Collins", *ws])
+    assert data["photos_relinked"] == 1 and data["carried"]["candidates"] >= 1
+    with old_workspace.session() as s:
+        confirmed = s.scalar(select(Match).where(Match.status == "confirmed"))
+        assert s.get(FaceRow, confirmed.face_id).model_id == DEFAULT_MODEL
+    r = runner.invoke(app, ["find", "--photo", str(photos["astronaut_crop"]), *ws])
     assert r.exit_code == 0 and "imint reembed" not in r.output
+    assert "0 appearance(s)" not in r.output
     r = runner.invoke(app, ["reembed", *ws])
     assert r.exit_code == 0 and "0 of 0 photo(s)" in r.output

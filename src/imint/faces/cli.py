@@ -604,6 +604,10 @@ def reembed(
         f"carried {c['references']} reference(s), {c['candidates']} candidate(s)/decision(s), "
         f"{c['clusters']} cluster membership(s), {c['constraints']} cluster constraint(s)"
     )
+    if report.photos_relinked:
+        console.print(
+            f"{report.photos_relinked} photo(s) already analysed with {report.model_id}: links carried"
+        )
     for line in report.not_carried:
         err_console.print(f"[yellow]not carried over:[/] {line}")
     for line in report.photos_failed:

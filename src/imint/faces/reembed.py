@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from imint.faces.service import FaceService
+    from imint.records import Evidence
 
 MIN_IOU = 0.5
 
@@ -46,6 +47,8 @@ class ReembedReport:
     model_id: str
     photos_to_do: int = 0  # photos analysed with another model only, when the run started
     photos_done: int = 0
+    # Photos searched with the current model before the run: their old faces' links were carried.
+    photos_relinked: int = 0
     photos_failed: list[str] = field(default_factory=list)  # "file: reason"
     faces_old: int = 0
     faces_new: int = 0
@@ -165,6 +168,54 @@ def _describe(links: dict[str, int], in_cluster: bool) -> str:
     return ", ".join(parts + (["cluster membership"] if in_cluster else []))
 
 
+def _carry_photo(
+    s: Session, evidence: Evidence, new_rows: list[FaceRow], model_id: str, report: ReembedReport
+) -> tuple[list[list[int]], list[int], int, int]:
+    """Map a photo's old faces onto its faces of ``model_id`` and carry their links.
+
+    Returns the (old, new) id pairs that carried something, the old faces whose links stayed, the
+    number of old faces and how many of them mapped onto a new one."""
+    old_rows = list(
+        s.scalars(
+            select(FaceRow)
+            .where(
+                FaceRow.evidence_sha256 == evidence.sha256,
+                FaceRow.model_id != model_id,
+                FaceRow.frame_time.is_(None),
+            )
+            .order_by(FaceRow.id)
+        )
+    )
+    new_boxes = np.array([[r.x1, r.y1, r.x2, r.y2] for r in new_rows]).reshape(-1, 4)
+    mapped: list[list[int]] = []
+    lost: list[int] = []
+    n_mapped = 0
+    for model in sorted({r.model_id for r in old_rows}):
+        rows = [r for r in old_rows if r.model_id == model]
+        pairs = map_faces(np.array([[r.x1, r.y1, r.x2, r.y2] for r in rows]), new_boxes)
+        for i, old in enumerate(rows):
+            links = _links(s, old.id)
+            in_cluster = old.cluster_id is not None
+            if i in pairs:
+                n_mapped += 1
+                new = new_rows[pairs[i]]
+                if any(links.values()) or in_cluster:
+                    mapped.append([old.id, new.id])
+                kept = _carry(s, old, new, report)
+                if kept:
+                    lost.append(old.id)
+                    report.not_carried.append(
+                        f"face {old.id} ({evidence.original_name}, {model}): {', '.join(kept)} "
+                        f"(face {new.id} already holds the same)"
+                    )
+            elif any(links.values()) or in_cluster:
+                lost.append(old.id)
+                report.not_carried.append(
+                    f"face {old.id} ({evidence.original_name}, {model}): {_describe(links, in_cluster)}"
+                )
+    return mapped, lost, len(old_rows), n_mapped
+
+
 def reembed_photo(service: FaceService, sha256: str, report: ReembedReport) -> None:
     """Analyse one stored photo with ``service``'s model and carry its old faces' links, in one transaction."""
     ws = service.ws
@@ -174,56 +225,77 @@ def reembed_photo(service: FaceService, sha256: str, report: ReembedReport) -> N
         if s.get(FaceScan, (sha256, service.model_id)) is not None:
             return  # another run got here first
         new_rows = store_analysis(s, evidence, found, service.model_id)
-        old_rows = list(
-            s.scalars(
-                select(FaceRow)
-                .where(
-                    FaceRow.evidence_sha256 == sha256,
-                    FaceRow.model_id != service.model_id,
-                    FaceRow.frame_time.is_(None),
-                )
-                .order_by(FaceRow.id)
-            )
-        )
-        new_boxes = np.array([[r.x1, r.y1, r.x2, r.y2] for r in new_rows]).reshape(-1, 4)
-        mapped: list[list[int]] = []
-        lost: list[int] = []
-        for model in sorted({r.model_id for r in old_rows}):
-            rows = [r for r in old_rows if r.model_id == model]
-            pairs = map_faces(np.array([[r.x1, r.y1, r.x2, r.y2] for r in rows]), new_boxes)
-            for i, old in enumerate(rows):
-                if i in pairs:
-                    kept = _carry(s, old, new_rows[pairs[i]], report)
-                    mapped.append([old.id, new_rows[pairs[i]].id])
-                    if kept:
-                        lost.append(old.id)
-                        report.not_carried.append(
-                            f"face {old.id} ({evidence.original_name}, {model}): {', '.join(kept)} "
-                            f"(face {new_rows[pairs[i]].id} already holds the same)"
-                        )
-                    continue
-                links = _links(s, old.id)
-                if any(links.values()) or old.cluster_id is not None:
-                    lost.append(old.id)
-                    report.not_carried.append(
-                        f"face {old.id} ({evidence.original_name}, {model}): "
-                        + _describe(links, old.cluster_id is not None)
-                    )
+        mapped, lost, n_old, n_mapped = _carry_photo(s, evidence, new_rows, service.model_id, report)
         log_custody(
             s,
             sha256,
             "faces-reembedded",
             ws.user,
             model=service.model_id,
-            from_models=sorted({r.model_id for r in old_rows}),
             faces=len(new_rows),
-            mapped=mapped,
+            links_carried=mapped,
             links_not_carried=lost,
         )
-        report.faces_old += len(old_rows)
+        report.faces_old += n_old
+        report.faces_mapped += n_mapped
         report.faces_new += len(new_rows)
-        report.faces_mapped += len(mapped)
     report.photos_done += 1
+
+
+def relink_photo(service: FaceService, sha256: str, report: ReembedReport) -> None:
+    """A photo already analysed with ``service``'s model (searched after the change of default, before
+    ``reembed``): carry its old faces' links to the faces stored then, in one transaction."""
+    ws = service.ws
+    evidence = ws.evidence(sha256)
+    with ws.session() as s:
+        new_rows = list(
+            s.scalars(
+                select(FaceRow)
+                .where(
+                    FaceRow.evidence_sha256 == sha256,
+                    FaceRow.model_id == service.model_id,
+                    FaceRow.frame_time.is_(None),
+                )
+                .order_by(FaceRow.id)
+            )
+        )
+        mapped, lost, _, _ = _carry_photo(s, evidence, new_rows, service.model_id, report)
+        if mapped:
+            log_custody(
+                s,
+                sha256,
+                "face-links-carried",
+                ws.user,
+                model=service.model_id,
+                links_carried=mapped,
+                links_not_carried=lost,
+            )
+            report.photos_relinked += 1
+
+
+def photos_to_relink(session: Session, model_id: str) -> list[str]:
+    """Photos analysed with ``model_id`` whose faces of other models still hold links (references,
+    candidates, cluster membership or constraints)."""
+    done = select(FaceScan.evidence_sha256).where(FaceScan.model_id == model_id)
+    linked = or_(
+        FaceRow.cluster_id.is_not(None),
+        FaceRow.id.in_(select(ReferencePhoto.face_id)),
+        FaceRow.id.in_(select(Match.face_id)),
+        FaceRow.id.in_(select(ClusterConstraint.face_a)),
+        FaceRow.id.in_(select(ClusterConstraint.face_b)),
+    )
+    rows = session.scalars(
+        select(FaceRow.evidence_sha256)
+        .where(
+            FaceRow.model_id != model_id,
+            FaceRow.frame_time.is_(None),
+            FaceRow.evidence_sha256.in_(done),
+            linked,
+        )
+        .distinct()
+        .order_by(FaceRow.evidence_sha256)
+    )
+    return list(rows)
 
 
 def reembed(
@@ -246,6 +318,10 @@ def reembed(
             or 0
         )
     report.photos_to_do = len(todo)
+    with ws.session() as s:
+        relink = photos_to_relink(s, service.model_id)
+    for sha256 in relink:
+        relink_photo(service, sha256, report)
     for n, sha256 in enumerate(todo):
         if progress:
             progress(n, len(todo), sha256[:12])
@@ -253,7 +329,7 @@ def reembed(
             reembed_photo(service, sha256, report)
         except (ImintError, OSError) as exc:  # an unreadable original: say so, keep going; old rows stay
             report.photos_failed.append(f"{sha256[:12]}: {exc}")
-    if report.photos_done:
+    if report.photos_done or report.photos_relinked:
         service.invalidate_index()
     if progress:
         progress(len(todo), len(todo), "")
