@@ -264,6 +264,8 @@ def identification(scores_fn, folder, found) -> dict[str, float]:  # noqa: ANN00
         out[~found[rows]] = -np.inf
         return out
 
+    # With --limit a probe's gallery photos can fall outside the first N images: it has no one to find.
+    probes = [i for i in probes if folder.images[i].identity in gallery]
     pb, db = best(probes), best(distractors)
     truth = np.array([people.index(folder.images[i].identity) for i in probes])
     rank1 = float(np.mean((pb.argmax(1) == truth) & np.isfinite(pb.max(1))))
