@@ -97,7 +97,17 @@ def _sface_passes(embedder, crops, upsampling) -> tuple:  # noqa: ANN001
 
     tiny = upsampling >= TINY_FACE_UPSAMPLING if embedder.use_field_network else np.zeros(len(crops), bool)
     groups = [[c for c, t in zip(crops, tiny, strict=True) if t == want] for want in (False, True)]
-    mirrored = [[np.ascontiguousarray(c[:, ::-1]) for c in g] for g in groups]
+    # The mirror pass of the faces the engine mirrors: all, or with flip="tiny" only the tiny ones.
+    flip = getattr(embedder, "flip", True)
+    mirror = upsampling >= TINY_FACE_UPSAMPLING if flip == "tiny" else np.full(len(crops), bool(flip))
+    mirrored = [
+        [
+            np.ascontiguousarray(c[:, ::-1])
+            for c, t, m in zip(crops, tiny, mirror, strict=True)
+            if t == want and m
+        ]
+        for want in (False, True)
+    ]
     try:
         from imint.faces.sface_onnx import field_sface_network, sface_network
 
@@ -128,7 +138,7 @@ def stage_costs(images) -> dict:  # noqa: ANN001
     (batching included), and ``engine.analyze`` is timed too on the same images: the sum of the
     stages and the whole should agree.
     """
-    from imint.faces.models import DlibEmbedder, SFaceEmbedder, refine_tiny_landmarks
+    from imint.faces.models import TINY_FACE_UPSAMPLING, DlibEmbedder, SFaceEmbedder, refine_tiny_landmarks
     from imint.faces.quality import assess
 
     engine = get_engine()
@@ -167,7 +177,12 @@ def stage_costs(images) -> dict:  # noqa: ANN001
         raw = sface.embed_crops(crops, ups)
         timed("field adapter", lambda raw=raw, ups=ups: sface.adapt(raw, ups))
         chips = timed("dlib landmarks + 150 px chip", lambda rgb=rgb, f=faces: dlib_part.chips(rgb, f))
-        mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in chips]
+        dlib_mirror = (
+            ups >= TINY_FACE_UPSAMPLING
+            if dlib_part.flip == "tiny"
+            else np.full(len(chips), bool(dlib_part.flip))
+        )
+        mirrored = [np.ascontiguousarray(c[:, ::-1]) for c, m in zip(chips, dlib_mirror, strict=True) if m]
         timed("dlib ResNet, 1 pass", lambda chips=chips: dlib_resnet().descriptors(chips))
         timed("dlib ResNet, mirror pass", lambda m=mirrored: dlib_resnet().descriptors(m))
     # Every image pays decode, detection and the whole analysis, also those without a face: all
@@ -249,6 +264,8 @@ def identification(scores_fn, folder, found) -> dict[str, float]:  # noqa: ANN00
         out[~found[rows]] = -np.inf
         return out
 
+    # With --limit a probe's gallery photos can fall outside the first N images: it has no one to find.
+    probes = [i for i in probes if folder.images[i].identity in gallery]
     pb, db = best(probes), best(distractors)
     truth = np.array([people.index(folder.images[i].identity) for i in probes])
     rank1 = float(np.mean((pb.argmax(1) == truth) & np.isfinite(pb.max(1))))

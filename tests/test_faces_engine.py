@@ -95,13 +95,14 @@ def test_calibration_records_whom_it_was_fitted_on_without_their_names():
     assert unknown.was_fitted_on("Eileen_Collins") is None
 
 
-def test_the_tiny_flip_engine_gives_a_clean_face_one_pass_and_a_tiny_face_the_defaults_vector():
+def test_the_tiny_flip_engine_gives_a_clean_face_one_pass_and_a_tiny_face_the_previous_vector():
     from PIL import Image
 
-    from imint.faces.engine import TINY_FLIP_EMBEDDER, get_engine
+    from imint.faces.engine import PREVIOUS_MODEL, TINY_FLIP_EMBEDDER, get_engine
     from imint.faces.models import TINY_FACE_UPSAMPLING, alignment_upsampling
 
-    default, tiny_flip = get_engine(), get_engine(f"yunet/{TINY_FLIP_EMBEDDER}")
+    # The previous default (both mirror passes on every face) against the same detector with tiny-flip.
+    default, tiny_flip = get_engine(PREVIOUS_MODEL), get_engine(f"yunet/{TINY_FLIP_EMBEDDER}")
     astro = astronaut()
     small = np.asarray(Image.fromarray(astro).resize((96, 96), Image.Resampling.BILINEAR))
     for image, tiny in ((astro, False), (small, True)):
@@ -114,3 +115,16 @@ def test_the_tiny_flip_engine_gives_a_clean_face_one_pass_and_a_tiny_face_the_de
         else:
             # The same face (one pass is close to two) but not the same vector.
             assert 0.97 < float(a @ b) < 0.99999
+
+
+def test_the_default_model_and_the_previous_one_are_both_calibrated():
+    from imint.faces.engine import PREVIOUS_MODEL, TINY_FLIP_EMBEDDER
+
+    assert DEFAULT_MODEL == f"yunet-ort/{TINY_FLIP_EMBEDDER}"
+    fresh, old = load_calibration(DEFAULT_MODEL), load_calibration(PREVIOUS_MODEL)
+    assert fresh.model_id == DEFAULT_MODEL and old.model_id == PREVIOUS_MODEL
+    assert fresh.bins.keys() and fresh.fit_identities  # a fit of its own, not a copy of the old table
+    assert any(
+        not np.array_equal(fresh.bins[b].score, old.bins[b].score)
+        for b in fresh.bins.keys() & old.bins.keys()
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imint.faces.engine import get_engine
+from imint.faces.engine import PREVIOUS_MODEL, get_engine
 from imint.faces.models import YuNetDetector
 from tests.conftest import astronaut, grace_hopper
 
@@ -77,7 +77,7 @@ def test_the_raw_rows_agree_and_the_comparison_can_fail(detectors) -> None:
 
 def test_the_engine_embeds_the_same_vectors_with_either_detector(detectors) -> None:
     opencv, _ = detectors
-    engine, fast = get_engine(), get_engine("yunet-ort/sface+dlib")
+    engine, fast = get_engine(PREVIOUS_MODEL), get_engine("yunet-ort/sface+dlib")
     assert engine.detector.backend == "opencv" and fast.detector.backend == "onnxruntime"
     for name, image in _photos().items():
         ours = fast.embed(image, fast.detect(image))

@@ -28,6 +28,19 @@ def _ws(path: Path):  # noqa: ANN202
     return open_workspace(path)
 
 
+def _warn_other_models(ws) -> None:  # noqa: ANN001
+    """Say so when faces stored under another model are left out (their vectors do not compare)."""
+    from imint.faces.reembed import other_model_faces
+
+    others = other_model_faces(ws.faces)
+    if others:
+        listed = ", ".join(f"{n} under {m}" for m, n in sorted(others.items()))
+        err_console.print(
+            f"[yellow]note:[/] {sum(others.values())} stored photo face(s) of other models are not "
+            f"searched by {ws.faces.model_id} ({listed}); run `imint reembed` to carry them over"
+        )
+
+
 def _bar(prog, description: str):  # noqa: ANN001, ANN202
     task = prog.add_task(description, total=None)
 
@@ -74,6 +87,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     app.command("candidates")(candidates)
     app.command("confirm")(confirm)
     app.command("reject")(reject)
+    app.command("reembed")(reembed)
     app.add_typer(persons_app, name="persons")
     app.add_typer(clusters_app, name="clusters")
     eval_app.command("faces")(eval_faces)
@@ -150,6 +164,7 @@ def search(
     from imint.media.sniff import sort_media
 
     ws = _ws(workspace)
+    _warn_other_models(ws)
     out_dir = None if no_annotate else (annotate_dir or ws.exports_dir / "annotated")
     # Photos and videos are sorted as the library sorts them; the videos go first through the video
     # part's command-line half (a bar per video and a table of appearances), then the photos.
@@ -292,6 +307,7 @@ def find(
     if sum(x is not None for x in (name, face, photo)) != 1:
         raise typer.BadParameter("give exactly one of NAME, --face or --photo")
     ws = _ws(workspace)
+    _warn_other_models(ws)
     result = ws.faces.find(name=name, face_id=face, photo=photo, fpir=fpir)
     target = name or (f"face {face}" if face is not None else str(photo))
     audit(ws, "find", target, fpir=fpir, appearances=len(result.appearances), new=result.new_candidates)
@@ -362,6 +378,7 @@ def cluster(
     from imint.faces.cluster import Clusters
 
     ws = _ws(workspace)
+    _warn_other_models(ws)
     with progress() as prog:
         clusters = Clusters(ws.faces).run(paths or [], fmr=fmr, progress=_bar(prog, "analysing"))
     _print_clusters(clusters)
@@ -548,6 +565,12 @@ def eval_faces(
         Path | None,
         typer.Option(help="Write a PNG of asked against seen error rates (does the calibration hold here?)."),
     ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="A face model id other than the default (e.g. an older one).")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Reuse and keep each image's analysis here (by file hash and model).")
+    ] = None,
 ) -> None:
     """Measure verification, identification and clustering on a labelled face folder.
 
@@ -556,10 +579,56 @@ def eval_faces(
     from imint.faces.evaluate import calibration_plot, evaluate_faces, print_report
 
     with progress() as prog:
-        report = evaluate_faces(data_dir, progress=_bar(prog, "evaluating"), limit=limit)
+        report = evaluate_faces(
+            data_dir, progress=_bar(prog, "evaluating"), limit=limit, model_id=model, cache=cache
+        )
     print_report(report, console)
     if json_out:
         write_json(json_out, report)
         console.print(f"JSON: {json_out}")
     if plot:
         console.print(f"calibration plot: {calibration_plot(report, plot)}")
+
+
+@handle_errors
+def reembed(
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the run's report as JSON here.")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+) -> None:
+    """Re-analyse stored photos with the current face model; carry people's decisions over.
+
+    Photos analysed only with an older model get new faces under the current model id. References,
+    candidates, decisions and cluster edits move to the new face where old and new boxes map one-to-one;
+    the old rows are kept. Safe to stop and run again: it resumes, and a second run changes nothing."""
+    from imint.faces.reembed import reembed as run_reembed
+
+    ws = _ws(workspace)
+    with progress() as prog:
+        report = run_reembed(ws.faces, progress=_bar(prog, f"re-embedding ({ws.faces.model_id})"))
+    audit(ws, "reembed", report.model_id, photos=report.photos_done, mapped=report.faces_mapped)
+    c = report.carried
+    console.print(
+        f"{report.photos_done} of {report.photos_to_do} photo(s) re-embedded with {report.model_id}: "
+        f"{report.faces_new} new face(s), {report.faces_mapped} of {report.faces_old} old face(s) mapped; "
+        f"carried {c['references']} reference(s), {c['candidates']} candidate(s)/decision(s), "
+        f"{c['clusters']} cluster membership(s), {c['constraints']} cluster constraint(s)"
+    )
+    if report.photos_relinked:
+        console.print(
+            f"{report.photos_relinked} photo(s) already analysed with {report.model_id}: links carried"
+        )
+    for line in report.not_carried:
+        err_console.print(f"[yellow]not carried over:[/] {line}")
+    for line in report.photos_failed:
+        err_console.print(f"[red]could not re-embed:[/] {line}")
+    if report.videos_not_reembedded:
+        err_console.print(
+            f"[yellow]{report.videos_not_reembedded} video(s) were scanned with another model only:[/] "
+            "search them again (`imint search VIDEO`) to analyse them with this one"
+        )
+    if json_out:
+        write_json(json_out, report.to_dict())
+    if report.photos_failed:
+        raise typer.Exit(1)

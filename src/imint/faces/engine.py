@@ -24,17 +24,19 @@ from imint.faces.quality import assess, is_poor
 if TYPE_CHECKING:
     from imint.records import Faces
 
-# The default model: YuNet detection, SFace + dlib ResNet fused at the score level.
-DEFAULT_MODEL = "yunet/sface+dlib"
+# SFace + dlib ResNet fused at the score level, with the mirror-image passes on tiny faces only (where
+# they pay; on clean faces they change no figure: docs/face-speed.md), about half the embedding cost of a
+# clean face.
+TINY_FLIP_EMBEDDER = "sface+dlib-tinyflip"
+# The default model: YuNet run by onnxruntime (same faces as OpenCV's, 1.6-2.5x faster) and the fused
+# tiny-flip embedder; its own calibration (scripts/fit_calibration.py --model ...). Its vectors do not
+# compare with an older model's: `imint reembed` (imint.faces.reembed) carries a workspace over.
+DEFAULT_MODEL = f"yunet-ort/{TINY_FLIP_EMBEDDER}"
+# The default until 2026-12: OpenCV's YuNet, both mirror passes on every face. It stays registered and
+# calibrated, so workspaces analysed with it keep working until they are re-embedded.
+PREVIOUS_MODEL = "yunet/sface+dlib"
 # dlib's weight in the fusion, chosen on the dev sets (see scripts/fit_calibration.py).
 DLIB_WEIGHT = 1.0
-
-
-# The default's networks with the mirror-image passes on tiny faces only (where they pay; on clean
-# faces they change no figure: docs/face-speed.md), about half the embedding cost of a clean face.
-# Not the default yet: clean faces' vectors differ, so it needs its own calibration
-# (scripts/fit_calibration.py --model yunet/sface+dlib-tinyflip) and stored vectors re-embedded.
-TINY_FLIP_EMBEDDER = "sface+dlib-tinyflip"
 
 
 def _build_embedder(name: str) -> FaceEmbedder:

@@ -8,6 +8,7 @@ operating point with its committed calibration (never refitted on the folder).
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import tempfile
@@ -82,6 +83,64 @@ def _analyse_all(images: list, model_id: str) -> Iterator[Faces | ImintError]:  
         yield from pool.imap(_analyse_one, jobs, chunksize=4)
 
 
+def _cache_file(cache: Path, path: Path, model_id: str) -> Path:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return cache / model_id.replace("/", "_").replace("+", "-").replace(":", "") / f"{digest}.npz"
+
+
+def _read_cached(file: Path, model_id: str) -> Faces | None:
+    from imint.records import Faces
+
+    if not file.exists():
+        return None
+    with np.load(file, allow_pickle=False) as data:
+        return Faces(
+            boxes=data["boxes"],
+            landmarks=data["landmarks"],
+            scores=data["scores"],
+            quality=data["quality"],
+            quality_reason=[str(r) for r in data["quality_reason"]],
+            embeddings=data["embeddings"],
+            model_id=model_id,
+        )
+
+
+def _write_cached(file: Path, faces: Faces) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    part = file.with_suffix(".part.npz")
+    np.savez(
+        part,
+        boxes=faces.boxes,
+        landmarks=faces.landmarks,
+        scores=faces.scores,
+        quality=faces.quality,
+        quality_reason=np.array(faces.quality_reason, dtype=str).reshape(-1),
+        embeddings=faces.embeddings if faces.embeddings is not None else np.zeros((0, 0), np.float32),
+    )
+    part.replace(file)  # a killed run leaves no half-written entry
+
+
+def _analyse_cached(images: list, model_id: str, cache: Path | None) -> Iterator[Faces | ImintError]:  # noqa: ANN001
+    """``_analyse_all``, reusing analyses cached under ``cache`` by (file SHA-256, model id).
+
+    A subset of a folder (e.g. its check identities, images linked) is then scored without analysing
+    its images again; the figures are those of a fresh run, as the engine is deterministic."""
+    if cache is None:
+        yield from _analyse_all(images, model_id)
+        return
+    files = [_cache_file(cache, Path(img.path), model_id) for img in images]
+    cached = [_read_cached(f, model_id) for f in files]
+    fresh = _analyse_all([img for img, c in zip(images, cached, strict=True) if c is None], model_id)
+    for file, hit in zip(files, cached, strict=True):
+        if hit is not None:
+            yield hit
+            continue
+        faces = next(fresh)
+        if not isinstance(faces, ImintError):
+            _write_cached(file, faces)
+        yield faces
+
+
 def _warm(model_id: str) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     get_engine(model_id)
@@ -93,6 +152,7 @@ def evaluate_faces(
     progress: Callable[[int, int, str], None] | None = None,
     limit: int | None = None,
     model_id: str | None = None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     from imint.faces.service import FaceService
     from imint.workspace import Workspace
@@ -114,7 +174,7 @@ def evaluate_faces(
         # Analysis (the slow part) runs in one worker process per core; the database
         # writes stay in this process, in one transaction per image as in `imint search`.
         for i, (img, analysed) in enumerate(
-            zip(folder.images, _analyse_all(folder.images, service.model_id), strict=True)
+            zip(folder.images, _analyse_cached(folder.images, service.model_id, cache), strict=True)
         ):
             if progress:
                 progress(i, n, img.rel)

@@ -62,9 +62,9 @@ class YuNetDetector:
 
     ``backend`` "opencv" (the default) runs OpenCV's ``FaceDetectorYN``; "onnxruntime" runs the
     same file dequantised in onnxruntime with OpenCV's decoding (imint.faces.yunet_onnx; 1.6-2.5x
-    faster, boxes and landmarks within 0.005 px). Not the default: a box corner that crosses an
-    integer moves dlib's landmarks, and so its vector by up to 3e-3, above the 1e-4 within which
-    a model id's stored vectors stay valid; it is the detector of the ``yunet-ort`` model ids.
+    faster, boxes and landmarks within 0.005 px). A box corner that crosses an integer moves dlib's
+    landmarks, and so its vector by up to 3e-3, above the 1e-4 within which a model id's stored
+    vectors stay valid; hence it is the detector of its own model ids (``yunet-ort/...``, the default).
     """
 
     name = "yunet"
