@@ -297,7 +297,11 @@ def test_tokens_expire(site):  # noqa: F811
     headers = {"Authorization": f"Bearer {secret}", "Accept": "application/json"}
     assert site.client.get("/", headers=headers).status_code == 200
     # a day later
-    execute(site.workspace, "UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE id = :id", id=token["id"])
+    execute(
+        site.workspace,
+        "UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE id = :id",
+        id=token["id"],
+    )
     assert site.client.get("/", headers=headers).status_code == 401
     assert site.client.get("/", headers=site.auth("analyst")).status_code == 200  # the others still work
 

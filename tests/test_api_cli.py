@@ -112,7 +112,11 @@ def test_tokens_expire_by_default_and_are_revoked_from_the_command_line(tmp_path
     )
     assert lifetime.days == DEFAULT_TOKEN_DAYS
     listing = _run("tokens", "list", "-w", ws)
-    assert listing.exit_code == 0 and "expires" in listing.output and "2" + tokens[0]["expires_at"][1:4] in listing.output
+    assert (
+        listing.exit_code == 0
+        and "expires" in listing.output
+        and "2" + tokens[0]["expires_at"][1:4] in listing.output
+    )
 
     with _client(ws) as client:
         for secret in (expiring, forever):

@@ -38,7 +38,9 @@ def test_the_checks_branch_downgrades_and_upgrades_alone(ws) -> None:
     tables = set(inspect(ws.db.engine).get_table_names())
     assert not {"check_results", "image_hashes", "shadow_markings"} & tables and "evidence" in tables
     command.upgrade(cfg, "heads")
-    assert {"check_results", "image_hashes", "shadow_markings"} <= set(inspect(ws.db.engine).get_table_names())
+    assert {"check_results", "image_hashes", "shadow_markings"} <= set(
+        inspect(ws.db.engine).get_table_names()
+    )
 
 
 def test_run_stores_one_row_per_check_and_rerun_replaces(ws, tmp_path: Path) -> None:

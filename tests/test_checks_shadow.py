@@ -82,7 +82,9 @@ def test_marking_is_stored_as_a_persons_input_with_the_exif_place_and_time(ws, t
     # Kept apart from the machine's findings: the check results are untouched.
     assert [r.to_dict() for r in checks.stored_results(ws, ev.sha256)] == machine_before
     with ws.session() as s:
-        actions = s.scalars(select(CustodyEntry.action).where(CustodyEntry.evidence_sha256 == ev.sha256)).all()
+        actions = s.scalars(
+            select(CustodyEntry.action).where(CustodyEntry.evidence_sha256 == ev.sha256)
+        ).all()
     assert actions.count("shadow-marked") == 2
     # The report's checks card shows the marking as the person's, not as a machine line.
     (card,) = PART.evidence_cards(ws, ev)

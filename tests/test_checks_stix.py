@@ -74,9 +74,13 @@ def test_case_export_writes_the_bundle_from_the_command_line(ws, tmp_path: Path)
     cases.create_case(ws, "dprk", title="Troops shipped")
     cases.add_claim(ws, "dprk", "Troops were shipped", source="NIS", reliability="B", credibility=2)
     out = tmp_path / "dprk.stix.json"
-    result = CliRunner().invoke(make_app(), ["case", "export", "dprk", "--stix", str(out), "-w", str(ws.path)])
+    result = CliRunner().invoke(
+        make_app(), ["case", "export", "dprk", "--stix", str(out), "-w", str(ws.path)]
+    )
     assert result.exit_code == 0, result.output
     bundle = stix2.parse(json.loads(out.read_text()), allow_custom=True)
     assert {o.type for o in bundle.objects} >= {"report", "identity", "grouping"}
-    unknown = CliRunner().invoke(make_app(), ["case", "export", "nope", "--stix", str(out), "-w", str(ws.path)])
+    unknown = CliRunner().invoke(
+        make_app(), ["case", "export", "nope", "--stix", str(out), "-w", str(ws.path)]
+    )
     assert unknown.exit_code != 0 and "nope" in unknown.output

@@ -315,7 +315,8 @@ def export_case(ws: Workspace, case: str | int, fmt: str) -> Any:
     exporters = ws.parts.exporters()
     if fmt not in exporters:
         raise ValidationError(
-            f"unknown export format {fmt!r}; known: {', '.join(sorted(exporters)) or 'none'}", subject="format"
+            f"unknown export format {fmt!r}; known: {', '.join(sorted(exporters)) or 'none'}",
+            subject="format",
         )
     return exporters[fmt](ws, get_case(ws, case).name)
 

@@ -47,10 +47,12 @@ def mark_shadow_route(
     request: Request,
     sha256: str,
     object_line: Annotated[
-        str, Form(max_length=200, pattern=LINE, description="X1,Y1,X2,Y2 pixels: the object's base, then its top")
+        str,
+        Form(max_length=200, pattern=LINE, description="X1,Y1,X2,Y2 pixels: the object's base, then its top"),
     ],
     shadow_line: Annotated[
-        str, Form(max_length=200, pattern=LINE, description="X1,Y1,X2,Y2 pixels: the shadow's base, then its tip")
+        str,
+        Form(max_length=200, pattern=LINE, description="X1,Y1,X2,Y2 pixels: the shadow's base, then its tip"),
     ],
     claimed: Annotated[str, Form(max_length=64, description="ISO 8601 with zone; empty: EXIF UTC time")] = "",
     lat: Annotated[float | None, Form(ge=-90, le=90, description="empty: the EXIF GPS point")] = None,

@@ -95,7 +95,9 @@ def engine_for_url(url: str) -> Engine:
         # pre_ping: a team server outlives database restarts; a dead pooled connection is replaced, not raised.
         return create_engine(parsed, future=True, pool_pre_ping=True, json_serializer=json_dumps)
     except NoSuchModuleError as exc:
-        raise BadInputError(f"no driver for this URL ({exc}); install imint[postgres]", subject="database_url") from None
+        raise BadInputError(
+            f"no driver for this URL ({exc}); install imint[postgres]", subject="database_url"
+        ) from None
 
 
 class Database:
