@@ -47,3 +47,22 @@ def test_the_kept_hashes_leave_out_a_rolled_back_copy_and_see_another_writers_co
     assert _matches(ws, original) == {small}
     mirrored = ws.ingest(tmp_path / "mirrored.jpg").sha256
     assert _matches(ws, original) == {small, mirrored} and _matches(other, mirrored) == {original, small}
+
+
+@pytest.mark.sqlite_only(reason="reads the imint.db file beside the pool; a server database keeps no file")
+def test_reading_the_committed_hashes_takes_no_second_pooled_connection(tmp_path, photos):
+    """An ingest's session holds a pooled connection (and SQLite's write lock) while it searches the kept
+    hashes; with the pool otherwise taken by requests waiting for that lock, asking it for another one
+    deadlocked the server (50 concurrent searches, 38 failed). A pool of one connection shows it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from imint.checks.duplicates import _committed_hashes
+
+    ws = Workspace(tmp_path / "ws", user="t")
+    stored = ws.ingest(photos["astronaut"]).sha256
+    one = create_engine(f"sqlite:///{ws.db.path}", pool_size=1, max_overflow=0, pool_timeout=0.5)
+    with Session(one) as session:
+        session.execute(text("SELECT 1"))  # this session now holds the pool's only connection
+        kept = _committed_hashes(session)
+    assert kept is not None and stored in kept.shas

@@ -12,7 +12,10 @@ Hamming scan over every stored hash: one XOR and popcount per stored image, fine
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,24 +165,47 @@ def _committed_hashes(session: Session) -> _StoredHashes | None:
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
     key = (id(engine), str(engine.url))
-    with _COMMITTED_LOCK, engine.connect() as conn:
+    with _COMMITTED_LOCK, _own_connection(engine) as conn:
         cached = _COMMITTED.get(key) or _StoredHashes.empty()
-        top = conn.scalar(select(func.max(literal_column("rowid"))).select_from(ImageHashRow)) or 0
+        top = conn.execute(_sql(engine, select(func.max(literal_column("rowid"))).select_from(ImageHashRow)))
+        top = top.fetchone()[0] or 0
         if top < cached.last_rowid:  # the file was replaced (a restore): read it all again
             cached = _StoredHashes.empty()
         if top > cached.last_rowid:
             rows = conn.execute(
-                _hash_columns()
-                .add_columns(literal_column("rowid"))
-                .where(literal_column("rowid") > cached.last_rowid)
-                .order_by(literal_column("rowid"))
-            ).all()
+                _sql(
+                    engine,
+                    _hash_columns()
+                    .add_columns(literal_column("rowid"))
+                    .where(literal_column("rowid") > cached.last_rowid)
+                    .order_by(literal_column("rowid")),
+                )
+            ).fetchall()
             cached = cached.extended([(r[0], r[1], r[2]) for r in rows])
             # The rows read, not ``top``: a commit between the two statements is then read next time.
             cached.last_rowid = max([cached.last_rowid] + [int(r[3]) for r in rows])
-        conn.rollback()
         _COMMITTED[key] = cached
         return cached
+
+
+@contextlib.contextmanager
+def _own_connection(engine) -> Iterator[sqlite3.Connection]:  # noqa: ANN001 - a SQLAlchemy Engine
+    """A connection of its own to the database file, outside the engine's pool.
+
+    Not from the pool: the caller's session already holds one of its connections (and, ingesting, SQLite's
+    write lock); with every pooled connection held by a request waiting for that lock, asking the pool for
+    a second one deadlocked the server until the pool's timeout (50 concurrent searches, 38 failed).
+    In WAL mode a reader neither waits for the writer nor sees its uncommitted rows.
+    """
+    conn = sqlite3.connect(engine.url.database, timeout=30)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _sql(engine, statement) -> str:  # noqa: ANN001 - a SQLAlchemy Engine and a Select
+    return str(statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
 def _session_cache(session: Session) -> dict:
