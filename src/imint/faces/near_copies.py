@@ -19,8 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -30,10 +28,9 @@ if TYPE_CHECKING:
 def near_copy_group(session: Session, sha256: str) -> dict[str, Any] | None:
     """The photo's group: ``{"copies": [...], "first_seen": {...}}`` (itself included), or None
     when no other stored image is a near-copy of it (or it has no stored hash)."""
-    from imint.checks.duplicates import find_near_duplicates
+    from imint.checks.duplicates import copies_rows, find_near_duplicates
     from imint.checks.tables import ImageHashRow
     from imint.media.phash import METHOD
-    from imint.store.models import CustodyEntry, EvidenceRow
 
     row = session.get(ImageHashRow, (sha256, METHOD))
     if row is None:
@@ -42,17 +39,13 @@ def near_copy_group(session: Session, sha256: str) -> dict[str, Any] | None:
     if not matches:
         return None
     members = [(sha256, 0, False)] + [(m.sha256, m.distance, m.mirrored) for m in matches]
+    stored, custody = copies_rows(session, [sha for sha, _distance, _mirrored in members])
     copies = []
     for sha, distance, mirrored in members:
-        ev = session.get(EvidenceRow, sha)
+        ev = stored.get(sha)
         if ev is None:
             continue
-        first_custody = session.scalar(
-            select(CustodyEntry.id)
-            .where(CustodyEntry.evidence_sha256 == sha)
-            .order_by(CustodyEntry.id)
-            .limit(1)
-        )
+        entries = custody[sha]
         copies.append(
             {
                 "sha256": sha,
@@ -62,7 +55,7 @@ def near_copy_group(session: Session, sha256: str) -> dict[str, Any] | None:
                 "source": ev.source or ev.original_name,
                 "ingested_at": ev.added_at,
                 "exif_capture": (ev.metadata_ or {}).get("exif_DateTimeOriginal") or None,
-                "_order": (ev.added_at, first_custody or 0),
+                "_order": (ev.added_at, entries[0].id if entries else 0),
             }
         )
     first = min(copies, key=lambda c: c["_order"])
