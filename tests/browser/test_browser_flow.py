@@ -205,19 +205,50 @@ def test_log_in_enroll_search_confirm_and_open_report(server, browser, tmp_path)
     assert [m for m in severe if "/persons - " not in m or "401" not in m] == [], severe
 
 
+def _analyst_headers(ws_path: Path) -> dict[str, str]:
+    """An API token of the analyst, as request headers (set-up goes through the API, not the page)."""
+    from imint.api import security
+    from imint.workspace import Workspace
+
+    with Workspace(ws_path) as ws, ws.session() as s:
+        _row, token = security.create_token(s, security.get_user(s, "analyst"), "browser test")
+    return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+
+def _add_scene_now(base: str, headers: dict[str, str], site_id: int, scene: Path) -> None:
+    """Store a scene without running a detector (answered at once: 201, no job)."""
+    import httpx
+
+    r = httpx.post(
+        f"{base}/sites/{site_id}/scenes",
+        files={"scene": (scene.name, scene.read_bytes())},
+        data={"detector": "none"},
+        headers=headers,
+        timeout=120,
+    )
+    assert r.status_code == 201, r.text
+
+
+def _log_in_as_viewer(browser, base: str) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    browser.get(base + "/login")
+    browser.find_element(By.ID, "username").send_keys("viewer")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    # Wait for the login to land before navigating: a navigation started while the login POST is
+    # in flight can be overtaken by its redirect to the overview page.
+    _wait(browser, lambda d: "viewer" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".who")))
+
+
 def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa: ANN001
     import httpx
     from selenium.webdriver.common.by import By
 
     from imint.sites import synthetic
-    from imint.workspace import Workspace
 
     base, ws_path = server
-    with Workspace(ws_path) as ws, ws.session() as s:
-        from imint.api import security
-
-        _row, token = security.create_token(s, security.get_user(s, "analyst"), "browser test")
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    headers = _analyst_headers(ws_path)
     site_id = httpx.post(
         base + "/sites",
         data={"name": "Golden Horn", "lon": "131.90", "lat": "43.08", "radius_m": "4000"},
@@ -244,13 +275,7 @@ def test_site_map_shows_detections_per_date(server, browser, tmp_path):  # noqa:
         time.sleep(0.5)
 
     shots = Shots(browser, tmp_path / "screenshots")
-    browser.get(base + "/login")
-    browser.find_element(By.ID, "username").send_keys("viewer")
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login").click()
-    # Wait for the login to land before navigating: a navigation started while the login POST is
-    # in flight can be overtaken by its redirect to the overview page.
-    _wait(browser, lambda d: "viewer" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".who")))
+    _log_in_as_viewer(browser, base)
     browser.get(f"{base}/sites/{site_id}")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive"))
     assert browser.find_element(By.ID, "date-label").text == "2026-03-08"
@@ -274,14 +299,9 @@ def test_site_map_lays_the_scene_under_the_detections(server, browser, tmp_path)
     from selenium.webdriver.common.by import By
 
     from imint.sites import synthetic
-    from imint.workspace import Workspace
 
     base, ws_path = server
-    with Workspace(ws_path) as ws, ws.session() as s:
-        from imint.api import security
-
-        _row, token = security.create_token(s, security.get_user(s, "analyst"), "browser test")
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    headers = _analyst_headers(ws_path)
     site_id = httpx.post(
         base + "/sites",
         data={"name": "Golden Horn", "lon": "131.90", "lat": "43.08", "radius_m": "3000"},
@@ -289,21 +309,10 @@ def test_site_map_lays_the_scene_under_the_detections(server, browser, tmp_path)
         timeout=60,  # the first request of a busy CI machine: 4 s on SQLite, 6.5 s on PostgreSQL measured
     ).json()["id"]
     synthetic.make_sar_scene(tmp_path / "a.tif", width=512, height=512, n_ships=5, seed=1, date="2026-03-01")
-    r = httpx.post(
-        f"{base}/sites/{site_id}/scenes",
-        files={"scene": ("a.tif", (tmp_path / "a.tif").read_bytes())},
-        data={"detector": "none"},
-        headers=headers,
-        timeout=120,
-    )
-    assert r.status_code == 201, r.text
+    _add_scene_now(base, headers, site_id, tmp_path / "a.tif")
 
     shots = Shots(browser, tmp_path / "screenshots")
-    browser.get(base + "/login")
-    browser.find_element(By.ID, "username").send_keys("viewer")
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login").click()
-    _wait(browser, lambda d: "viewer" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".who")))
+    _log_in_as_viewer(browser, base)
     browser.get(f"{base}/sites/{site_id}")
     overlay = _wait(
         browser,
@@ -330,14 +339,9 @@ def test_site_map_draws_the_country_border_at_a_border_port(server, browser, tmp
     from selenium.webdriver.common.by import By
 
     from imint.sites import synthetic
-    from imint.workspace import Workspace
 
     base, ws_path = server
-    with Workspace(ws_path) as ws, ws.session() as s:
-        from imint.api import security
-
-        _row, token = security.create_token(s, security.get_user(s, "analyst"), "browser test")
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    headers = _analyst_headers(ws_path)
     site_id = httpx.post(
         base + "/sites",
         data={"name": "Narva", "lon": "28.20", "lat": "59.377", "radius_m": "3000"},
@@ -353,25 +357,14 @@ def test_site_map_draws_the_country_border_at_a_border_port(server, browser, tmp
         center=(28.20, 59.377),
         date="2026-03-01",
     )
-    r = httpx.post(
-        f"{base}/sites/{site_id}/scenes",
-        files={"scene": ("narva.tif", (tmp_path / "narva.tif").read_bytes())},
-        data={"detector": "none"},
-        headers=headers,
-        timeout=120,
-    )
-    assert r.status_code == 201, r.text
+    _add_scene_now(base, headers, site_id, tmp_path / "narva.tif")
     site = httpx.get(f"{base}/sites/{site_id}", headers=headers, timeout=60).json()
     borders = httpx.get(base + site["map"]["borders_url"], headers=headers, timeout=60).json()
     between = {f["properties"]["between"] for f in borders["features"]}
     assert any("Estonia" in b and "Russia" in b for b in between), between
 
     shots = Shots(browser, tmp_path / "screenshots")
-    browser.get(base + "/login")
-    browser.find_element(By.ID, "username").send_keys("viewer")
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login").click()
-    _wait(browser, lambda d: "viewer" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".who")))
+    _log_in_as_viewer(browser, base)
     browser.get(f"{base}/sites/{site_id}")
     lines = _wait(
         browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#map path.country-border"), timeout=120
