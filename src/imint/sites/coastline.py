@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from imint.errors import ValidationError
+from imint.sites.geo import map_window
 
 CELL_DEG = 1.0 / 120.0  # 30 arc-seconds
 ROWS, COLS = 21600, 43200
@@ -85,14 +86,9 @@ def _coastline(row0: int, row1: int, col0: int, col1: int) -> tuple[tuple[tuple[
 
 def coastline_geojson(bounds: list[list[float]], *, margin_deg: float = 0.1) -> dict[str, Any]:
     """Coastlines (land-mask edges) as GeoJSON LineStrings around ``[[south, west], [north, east]]``."""
-    (south, west), (north, east) = bounds
-    south, north = max(south - margin_deg, -90.0), min(north + margin_deg, 90.0)
-    west, east = max(west - margin_deg, -180.0), min(east + margin_deg, 180.0)
-    if not (south < north and west < east) or north - south > MAX_SPAN_DEG or east - west > MAX_SPAN_DEG:
-        raise ValidationError(
-            f"a coastline is drawn for at most {MAX_SPAN_DEG}° x {MAX_SPAN_DEG}° (got {bounds})",
-            subject="bounds",
-        )
+    south, west, north, east = map_window(
+        bounds, margin_deg=margin_deg, max_span_deg=MAX_SPAN_DEG, layer="coastlines"
+    )
     row0, row1 = int((90.0 - north) / CELL_DEG), min(ROWS, int(np.ceil((90.0 - south) / CELL_DEG)))
     col0, col1 = int((west + 180.0) / CELL_DEG), min(COLS, int(np.ceil((east + 180.0) / CELL_DEG)))
     lines = _coastline(row0, row1, col0, col1)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from imint.errors import BadInputError
+from imint.errors import BadInputError, ValidationError
 
 # Past this many pixels a raster is never read whole: it is streamed in tiles.
 WHOLE_READ_LIMIT = 64_000_000
@@ -301,3 +301,20 @@ def latlon_bounds(geometries: list[dict[str, Any] | None]) -> list[list[float]] 
         return None
     w, s, e, n = unary_union(shapes).bounds
     return [[s, w], [n, e]]
+
+
+def map_window(
+    bounds: list[list[float]], *, margin_deg: float, max_span_deg: float, layer: str
+) -> tuple[float, float, float, float]:
+    """``[[south, west], [north, east]]`` widened by ``margin_deg`` and clamped to the globe, as
+    (south, west, north, east); refused when empty or wider than ``max_span_deg`` (a map layer of
+    ``layer``, e.g. "coastlines", is drawn for one site's surroundings, not a continent)."""
+    (south, west), (north, east) = bounds
+    south, north = max(south - margin_deg, -90.0), min(north + margin_deg, 90.0)
+    west, east = max(west - margin_deg, -180.0), min(east + margin_deg, 180.0)
+    if not (south < north and west < east) or north - south > max_span_deg or east - west > max_span_deg:
+        raise ValidationError(
+            f"{layer} are drawn for at most {max_span_deg}° x {max_span_deg}° (got {bounds})",
+            subject="bounds",
+        )
+    return south, west, north, east
