@@ -19,6 +19,8 @@ cd "$(dirname "$0")/.."
 max_examples=${1:-3}
 seed=${2:-20261201}
 python=${PYTHON:-.venv/bin/python}
+# Absolute: the Schemathesis runs below work in their own folder, where a relative path would miss.
+case "$python" in /*) ;; */*) python="$PWD/$python" ;; *) python=$(command -v "$python") ;; esac
 st="$(dirname "$python")/schemathesis"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 # Generators for the upload media types and the named string formats the document uses (see the file).
