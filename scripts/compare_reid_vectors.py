@@ -10,6 +10,14 @@ face model; only the landmarks it aligns on come from the model's detector. This
 photos' faces with that SFace from each detector's landmarks, pairs the faces by box IoU, and prints how far
 the vectors and all pairwise cosines between the photos move. A move far below the thresholds' third
 decimal means the fitted thresholds stand; a larger one means: refit them with fit_calibration.py.
+
+    .venv/bin/python scripts/compare_reid_vectors.py --thresholds /tmp/sface-ort-calibration.json \
+        --calibration-cache .cache/calibration ../shared/data/faces ../shared/data/faces-field --model yunet-ort/sface
+
+With ``--thresholds`` (a table written by ``fit_calibration.py --model DETECTOR/sface --out ...``) it prints,
+instead, the refit's cosines at ``REID_FMR`` per quality-pair bin beside the committed ``REID_SFACE_COSINE``,
+and the false-match rate both give on the held-back identities (``in_fit_half`` False) of the refit's cached
+vectors (``--calibration-cache``, fit_calibration.py's ``--cache``).
 """
 
 from __future__ import annotations
@@ -19,11 +27,52 @@ from pathlib import Path
 
 import numpy as np
 
-from imint.faces.datasets import read_face_folder
+from imint.faces.calibration import load_calibration
+from imint.faces.datasets import in_fit_half, read_face_folder
 from imint.faces.models import get_detector
+from imint.faces.quality import QUALITY_BINS, quality_bin
 from imint.faces.reembed import map_faces
-from imint.faces.video.tracker import association_embedder
+from imint.faces.video.tracker import REID_FMR, REID_SFACE_COSINE, association_embedder, reid_threshold
 from imint.media.images import load_image_file
+
+
+def compare_thresholds(table: Path, cache: Path, folders: list[Path], model_id: str) -> None:
+    """The refit's cosines at ``REID_FMR`` against the committed ones, and the held-back FMR at each."""
+    load_calibration.cache_clear()
+    refit = load_calibration(model_id, table)
+    key = model_id.replace("/", "_").replace("+", "-").replace(":", "")
+    sets = [np.load(cache / f"{root.resolve().name}-{key}.npz", allow_pickle=True) for root in folders]
+    emb = np.concatenate([s["emb"] for s in sets])
+    ident = np.concatenate([s["identity"] for s in sets])
+    quality = np.concatenate([s["quality"] for s in sets])
+    ok = np.concatenate([s["found"] & ~s["poor"] for s in sets]) & np.array(
+        [not in_fit_half(str(i)) for i in ident]
+    )
+    emb, ident, quality = emb[ok], ident[ok], quality[ok]
+    iu = np.triu_indices(len(emb), 1)
+    scores = (emb @ emb.T)[iu]
+    impostor = (ident[:, None] != ident[None, :])[iu]
+    # One threshold per pair of quality bins (the lower face's bin first), looked up per pair.
+    face_bin = np.array([QUALITY_BINS.index(quality_bin(q)) for q in quality])
+    mid = {QUALITY_BINS.index(quality_bin(q)): float(q) for q in np.unique(quality)}
+    pair = face_bin[iu[0]] * len(QUALITY_BINS) + face_bin[iu[1]]
+    committed, refitted = np.zeros(len(pair)), np.zeros(len(pair))
+    for code in np.unique(pair):
+        qa, qb = mid[code // len(QUALITY_BINS)], mid[code % len(QUALITY_BINS)]
+        committed[pair == code] = reid_threshold(qa, qb)
+        refitted[pair == code] = refit.threshold_for_fmr(REID_FMR, qa, qb)
+    for name in REID_SFACE_COSINE:
+        print(
+            f"{name}: committed {REID_SFACE_COSINE[name]:.3f}, refit {refit.bins[name].threshold(REID_FMR):.3f}"
+            if name in refit.bins
+            else f"{name}: committed {REID_SFACE_COSINE[name]:.3f}, no refit bin"
+        )
+    for label, thresholds in (("committed", committed), ("refit", refitted)):
+        fmr = np.mean(scores[impostor] >= thresholds[impostor])
+        print(
+            f"held-back FMR at the {label} cosines (asked {REID_FMR:g}): {fmr:.4f} "
+            f"({int(impostor.sum())} different-person pairs, {len(emb)} faces)"
+        )
 
 
 def main() -> None:
@@ -31,7 +80,13 @@ def main() -> None:
     ap.add_argument("folders", nargs="+", type=Path)
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--detectors", nargs=2, default=["yunet", "yunet-ort"])
+    ap.add_argument("--thresholds", type=Path, help="a fit_calibration.py table of DETECTOR/sface")
+    ap.add_argument("--calibration-cache", type=Path, default=Path(".cache/calibration"))
+    ap.add_argument("--model", default="yunet-ort/sface", help="the table's model id (with --thresholds)")
     args = ap.parse_args()
+    if args.thresholds:
+        compare_thresholds(args.thresholds, args.calibration_cache, args.folders, args.model)
+        return
     embedder = association_embedder()
     detectors = [get_detector(name) for name in args.detectors]
     for root in args.folders:
