@@ -112,6 +112,11 @@ def fusion_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
         fit, check = splits(f, field)
         bins = np.array([quality_bin(q) for q in f["quality"]])
         tiny = f["upsampling"] >= 2.0
+        if (np.linalg.norm(f["sface_flip"][f["found"] & ~tiny], axis=1) == 0).any():
+            print(
+                f"    (no mirror vectors of {name}'s non-tiny faces: face_features.py ran with --no-mirror-vectors)"
+            )
+            continue
         print(
             f"{name}: quality bins {dict(zip(*np.unique(bins, return_counts=True), strict=True))}; tiny {tiny.sum()}"
         )
@@ -236,6 +241,15 @@ def fit_logistic(x: np.ndarray, fails: np.ndarray, trials: np.ndarray, ridge: fl
     return lambda xx: 1 / (1 + np.exp(-(np.column_stack([np.ones(len(xx)), (xx - mu) / sd]) @ w))), w
 
 
+# Feature subsets tried for the learned score (columns of ``quality_features``).
+QUALITY_MODELS = {
+    "SFace norm only": (0,),
+    "norm + eye distance": (0, 1),
+    "norm + today's quality": (0, 5),
+    "all seven": (0, 1, 2, 3, 4, 5, 6),
+}
+
+
 def quality_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
     print("\n== 2. learned quality: P(a genuine pair of this face falls below the 1e-3 threshold)")
     xs, fs, ts = [], [], []
@@ -245,39 +259,41 @@ def quality_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
         xs.append(quality_features(f)[idx])
         fs.append(fails)
         ts.append(trials)
-    predict, w = fit_logistic(np.concatenate(xs), np.concatenate(fs), np.concatenate(ts))
-    print(
-        f"  coefficients (standardised): intercept {w[0]:.2f}; "
-        + ", ".join(f"{n} {c:+.2f}" for n, c in zip(FEATURE_NAMES, w[1:], strict=True))
-    )
+    x_fit, f_fit, t_fit = np.concatenate(xs), np.concatenate(fs), np.concatenate(ts)
+    models = {}
+    for label, cols in QUALITY_MODELS.items():
+        predict, w = fit_logistic(x_fit[:, cols], f_fit, t_fit)
+        models[label] = (cols, predict)
+        print(
+            f"  {label}: standardised coefficients, intercept {w[0]:.2f}; "
+            + ", ".join(f"{FEATURE_NAMES[c]} {v:+.2f}" for c, v in zip(cols, w[1:], strict=True))
+        )
     rng = np.random.default_rng(0)
     for name, f, _role, field in sets:
         _, check = splits(f, field)
-        idx, fails, trials, thr = genuine_failures(f, check)
-        p = predict(quality_features(f))
-        rate = fails.sum() / trials.sum()
-        pred = (p[idx] * trials).sum() / trials.sum()
-        print(
-            f"  {name} check ids: genuine-pair FNMR at 1e-3 {rate:.4f}; predicted (mean over pairs) {pred:.4f}"
-        )
+        idx, fails, trials, _thr = genuine_failures(f, check)
+        x = quality_features(f)
+        print(f"  {name} check ids: genuine-pair FNMR at 1e-3 {fails.sum() / trials.sum():.4f}")
         for label, badness in (
             ("today's quality", -f["quality"]),
             ("SFace norm", -f["sface_norm"]),
             ("eye distance", -f["eye_distance"]),
-            ("learned", p),
+            *((f"learned: {k}", m[1](x[:, m[0]])) for k, m in models.items()),
         ):
             cut = np.quantile(badness[idx], 0.7)
-            flagged = badness > cut
-            fnmr, n = fnmr_kept(f, check, flagged)
-            print(f"    worst 30 % flagged by {label:>16}: FNMR of the kept {fnmr:.4f} ({n} pairs)")
+            fnmr, n = fnmr_kept(f, check, badness > cut)
+            print(f"    worst 30 % flagged by {label:>30}: FNMR of the kept {fnmr:.4f} ({n} pairs)")
+        for label, (cols, predict) in models.items():
+            p = predict(x[:, cols])
+            print(
+                f"    {label:>30}: predicted {(p[idx] * trials).sum() / trials.sum():.4f} (mean over pairs)"
+            )
         rand = []
         for _ in range(20):
             flagged = np.zeros(len(f["s"]), bool)
             flagged[rng.choice(idx, int(0.3 * len(idx)), replace=False)] = True
             rand.append(fnmr_kept(f, check, flagged)[0])
-        print(f"    worst 30 % flagged at random (20 draws): FNMR of the kept {np.mean(rand):.4f}")
-        none = fnmr_kept(f, check, np.zeros(len(f["s"]), bool))[0]
-        print(f"    nothing flagged: {none:.4f}")
+        print(f"    worst 30 % flagged at random (mean of 20 draws): FNMR of the kept {np.mean(rand):.4f}")
 
 
 # --- 3. mirror passes on more faces ----------------------------------------------------------------------
