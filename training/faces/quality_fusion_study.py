@@ -163,6 +163,17 @@ def fusion_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
                 best_q = (score, th_m, th_h)
     _, th_m, th_h = best_q
     print(f"  by quality bin: best medium {np.degrees(th_m):.0f} deg, high {np.degrees(th_h):.0f} deg")
+    print("  the high bin's angle around the fitted one (medium 45 deg), all / fit / check identities:")
+    for name, f, role, field in sets:
+        fit, check = splits(f, field)
+        hi = np.array([quality_bin(q) == "high" for q in f["quality"]])
+        for deg in (45, 42.5, 40, 37.5, 35):
+            w = np.where(hi, np.sin(np.radians(deg)), np.sin(np.radians(45)))
+            every = np.ones(len(w), bool)
+            print(
+                f"    {name} high {deg:>4} deg: all {fmt(metrics(f, role, every, w))}\n{'':>24}"
+                f"fit {fmt(metrics(f, role, fit, w))}\n{'':>24}check {fmt(metrics(f, role, check, w))}"
+            )
     for name, f, role, field in sets:
         fit, check = splits(f, field)
         hi = np.array([quality_bin(q) == "high" for q in f["quality"]])
@@ -320,6 +331,10 @@ def flip_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
             "quality < 0.75": (f["quality"] < 0.75) | (f["upsampling"] >= 2.0),
             "quality < 0.85": (f["quality"] < 0.85) | (f["upsampling"] >= 2.0),
         }
+        # SFace's raw norm (a by-product of the first pass) below its 10-50 % quantile on the fit identities.
+        for share in (0.1, 0.2, 0.3, 0.5):
+            cut = np.quantile(f["sface_norm"][fit & f["found"]], share)
+            policies[f"SFace norm < {cut:.2f} (fit {share:.0%})"] = (f["sface_norm"] < cut) | tiny
         for label, mirror in policies.items():
             g = dict(f)
             # Tiny faces' vectors have the mirror passes already (today's policy).
@@ -329,8 +344,8 @@ def flip_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
             share = mirror[f["found"]].mean()
             extra = np.where(mirror, both, one)[timed].mean() * 1e3
             print(
-                f"    {label:>22} ({share:5.1%} of faces, mean {extra:5.1f} ms/face): "
-                f"all {fmt(metrics(g, role, every, a))}\n{'':>30}check {fmt(metrics(g, role, check, a))}"
+                f"    {label:>30} ({share:5.1%} of faces, mean {extra:5.1f} ms/face): "
+                f"all {fmt(metrics(g, role, every, a))}\n{'':>38}check {fmt(metrics(g, role, check, a))}"
             )
 
 
