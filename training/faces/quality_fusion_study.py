@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -112,18 +113,11 @@ def fusion_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
         fit, check = splits(f, field)
         bins = np.array([quality_bin(q) for q in f["quality"]])
         tiny = f["upsampling"] >= 2.0
-        if (np.linalg.norm(f["sface_flip"][f["found"] & ~tiny], axis=1) == 0).any():
-            print(
-                f"    (no mirror vectors of {name}'s non-tiny faces: face_features.py ran with --no-mirror-vectors)"
-            )
-            continue
-        print(
-            f"{name}: quality bins {dict(zip(*np.unique(bins, return_counts=True), strict=True))}; tiny {tiny.sum()}"
-        )
+        print(f"{name}: quality bins {dict(Counter(bins.tolist()))}; tiny {tiny.sum()}")
         print(f"  fixed fusion (today), fit ids:   {fmt(metrics(f, role, fit, base[name]))}")
         print(f"  fixed fusion (today), check ids: {fmt(metrics(f, role, check, base[name]))}")
     # Grid over the SFace angle for tiny (field) and other (clean) faces: two weights, chosen on the fit
-    # identities by the mean of clean and field TAR at 1e-3 plus rank-1 minus FNIR (equal weights).
+    # identities by the sum over both sets of TAR at 1e-3 + rank-1 - FNIR at FPIR 1 %.
     angles = np.radians(np.arange(25, 71, 5))
 
     def weights(f: dict, th_tiny: float, th_clean: float) -> np.ndarray:
@@ -323,6 +317,11 @@ def flip_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
             f"{cpu_one:.1f}, with mirrors {cpu_flip:.1f}"
         )
         tiny = f["upsampling"] >= 2.0
+        if (np.linalg.norm(f["sface_flip"][f["found"] & ~tiny], axis=1) == 0).any():
+            print(
+                f"    (no mirror vectors of {name}'s non-tiny faces: face_features.py ran with --no-mirror-vectors)"
+            )
+            continue
         policies = {
             "tiny only (today)": f["upsampling"] >= 2.0,
             "every face": every,
