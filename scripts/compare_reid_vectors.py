@@ -63,7 +63,7 @@ def compare_thresholds(table: Path, cache: Path, folders: list[Path], model_id: 
         refitted[pair == code] = refit.threshold_for_fmr(REID_FMR, qa, qb)
     for name in REID_SFACE_COSINE:
         print(
-            f"{name}: committed {REID_SFACE_COSINE[name]:.3f}, refit {refit.bins[name].threshold(REID_FMR):.4f}"
+            f"{name}: committed {REID_SFACE_COSINE[name]:.3f}, refit {refit.bins[name].threshold(REID_FMR):.5f}"
             if name in refit.bins
             else f"{name}: committed {REID_SFACE_COSINE[name]:.3f}, no refit bin"
         )
