@@ -299,6 +299,19 @@ def quality_study(sets: list[tuple[str, dict, dict, bool]]) -> None:
             flagged[rng.choice(idx, int(0.3 * len(idx)), replace=False)] = True
             rand.append(fnmr_kept(f, check, flagged)[0])
         print(f"    worst 30 % flagged at random (mean of 20 draws): FNMR of the kept {np.mean(rand):.4f}")
+    # As the "poor" flag (never matched, no reference): one norm cut for both sets, a quantile of the field
+    # set's fit identities (0-2 clean check faces fall below them).
+    field_fit = next(f["sface_norm"][splits(f, True)[0] & f["found"]] for _n, f, _r, fld in sets if fld)
+    for share in (0.0, 0.02, 0.05, 0.1):
+        cut = np.quantile(field_fit, share) if share else -np.inf
+        for name, f, role, field in sets:
+            _, check = splits(f, field)
+            poor = f["poor"] | (f["sface_norm"] < cut)
+            a = np.full(len(f["s"]), np.sqrt(0.5))
+            print(
+                f"  poor also below SFace norm {cut:.2f} (field fit {share:.0%}), {name} check ids "
+                f"({int(poor[check].sum())} poor): {fmt(metrics(f, role, check, a, poor=poor))}"
+            )
 
 
 # --- 3. mirror passes on more faces ----------------------------------------------------------------------
