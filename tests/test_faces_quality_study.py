@@ -119,3 +119,33 @@ def test_flagging_the_failing_faces_lowers_the_kept_fnmr(study) -> None:  # noqa
     flagged[bad] = True
     kept, pairs = study.fnmr_kept(f, every, flagged)
     assert none > 0.05 and kept == 0.0 and pairs > 0
+
+
+BINS_STUDY = Path(__file__).resolve().parents[1] / "training" / "faces" / "norm_bins_study.py"
+
+
+@pytest.fixture(scope="module")
+def bins_study():  # noqa: ANN201
+    spec = importlib.util.spec_from_file_location("norm_bins_study", BINS_STUDY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_operating_point_finds_the_enrolled_and_misses_a_poor_probe(study, bins_study) -> None:  # noqa: ANN001
+    from imint.faces.calibration import Calibration, fit_bin
+
+    f = _faces(noise=0.6)
+    role = _roles(f)
+    f["rel"] = np.array([f"{i}.jpg" for i in range(160)])
+    rows = [(f"{i}.jpg", str(f["identity"][i]), r) for r, idx in role.items() for i in idx]
+    iu = np.triu_indices(160, 1)
+    impostor = (f["identity"][:, None] != f["identity"][None, :])[iu]
+    cal = Calibration(model_id="t", bins={"high+high": fit_bin((f["emb"] @ f["emb"].T)[iu][impostor])})
+    quality = np.full(160, 0.9)
+    every = np.ones(160, bool)
+    m = bins_study.operating_point(f, rows, every, quality, cal)
+    assert m == {"fnir": 0.0, "fpir": 0.0, "hits": 0, "distractors": len(role["distractor_probe"])}
+    f["poor"][role["probe"][0]] = True
+    m = bins_study.operating_point(f, rows, every, quality, cal)
+    assert m["fnir"] == pytest.approx(1 / len(role["probe"]))
