@@ -238,7 +238,10 @@ def main() -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the one-process library comparison")
     ap.add_argument("--model", default="", help="face model id of the server (IMINT_FACE_MODEL)")
     ap.add_argument(
-        "--profile-server", type=Path, default=None, help="py-spy samples of the server during the fresh burst"
+        "--profile-server",
+        type=Path,
+        default=None,
+        help="py-spy samples of the server during the fresh burst",
     )
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
