@@ -88,7 +88,7 @@ def ensure_hash(ctx: CheckContext, check: str = "near_duplicates") -> ImageHashR
     """The stored hash of this image, computed and added to the session if missing."""
     kept = _session_cache(ctx.session).setdefault("rows", {})
     row = kept.get(ctx.evidence.sha256)
-    if row is None:
+    if row is None and not ctx.just_stored:
         row = ctx.session.get(ImageHashRow, (ctx.evidence.sha256, METHOD))
     if row is not None:
         # Held here: the session's identity map holds a clean row weakly, and the next check of this
@@ -377,12 +377,10 @@ _COPIES = select(
     EvidenceRow.source,
     EvidenceRow.added_at,
     EvidenceRow.metadata_["exif_DateTimeOriginal"].as_string(),
+    select(func.min(CustodyEntry.id))
+    .where(CustodyEntry.evidence_sha256 == EvidenceRow.sha256)
+    .scalar_subquery(),
 ).where(EvidenceRow.sha256.in_(_SHAS))
-_FIRST_CUSTODY = (
-    select(CustodyEntry.evidence_sha256, func.min(CustodyEntry.id))
-    .where(CustodyEntry.evidence_sha256.in_(_SHAS))
-    .group_by(CustodyEntry.evidence_sha256)
-)
 SOURCE_ACTIONS = ("added", "seen-again", "captured")  # the custody entries that say where a copy came from
 _SOURCES = (
     select(
@@ -403,14 +401,13 @@ def copy_rows(session: Session, shas: list[str], *, sources: bool = False) -> di
     found: dict[str, CopyRow] = {}
     for start in range(0, len(shas), 500):
         chunk = {"shas": shas[start : start + 500]}
-        first = {sha: first_id for sha, first_id in session.execute(_FIRST_CUSTODY, chunk).tuples()}
         entries: dict[str, list[dict[str, str]]] = {}
         if sources:
             for sha, action, actor, at, details in session.execute(_SOURCES, chunk).tuples():
                 entries.setdefault(sha, []).append(_custody_source(action, actor, at, details))
-        for sha, name, source, added_at, exif in session.execute(_COPIES, chunk).tuples():
+        for sha, name, source, added_at, exif, first_id in session.execute(_COPIES, chunk).tuples():
             found[sha] = CopyRow(
-                sha, name, source, added_at, exif or None, first.get(sha, 0), tuple(entries.get(sha, ()))
+                sha, name, source, added_at, exif or None, first_id or 0, tuple(entries.get(sha, ()))
             )
     return found
 
