@@ -117,6 +117,7 @@ STAGES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("imint.faces.search", "match_faces", "    1:N match_faces", {}),
     ("imint.faces.service", "FaceService.reference_index", "      reference index", {}),
     ("imint.faces.search", "record_matches", "    record_matches", {}),
+    ("imint.faces.search", "mark_searched_copies", "  copy groups (mark_searched_copies)", {}),
     ("imint.faces.routes", "audit_event", "audit_event", {}),
     ("imint.faces.routes", "done", "JSON answer (done)", {}),
     ("sqlalchemy.orm", "Session.commit", "  (every Session.commit)", {}),
