@@ -403,9 +403,9 @@ def copy_rows(session: Session, shas: list[str], *, sources: bool = False) -> di
         chunk = {"shas": shas[start : start + 500]}
         entries: dict[str, list[dict[str, str]]] = {}
         if sources:
-            for sha, action, actor, at, details in session.execute(_SOURCES, chunk).tuples():
+            for sha, action, actor, at, details in session.execute(_SOURCES, chunk):
                 entries.setdefault(sha, []).append(_custody_source(action, actor, at, details))
-        for sha, name, source, added_at, exif, first_id in session.execute(_COPIES, chunk).tuples():
+        for sha, name, source, added_at, exif, first_id in session.execute(_COPIES, chunk):
             found[sha] = CopyRow(
                 sha, name, source, added_at, exif or None, first_id or 0, tuple(entries.get(sha, ()))
             )
