@@ -16,6 +16,9 @@ web layer (upload, auth, audit, JSON) costs per photo.
 
 ``--workers`` sets the server's analysis workers (``IMINT_WORKERS``; 0: one per core). ``--model``
 sets the face model id the server analyses with (``IMINT_FACE_MODEL``; default: the tree's default).
+``--profile-server FILE`` samples the server process with py-spy during the fresh burst (only the
+threads holding the interpreter lock, ``--gil``: the server's Python work) and writes the collapsed
+stacks to FILE (py-spy's ``raw`` format; sum the samples by frame to see where the CPU went).
 A model id the tree has no calibration for (a faster option before its refit lands) is measured
 with the default model's calibration borrowed, for timing only: its thresholds are not its own, and
 the run says so (``calibration_borrowed_from``). The load average of the machine is written
@@ -34,6 +37,7 @@ import asyncio
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -196,6 +200,24 @@ main()
 """
 
 
+def start_profiler(pid: int, out: Path | None) -> subprocess.Popen | None:
+    """py-spy sampling the server's interpreter-lock holders into ``out`` (raw collapsed stacks)."""
+    if out is None:
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(spy), "record", "--pid", str(pid), "--gil", "--format", "raw", "--rate", "200", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches before the burst starts
+    return proc
+
+
+def stop_profiler(proc: subprocess.Popen | None) -> None:
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    proc.wait(60)
+
+
 def borrowed_calibration(model_id: str) -> str | None:
     """The model whose calibration ``model_id`` borrows in this benchmark (None: it has its own)."""
     from imint.faces.calibration import load_calibration
@@ -215,6 +237,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None, help="the server's analysis workers (IMINT_WORKERS)")
     ap.add_argument("--no-peer", action="store_true", help="skip the one-process library comparison")
     ap.add_argument("--model", default="", help="face model id of the server (IMINT_FACE_MODEL)")
+    ap.add_argument(
+        "--profile-server",
+        type=Path,
+        default=None,
+        help="py-spy samples of the server during the fresh burst",
+    )
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.workers is not None:
@@ -301,7 +329,9 @@ def main() -> int:
         for phase in ("fresh", "repeat"):
             load_before = os.getloadavg()
             cpu_before = process_tree_cpu_s(server.pid)
+            spy = start_profiler(server.pid, args.profile_server) if phase == "fresh" else None
             results[phase] = asyncio.run(burst(base, token, batch))
+            stop_profiler(spy)
             # CPU the server and its workers spent per photo: on a loaded machine wall time says
             # how much of the cores we got; this says how much work a search is.
             cpu_after = process_tree_cpu_s(server.pid)

@@ -117,6 +117,7 @@ STAGES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("imint.faces.search", "match_faces", "    1:N match_faces", {}),
     ("imint.faces.service", "FaceService.reference_index", "      reference index", {}),
     ("imint.faces.search", "record_matches", "    record_matches", {}),
+    ("imint.faces.search", "mark_searched_copies", "  copy groups (mark_searched_copies)", {}),
     ("imint.faces.routes", "audit_event", "audit_event", {}),
     ("imint.faces.routes", "done", "JSON answer (done)", {}),
     ("sqlalchemy.orm", "Session.commit", "  (every Session.commit)", {}),
@@ -131,6 +132,20 @@ def install_timers() -> None:
     for module, attr, label, options in STAGES:
         wrap(module, attr, label, **options)
     wrap("imint.checks.runner", "_run_one", "", key=_check_key)
+
+
+def count_statements(engine: Any) -> list[str]:
+    """Every statement the engine's connections send from now on (SAVEPOINT and RELEASE included, BEGIN
+    and COMMIT not: the driver sends those), its first 160 characters."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(" ".join(statement.split())[:160])
+
+    event.listen(engine, "before_cursor_execute", before)
+    return sent
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -186,6 +201,9 @@ def main() -> int:
     ap.add_argument("--model", default="", help="face model id (IMINT_FACE_MODEL); default: the tree's")
     ap.add_argument("--no-worker-side", action="store_true")
     ap.add_argument("--profile", type=Path, default=None, help="write a cProfile of the timed stages here")
+    ap.add_argument(
+        "--statements", type=Path, default=None, help="write every SQL statement of the timed searches here"
+    )
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.model:
@@ -237,6 +255,7 @@ def main() -> int:
 
             global _profiler
             _profiler = cProfile.Profile(time.thread_time)  # CPU time: less at the mercy of the load
+        statements = count_statements(ws.db.engine)
         parent_cpu0, workers_cpu0 = time.process_time(), cpu_seconds(worker_pids)
         request_ms = []
         for name, body in batch[1:]:
@@ -247,6 +266,8 @@ def main() -> int:
         parent_cpu = 1000 * (time.process_time() - parent_cpu0) / args.photos
         workers_cpu = 1000 * (cpu_seconds(worker_pids) - workers_cpu0) / args.photos
         model_id = ws.faces.model_id
+        if args.statements:
+            args.statements.write_text("\n".join(statements) + "\n")
         if _profiler is not None:
             _profiler.dump_stats(str(args.profile))
     n = args.photos
@@ -263,6 +284,9 @@ def main() -> int:
         if label in _times:
             wall, cpu = 1000 * sum(_times[label]) / n, 1000 * _cpu[label] / n
             print(f"{label:52} {wall:8.1f} {cpu:7.1f} {len(_times[label]):6d}")
+    print(
+        f"SQL statements per photo (the engine's connections; BEGIN/COMMIT not counted): {len(statements) / n:.1f}"
+    )
     print(
         f"\nCPU per photo: server process {parent_cpu:.1f} ms (this process, incl. the test client), "
         f"workers {workers_cpu:.1f} ms ({len(worker_pids)} worker pids)"

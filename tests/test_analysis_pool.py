@@ -67,8 +67,13 @@ def test_a_search_in_the_server_stores_the_checks_with_the_workers_hash(
     def no_decoding_here(data: bytes, name: str) -> None:
         raise AssertionError("the server decoded a photo its worker had hashed")
 
+    def no_engine_here(model_id: str | None = None) -> None:
+        raise AssertionError("the server process loaded an engine (its workers analyse)")
+
     # The checks part's hash (near-duplicates) must come from the worker: decoding here would fail.
     monkeypatch.setattr("imint.checks.duplicates.decode_image", no_decoding_here)
+    # Nor may any of the server's views load an engine (the reference index once did, for its width).
+    monkeypatch.setattr("imint.faces.service.get_engine", no_engine_here)
     ws_path = tmp_path / "ws"
     tokens = make_users(ws_path)
     app = create_app(

@@ -95,3 +95,36 @@ def test_a_truncated_video_is_an_error_naming_the_file_and_the_check(ws, tmp_pat
     r = report["near_duplicates"]
     assert r.status == "error" and "cut.mp4" in r.summary and "check near_duplicates" in r.summary
     assert report["metadata"].status == "absent"  # not an image: said so, not run
+
+
+def test_copies_ingested_in_one_transaction_find_each_other_and_one_scan_serves_both_checks(
+    ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch (one transaction) finds the copies it wrote itself, as photos ingested one at a time do; each
+    check runs in a savepoint, whose release once dropped the session's hashes. The near-duplicate and
+    first-seen checks of one photo share one scan of the stored hashes."""
+    from imint.checks import duplicates
+    from imint.checks.tables import CheckResultRow
+
+    original = tmp_path / "original.png"
+    Image.fromarray(astronaut()).save(original)
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(jpeg_bytes(np.asarray(Image.fromarray(astronaut()).resize((256, 256))), 70))
+    scans = []
+    real_scan = duplicates._scan
+    monkeypatch.setattr(
+        duplicates, "_scan", lambda *a: scans.append(a[1][0].evidence_sha256) or real_scan(*a)
+    )
+    with ws.session() as s:
+        ev_orig = ws.ingest(original, session=s)
+        ev_copy = ws.ingest(copy, session=s)
+    assert scans == [ev_orig.sha256, ev_copy.sha256]
+    with ws.session() as s:
+        stored = {
+            r.check: r.details
+            for r in s.query(CheckResultRow).filter_by(evidence_sha256=ev_copy.sha256)
+            if r.check in ("near_duplicates", "first_seen")
+        }
+    assert [m["sha256"] for m in stored["near_duplicates"]["matches"]] == [ev_orig.sha256]
+    assert stored["first_seen"]["earliest_ingest"]["sha256"] == ev_orig.sha256
+    assert {c["sha256"] for c in stored["first_seen"]["copies"]} == {ev_orig.sha256, ev_copy.sha256}

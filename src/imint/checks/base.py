@@ -78,10 +78,15 @@ class CheckResult:
 class CheckContext:
     """The evidence a check looks at, decoded once and shared by every check of one run."""
 
-    def __init__(self, ws: Workspace, evidence: Evidence, session: Session) -> None:
+    def __init__(
+        self, ws: Workspace, evidence: Evidence, session: Session, *, just_stored: bool = False
+    ) -> None:
         self.ws = ws
         self.evidence = evidence
         self.session = session
+        # The ingest hook's run: this transaction has just inserted the evidence row, so nothing is stored
+        # for it yet (no hash, no check result) and nothing needs looking up or replacing.
+        self.just_stored = just_stored
         self._data: bytes | None = None
         self._pil: Image.Image | None = None
         self._rgb: np.ndarray | None = None

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
 
 from imint.checks.base import CheckContext, CheckResult
@@ -86,8 +86,14 @@ def query_hashes(ctx: CheckContext, check: str) -> list[ImageHashRow]:
 
 def ensure_hash(ctx: CheckContext, check: str = "near_duplicates") -> ImageHashRow:
     """The stored hash of this image, computed and added to the session if missing."""
-    row = ctx.session.get(ImageHashRow, (ctx.evidence.sha256, METHOD))
+    kept = _session_cache(ctx.session).setdefault("rows", {})
+    row = kept.get(ctx.evidence.sha256)
+    if row is None and not ctx.just_stored:
+        row = ctx.session.get(ImageHashRow, (ctx.evidence.sha256, METHOD))
     if row is not None:
+        # Held here: the session's identity map holds a clean row weakly, and the next check of this
+        # photo (first_seen after near_duplicates) read it again when it had been collected.
+        kept[ctx.evidence.sha256] = row
         return row
     h = ctx.session.info.get(PRECOMPUTED_HASHES, {}).get(ctx.evidence.sha256)
     if h is None or h.method != METHOD:
@@ -102,6 +108,7 @@ def ensure_hash(ctx: CheckContext, check: str = "near_duplicates") -> ImageHashR
     ctx.session.add(row)
     ctx.session.flush()
     _remember(ctx.session, row)
+    kept[ctx.evidence.sha256] = row
     return row
 
 
@@ -206,17 +213,28 @@ def _own_connection(engine) -> Iterator[sqlite3.Connection]:  # noqa: ANN001 - a
 
 
 def _session_cache(session: Session) -> dict:
-    """This session's view: ``own`` (rows it flushed, not committed) and ``all`` (built on first search).
+    """This session's view: ``own`` (rows it flushed, not committed), ``all`` (built on first search),
+    ``matches`` (each search's answer, until the session adds a hash) and ``rows`` (the images' hash rows).
 
-    Both are dropped when the session commits (its rows are then read as committed ones) or rolls back
-    (they are gone), so a batch written again after a bad photo does not search rolled-back rows.
+    All are dropped when the session commits (its rows are then read as committed ones) or rolls back,
+    a savepoint included (its rows are gone), so a batch written again after a bad photo does not search
+    rolled-back rows. A savepoint's release keeps them: its rows are still the transaction's (each check
+    runs in a savepoint, and releasing one used to drop the view, so that the photo's next check built it
+    again and a batch's later photos did not see its earlier ones).
     """
     cache = session.info.get(_SESSION_HASHES)
     if cache is None:
         cache = session.info[_SESSION_HASHES] = {}
-        event.listen(session, "after_commit", _forget)
+        event.listen(session, "after_commit", _forget_unless_released)
         event.listen(session, "after_rollback", _forget)
     return cache
+
+
+def _forget_unless_released(session: Session) -> None:
+    # ``after_commit`` runs for a savepoint's release too, while that savepoint is still the session's
+    # transaction; the outermost transaction's commit is the one that ends this view.
+    if not session.in_nested_transaction():
+        _forget(session)
 
 
 def _forget(session: Session) -> None:
@@ -248,6 +266,7 @@ def _remember(session: Session, row: ImageHashRow) -> None:
     cache = _session_cache(session)
     entry = (row.evidence_sha256, row.hash_hex, row.mirror_hex)
     cache.setdefault("own", []).append(entry)
+    cache.pop("matches", None)  # a new hash may be anyone's near-duplicate
     stored = cache.get("all")
     if stored is not None:  # the session's own copy (``extended`` copied the committed list)
         stored.shas.append(entry[0])
@@ -269,6 +288,16 @@ def find_near_duplicates_of(
     hashes: an image's, or a video's keyframes'), nearest first, one match per evidence."""
     if not queries:
         return []
+    # The near-duplicate check, the first-seen check and the search's copy group all ask for one photo's
+    # group in one transaction: scanned once.
+    key = (max_distance, tuple((q.evidence_sha256, q.hash_hex) for q in queries))
+    answers = _session_cache(session).setdefault("matches", {})
+    if key not in answers:
+        answers[key] = _scan(session, queries, max_distance)
+    return list(answers[key])
+
+
+def _scan(session: Session, queries: list[ImageHashRow], max_distance: int) -> list[Match]:
     own = queries[0].evidence_sha256
     stored = _stored_hashes(session)
     if not stored.shas:
@@ -325,38 +354,71 @@ def near_duplicates(ctx: CheckContext) -> CheckResult:
     )
 
 
-def copies_rows(
-    session: Session, shas: list[str]
-) -> tuple[dict[str, EvidenceRow], dict[str, list[CustodyEntry]]]:
-    """The evidence rows of ``shas`` and the custody entries of each, in log order: a few queries, not
-    three per copy (a picture with many copies in the workspace is checked at every ingest of one more)."""
-    evidence: dict[str, EvidenceRow] = {}
-    custody: dict[str, list[CustodyEntry]] = {sha: [] for sha in shas}
+@dataclass(frozen=True)
+class CopyRow:
+    """What a copy group says of one stored copy: its evidence row's names and times, where its custody
+    log starts, and (asked for by the first-seen check) the log's entries that say where it came from."""
+
+    sha256: str
+    name: str
+    source: str
+    ingested_at: str
+    exif_capture: str | None
+    first_custody_id: int
+    sources: tuple[dict[str, str], ...] = ()
+
+
+# Written once with an expanding parameter: built per call, an IN over a group's 25-50 hashes cost more
+# than the queries (benchmarks/search_stages.py), and columns, not ORM objects, are all a group shows.
+_SHAS = bindparam("shas", expanding=True)
+_COPIES = select(
+    EvidenceRow.sha256,
+    EvidenceRow.original_name,
+    EvidenceRow.source,
+    EvidenceRow.added_at,
+    EvidenceRow.metadata_["exif_DateTimeOriginal"].as_string(),
+    select(func.min(CustodyEntry.id))
+    .where(CustodyEntry.evidence_sha256 == EvidenceRow.sha256)
+    .scalar_subquery(),
+).where(EvidenceRow.sha256.in_(_SHAS))
+SOURCE_ACTIONS = ("added", "seen-again", "captured")  # the custody entries that say where a copy came from
+_SOURCES = (
+    select(
+        CustodyEntry.evidence_sha256,
+        CustodyEntry.action,
+        CustodyEntry.actor,
+        CustodyEntry.at,
+        CustodyEntry.details,
+    )
+    .where(CustodyEntry.evidence_sha256.in_(_SHAS), CustodyEntry.action.in_(SOURCE_ACTIONS))
+    .order_by(CustodyEntry.id)
+)
+
+
+def copy_rows(session: Session, shas: list[str], *, sources: bool = False) -> dict[str, CopyRow]:
+    """The stored copies among ``shas`` (a few queries, not three per copy: a picture with many copies in
+    the workspace is looked at at every ingest and search of one more), with their sources if asked."""
+    found: dict[str, CopyRow] = {}
     for start in range(0, len(shas), 500):
-        chunk = shas[start : start + 500]
-        evidence.update(
-            (row.sha256, row)
-            for row in session.scalars(select(EvidenceRow).where(EvidenceRow.sha256.in_(chunk)))
-        )
-        for entry in session.scalars(
-            select(CustodyEntry).where(CustodyEntry.evidence_sha256.in_(chunk)).order_by(CustodyEntry.id)
-        ):
-            custody[entry.evidence_sha256].append(entry)
-    return evidence, custody
+        chunk = {"shas": shas[start : start + 500]}
+        entries: dict[str, list[dict[str, str]]] = {}
+        if sources:
+            for sha, action, actor, at, details in session.execute(_SOURCES, chunk):
+                entries.setdefault(sha, []).append(_custody_source(action, actor, at, details))
+        for sha, name, source, added_at, exif, first_id in session.execute(_COPIES, chunk):
+            found[sha] = CopyRow(
+                sha, name, source, added_at, exif or None, first_id or 0, tuple(entries.get(sha, ()))
+            )
+    return found
 
 
-def _custody_sources(entries: list[CustodyEntry]) -> list[dict[str, str]]:
-    out = []
-    for entry in entries:
-        d = entry.details or {}
-        if entry.action not in ("added", "seen-again", "captured"):
-            continue
-        rec = {"action": entry.action, "at": entry.at, "by": entry.actor}
-        for key in ("source", "from", "name", "capture_url", "capture_time", "archive_sha256"):
-            if d.get(key):
-                rec[key] = str(d[key])
-        out.append(rec)
-    return out
+def _custody_source(action: str, actor: str, at: str, details: dict | None) -> dict[str, str]:
+    d = details or {}
+    rec = {"action": action, "at": at, "by": actor}
+    for key in ("source", "from", "name", "capture_url", "capture_time", "archive_sha256"):
+        if d.get(key):
+            rec[key] = str(d[key])
+    return rec
 
 
 def first_seen(ctx: CheckContext) -> CheckResult:
@@ -365,23 +427,21 @@ def first_seen(ctx: CheckContext) -> CheckResult:
     members = [(ctx.evidence.sha256, 0)] + [
         (m.sha256, m.distance) for m in find_near_duplicates_of(ctx.session, rows)
     ]
-    stored, custody = copies_rows(ctx.session, [sha for sha, _distance in members])
+    stored = copy_rows(ctx.session, [sha for sha, _distance in members], sources=True)
     copies = []
     for sha, distance in members:
-        ev = stored.get(sha)
-        if ev is None:
+        copy = stored.get(sha)
+        if copy is None:
             continue
-        meta = ev.metadata_ or {}
-        entries = custody[sha]
         copies.append(
             {
                 "sha256": sha,
                 "distance": distance,
-                "name": ev.original_name,
-                "exif_capture": meta.get("exif_DateTimeOriginal") or None,
-                "ingested_at": ev.added_at,
-                "sources": _custody_sources(entries),
-                "first_custody_id": entries[0].id if entries else 0,
+                "name": copy.name,
+                "exif_capture": copy.exif_capture,
+                "ingested_at": copy.ingested_at,
+                "sources": list(copy.sources),
+                "first_custody_id": copy.first_custody_id,
             }
         )
     exif_times = sorted(c["exif_capture"] for c in copies if c["exif_capture"])

@@ -167,7 +167,8 @@ class ChecksPart(Part):
         if not CheckContext(ws, evidence, session).is_image():
             return
 
-        run_checks_in_session(ws, session, evidence, GROUPS["cheap"])
+        # ``Workspace.ingest`` calls this hook in the transaction that has just stored the evidence row.
+        run_checks_in_session(ws, session, evidence, GROUPS["cheap"], just_stored=True)
 
     def importers(self) -> dict[str, Any]:
         return {suffix: _import_capture for suffix in (".wacz", ".warc", ".warc.gz")}

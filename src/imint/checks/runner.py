@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from imint.checks.base import CheckContext, CheckResult, CheckSpec, not_applicable
@@ -100,13 +100,21 @@ def _run_one(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
 
 
 def run_checks_in_session(
-    ws: Workspace, session: Session, evidence: Evidence, checks: list[str] | tuple[str, ...] | None = None
+    ws: Workspace,
+    session: Session,
+    evidence: Evidence,
+    checks: list[str] | tuple[str, ...] | None = None,
+    *,
+    just_stored: bool = False,
 ) -> CheckReport:
-    """Run and store inside a caller's transaction (the ingest hook uses this); heat maps move in last."""
+    """Run and store inside a caller's transaction (the ingest hook uses this); heat maps move in last.
+
+    ``just_stored``: the caller's transaction has just inserted the evidence row (the ingest hook), so it
+    has no stored results to replace and no stored hash to look up."""
     specs = resolve_checks(checks)
-    ctx = CheckContext(ws, evidence, session)
+    ctx = CheckContext(ws, evidence, session, just_stored=just_stored)
     report = CheckReport(evidence)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_ensure(ws.exports_dir / "checks")))
+    staging: Path | None = None  # made for the first heat map (the ingest's cheap checks draw none)
     moves: list[tuple[Path, Path]] = []
     try:
         now = utcnow()
@@ -117,33 +125,42 @@ def run_checks_in_session(
             if result.heatmap is not None:
                 rgb = ctx.decoded_rgb()
                 background = rgb if rgb is not None and rgb.shape[:2] == result.heatmap.shape else None
+                if staging is None:
+                    staging = Path(
+                        tempfile.mkdtemp(prefix=".staging-", dir=_ensure(ws.exports_dir / "checks"))
+                    )
                 tmp = staging / f"{spec.name}.png"
                 write_png(tmp, render(result.heatmap, background))
                 moves.append((tmp, final))
                 result.artifact = str(final.relative_to(ws.path))
             report.results.append(result)
-        names = [spec.name for spec in specs]
-        session.execute(
-            delete(CheckResultRow).where(
-                CheckResultRow.evidence_sha256 == evidence.sha256, CheckResultRow.check.in_(names)
-            )
-        )
-        session.flush()
-        for r in report.results:
-            session.add(
-                CheckResultRow(
-                    evidence_sha256=evidence.sha256,
-                    check=r.check,
-                    status=r.status,
-                    score=r.score,
-                    summary=_without_nul(r.summary),
-                    details=_jsonable(r.details),
-                    artifact=r.artifact,
-                    method=r.method,
-                    created_at=r.created_at,
-                    created_by=ws.user,
+        if not just_stored:
+            names = [spec.name for spec in specs]
+            session.execute(
+                delete(CheckResultRow).where(
+                    CheckResultRow.evidence_sha256 == evidence.sha256, CheckResultRow.check.in_(names)
                 )
             )
+            session.flush()
+        # One INSERT of every result (not one statement per row object): nothing here reads their ids.
+        session.execute(
+            insert(CheckResultRow),
+            [
+                {
+                    "evidence_sha256": evidence.sha256,
+                    "check": r.check,
+                    "status": r.status,
+                    "score": r.score,
+                    "summary": _without_nul(r.summary),
+                    "details": _jsonable(r.details),
+                    "artifact": r.artifact,
+                    "method": r.method,
+                    "created_at": r.created_at,
+                    "created_by": ws.user,
+                }
+                for r in report.results
+            ],
+        )
         log_custody(
             session, evidence.sha256, "checked", ws.user, checks={r.check: r.status for r in report.results}
         )
@@ -156,7 +173,8 @@ def run_checks_in_session(
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return report
 
 

@@ -91,11 +91,14 @@ class ReferenceIndex:
 
     def _build(self, ids: np.ndarray, vecs: np.ndarray, stamp: str) -> FaceIndex:
         slug = self.model_id.replace("/", "_").replace("+", "-").replace(":", "")
+        # The stored vectors give the width: asking the embedder loads a whole engine (2.5 s of CPU in the
+        # server, which analyses in its workers and has none), inside the first search after an enrollment.
+        dim = int(vecs.shape[1]) if len(ids) else self._dim()
         if self.uri:
             # A distributed index (or milvus-lite when the URI is a file path).
             from imint.store.milvus_index import MilvusIndex
 
-            index = MilvusIndex(self.uri, f"faces_{slug}".replace("-", "_"), self._dim())
+            index = MilvusIndex(self.uri, f"faces_{slug}".replace("-", "_"), dim)
             index.sync(ids, vecs)
             return index
         path = self.index_dir / f"faces-{slug}.faiss"
@@ -103,7 +106,7 @@ class ReferenceIndex:
             loaded = FaissIndex.load(path, stamp)
             if loaded is not None:
                 return loaded  # built by another thread while this one waited
-            fresh = FaissIndex(self._dim())
+            fresh = FaissIndex(dim)
             if len(ids):
                 fresh.add(ids, vecs)
             fresh.save(path, stamp)

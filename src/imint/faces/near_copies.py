@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def near_copy_group(session: Session, sha256: str) -> dict[str, Any] | None:
     """The photo's group: ``{"copies": [...], "first_seen": {...}}`` (itself included), or None
     when no other stored image is a near-copy of it (or it has no stored hash)."""
-    from imint.checks.duplicates import copies_rows, find_near_duplicates
+    from imint.checks.duplicates import copy_rows, find_near_duplicates
     from imint.checks.tables import ImageHashRow
     from imint.media.phash import METHOD
 
@@ -39,23 +39,22 @@ def near_copy_group(session: Session, sha256: str) -> dict[str, Any] | None:
     if not matches:
         return None
     members = [(sha256, 0, False)] + [(m.sha256, m.distance, m.mirrored) for m in matches]
-    stored, custody = copies_rows(session, [sha for sha, _distance, _mirrored in members])
+    stored = copy_rows(session, [sha for sha, _distance, _mirrored in members])
     copies = []
     for sha, distance, mirrored in members:
-        ev = stored.get(sha)
-        if ev is None:
+        copy = stored.get(sha)
+        if copy is None:
             continue
-        entries = custody[sha]
         copies.append(
             {
                 "sha256": sha,
                 "distance": distance,
                 "mirrored": mirrored,
-                "name": ev.original_name,
-                "source": ev.source or ev.original_name,
-                "ingested_at": ev.added_at,
-                "exif_capture": (ev.metadata_ or {}).get("exif_DateTimeOriginal") or None,
-                "_order": (ev.added_at, entries[0].id if entries else 0),
+                "name": copy.name,
+                "source": copy.source or copy.name,
+                "ingested_at": copy.ingested_at,
+                "exif_capture": copy.exif_capture,
+                "_order": (copy.ingested_at, copy.first_custody_id),
             }
         )
     first = min(copies, key=lambda c: c["_order"])
