@@ -35,7 +35,7 @@ print(json.dumps(sorted(m for m in ("onnx", "pkg_resources", "sqlalchemy") if m 
 """
 
 
-def test_a_worker_on_its_parents_networks_embeds_as_the_engine_and_imports_none_of_the_heavy_modules(tmp_path):
+def test_a_worker_on_its_parents_networks_embeds_as_the_engine_without_heavy_imports(tmp_path):
     builders = network_builders(DEFAULT_MODEL)
     assert {"yunet-fp32", "sface-fast-prelu"} <= set(builders)
     files = save_built_models(builders, tmp_path)
