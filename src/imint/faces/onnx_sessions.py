@@ -4,17 +4,25 @@ One intra-op thread by default: imint's parallelism is worker processes (photo i
 embedding), and a per-call thread pool in each would fight the others over the same cores. A process
 that has the machine to itself (one sequential run) may ask for more with ``set_inference_threads``;
 the caller passes the count in (from its settings), nothing here reads the environment.
+
+Networks rebuilt from the wheels' files at load time (YuNet and SFace dequantised, SFace's PRelus
+rewritten) are made by ``built_model``: in a process told where a parent already saved them
+(``use_prebuilt``), they are read from there, so a worker neither imports ``onnx`` (1.3 CPU-s,
+most of it ``ml_dtypes``) nor rebuilds them (docs/ingest-throughput.md).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 _lock = threading.Lock()
 _threads = 1
 # ``cache_clear`` of every function that holds a session made with ``session_options``.
 _session_caches: list[Callable[[], None]] = []
+# Serialised networks another process built, by name (``use_prebuilt``).
+_prebuilt: dict[str, Path] = {}
 
 
 def inference_threads() -> int:
@@ -50,3 +58,24 @@ def session_options(threads: int | None = None):  # noqa: ANN201 (onnxruntime.Se
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # notes about rebuilt graphs' initialisers are noise here
     return options
+
+
+def built_model(name: str, build: Callable[[], bytes]) -> bytes:
+    """The serialised network ``name``: read from the file a parent saved it to, else ``build()``."""
+    path = _prebuilt.get(name)
+    return path.read_bytes() if path is not None else build()
+
+
+def save_built_models(builders: Mapping[str, Callable[[], bytes]], folder: Path) -> dict[str, str]:
+    """Build each network once here and save it under ``folder``; the map of files is for ``use_prebuilt``."""
+    files = {}
+    for name, build in builders.items():
+        path = folder / f"{name}.onnx"
+        path.write_bytes(build())
+        files[name] = str(path)
+    return files
+
+
+def use_prebuilt(files: Mapping[str, str]) -> None:
+    """Read the networks named in ``files`` from there from now on (sessions made before stay)."""
+    _prebuilt.update({name: Path(path) for name, path in files.items()})

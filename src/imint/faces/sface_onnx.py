@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imint.faces.onnx_sessions import register_session_cache, session_options
+from imint.faces.onnx_sessions import built_model, register_session_cache, session_options
 
 CROP_SIZE = 112
 DIM = 128
@@ -26,6 +26,9 @@ DIM = 128
 MAX_BATCH = 32
 # Trained by training/faces/train_field_sface.py on "embedder"-split identities only.
 FIELD_SFACE_FILE = Path(__file__).parent / "field_sface.npz"
+# ``built_model``'s names for the two networks (a worker may read them from files its parent saved).
+SFACE_MODEL = "sface-fast-prelu"
+FIELD_SFACE_MODEL = "field-sface-fast-prelu"
 
 
 def with_fast_prelu(model: bytes) -> bytes:
@@ -116,20 +119,30 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-@functools.cache
-def sface_network() -> SFaceNetwork:
-    """The wheel's SFace, built and loaded once per process (about 0.3 s)."""
+def build_sface() -> bytes:
+    """The wheel's SFace, dequantised, PRelus rewritten: a serialised model (about 0.3 s)."""
     from imint.faces.sface_net import build_sface_onnx
 
-    return SFaceNetwork(with_fast_prelu(build_sface_onnx()))
+    return with_fast_prelu(build_sface_onnx())
+
+
+def build_field_sface() -> bytes:
+    """SFace with the field-tuned tensors (``field_sface.npz``), PRelus rewritten."""
+    from imint.faces.sface_net import build_sface_onnx, load_overrides
+
+    return with_fast_prelu(build_sface_onnx(load_overrides(FIELD_SFACE_FILE)))
+
+
+@functools.cache
+def sface_network() -> SFaceNetwork:
+    """The wheel's SFace, built (or read, ``built_model``) and loaded once per process."""
+    return SFaceNetwork(built_model(SFACE_MODEL, build_sface))
 
 
 @functools.cache
 def field_sface_network() -> SFaceNetwork:
-    """SFace with the field-tuned tensors (``field_sface.npz``), built when the first tiny face needs it."""
-    from imint.faces.sface_net import build_sface_onnx, load_overrides
-
-    return SFaceNetwork(with_fast_prelu(build_sface_onnx(load_overrides(FIELD_SFACE_FILE))))
+    """The field-tuned SFace, built (or read) when the first tiny face needs it."""
+    return SFaceNetwork(built_model(FIELD_SFACE_MODEL, build_field_sface))
 
 
 register_session_cache(sface_network.cache_clear)
