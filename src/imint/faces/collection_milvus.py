@@ -182,7 +182,9 @@ class MilvusCollectionIndex:
             return scores, ids
         limit = min(k, self.max_topk, len(self._held))
         with self._milvus("search"):
-            hits = self._client.search(self.collection, data=queries.tolist(), limit=limit, output_fields=[])
+            hits = self._client.search(
+                self.collection, data=queries.tolist(), limit=limit, output_fields=["id"]
+            )
         for qi, row in enumerate(hits):
             for j, hit in enumerate(list(row)[:limit]):
                 fid = int(hit["id"])
