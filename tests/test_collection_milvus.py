@@ -143,3 +143,15 @@ def test_a_search_deeper_than_milvus_answers_widens_to_every_face(milvus_ws):
         np.testing.assert_array_equal(got[1], exact[1])
     finally:
         index.close()
+
+
+def test_an_unreachable_milvus_is_an_error_naming_the_uri(tmp_path):
+    import imint.faces.collection as coll
+    from imint.faces.collection_milvus import MilvusUnavailableError
+
+    ws = Workspace(settings=Settings(workspace=tmp_path / "ws", index_uri="http://127.0.0.1:1"))
+    try:
+        with pytest.raises(MilvusUnavailableError, match="127.0.0.1:1"):
+            coll.collection_index(ws, "any-model", 8)
+    finally:
+        ws.close()
