@@ -301,7 +301,13 @@ def collection_index(ws: Workspace, model_id: str, dim: int) -> CollectionIndex:
     Kept incrementally: faces stored since the last call are added (only their vectors are
     read), faces deleted since are removed, and the result saved (atomically) when it changed.
     A saved copy that is missing, damaged or of another dimension is rebuilt from the stored
-    vectors: the database stays the source of truth."""
+    vectors: the database stays the source of truth. When the settings name a Milvus (``index_uri``)
+    the index is a Milvus collection kept by the same rules (``imint.faces.collection_milvus``)."""
+    if ws.settings.index_uri:
+        from imint.faces.collection_milvus import milvus_collection_index
+
+        with _INDEX_LOCK:
+            return milvus_collection_index(ws, model_id, dim)  # type: ignore[return-value]
     directory = collection_index_dir(ws.index_dir, model_id)
     with _INDEX_LOCK:
         with ws.session() as s:
