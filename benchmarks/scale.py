@@ -6,6 +6,8 @@
     PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --fit-vectors /tmp/scale/faces.npz \
         --compare-indexes                                  # the faiss options of INDEX_OPTIONS
     PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --shape isotropic   # the old generator
+    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 1000000 --fit-vectors /tmp/scale/faces.npz \
+        --no-index --threads 2 --json /tmp/scale-1m-cluster.json   # clustering only (wall, CPU s, peak RSS)
 
 ``--shape fitted`` (default) draws vectors from ``engine_shape.py``: identity centres and within-identity
 noise with the covariances of real engine vectors, fitted at run time (docs/scale.md compares them).
