@@ -6,6 +6,8 @@
     PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --fit-vectors /tmp/scale/faces.npz \
         --compare-indexes                                  # the faiss options of INDEX_OPTIONS
     PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 100000 --shape isotropic   # the old generator
+    PYTHONPATH=src .venv/bin/python benchmarks/scale.py --faces 1000000 --fit-vectors /tmp/scale/faces.npz \
+        --no-index --threads 2 --json /tmp/scale-1m-cluster.json   # clustering only (wall, CPU s, peak RSS)
 
 ``--shape fitted`` (default) draws vectors from ``engine_shape.py``: identity centres and within-identity
 noise with the covariances of real engine vectors, fitted at run time (docs/scale.md compares them).
@@ -33,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -138,7 +141,7 @@ class PeakRSS:
     """Peak resident memory of this process while the block runs (sampled every 50 ms)."""
 
     def __enter__(self) -> PeakRSS:
-        self.peak = _rss()
+        self.peak = self.start = _rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -194,6 +197,7 @@ def run(
     console: Console,
     partial: Path | None = None,
     faces: Generator = synthetic_faces,
+    do_index: bool = True,
 ) -> dict:
     import faiss
 
@@ -206,6 +210,27 @@ def run(
     # (the comparison FMR for n faces; at high+high quality, the loosest bins' pair).
     find_threshold = cal.threshold_for_fpir(0.01, 0.8, n, 0.8)
 
+    if not do_index:
+        report = {
+            "faces": n,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+            "load_average_at_start": load_at_start,
+            "faiss_threads": faiss.omp_get_max_threads(),
+            "synthetic_seconds": round(gen_s, 1),
+            "index": None,
+            "index_reason": "--no-index: clustering only",
+            "exact_query_p50_ms": None,
+            "ingest": None,
+            "ingest_reason": "ingest throughput is measured by the ingest path's own benchmark (imint ingest)",
+        }
+        console.log(f"{n:,} synthetic faces in {gen_s:.0f} s; clustering")
+        report["cluster"] = _cluster(vectors, person, quality, cal, console)
+        report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        report["process_peak_rss_gb"] = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 3
+        )
+        _print(report, console)
+        return report
     base = _rss()
     console.log(f"{n:,} synthetic faces in {gen_s:.0f} s; building the index")
     t = time.perf_counter()
@@ -278,23 +303,39 @@ def run(
         partial.write_text(json.dumps(dict(report, cluster="running"), indent=2))
     console.log(f"index measured: {report['index']}")
     if do_cluster:
-        with PeakRSS() as peak:
-            t = time.perf_counter()
-            labels = cluster_embeddings(vectors, quality, cal, index=index)
-            console.log(f"clustered in {time.perf_counter() - t:.0f} s")
-            seconds = time.perf_counter() - t
-        precision, recall = _pairwise(labels, person)
-        report["cluster"] = {
-            "seconds": round(seconds, 1),
-            "peak_gb": round(peak.peak / 1e9, 3),
-            "clusters": int(labels.max() + 1),
-            "people": int(person.max() + 1),
-            "pairwise_precision": round(precision, 4),
-            "pairwise_recall": round(recall, 4),
-        }
+        report["cluster"] = _cluster(vectors, person, quality, cal, console)
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["process_peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 3)
     _print(report, console)
     return report
+
+
+def _cluster(vectors: np.ndarray, person: np.ndarray, quality: np.ndarray, cal, console: Console) -> dict:  # noqa: ANN001
+    """The product's graph clustering of every face: k-NN graph + graph clustering (no index built here:
+    the k-NN graph is its own, ``graph_cluster.knn_edges``), wall and CPU seconds, peak RSS."""
+    load = [round(x, 2) for x in os.getloadavg()]
+    stats: dict = {}
+    with PeakRSS() as peak:
+        t, cpu = time.perf_counter(), time.process_time()
+        labels = cluster_embeddings(vectors, quality, cal, stats=stats)
+        seconds, cpu_seconds = time.perf_counter() - t, time.process_time() - cpu
+    console.log(f"clustered in {seconds:.0f} s wall, {cpu_seconds:.0f} s CPU: {stats}")
+    precision, recall = _pairwise(labels, person)
+    return {
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "peak_gb": round(peak.peak / 1e9, 3),
+        "rss_before_gb": round(peak.start / 1e9, 3),
+        "clusters": int(labels.max() + 1),
+        "people": int(person.max() + 1),
+        "pairwise_precision": round(precision, 4),
+        "pairwise_recall": round(recall, 4),
+        "steps": stats,
+        "load_average_at_start": load,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "includes": "k-NN graph (k-means cells + blocked exact scores) and the graph clustering; "
+        "not the synthetic generation, not the collection index",
+    }
 
 
 # Index options measured by --compare-indexes: (name, faiss factory string, search parameter, values,
@@ -303,9 +344,13 @@ INDEX_OPTIONS: dict[str, tuple[str, str, tuple[int, ...], int]] = {
     "hnsw32-flat": ("HNSW32,Flat", "efSearch", (64, 128, 256, 512), 40),
     "hnsw32-flat-efc200": ("HNSW32,Flat", "efSearch", (64, 128, 256, 512, 1024), 40),
     "hnsw48-flat-efc200": ("HNSW48,Flat", "efSearch", (64, 128, 256, 512), 40),
-    "hnsw32-sq8": ("HNSW32,SQ8", "efSearch", (128, 256, 512), 100),
+    "hnsw32-sq8": ("HNSW32,SQ8", "efSearch", (128, 256, 512, 1024), 100),
     "hnsw32-sq8-efc200": ("HNSW32,SQ8", "efSearch", (64, 128, 256, 512), 100),
     "pca64-hnsw32": ("PCA64,HNSW32,Flat", "efSearch", (128, 256, 512), 200),
+    "hnsw32-sq8-efc80": ("HNSW32,SQ8", "efSearch", (256, 512, 1024), 100),
+    "hnsw48-sq8": ("HNSW48,SQ8", "efSearch", (256, 512, 1024), 100),
+    "pca128-hnsw32": ("PCA128,HNSW32,Flat", "efSearch", (256, 512, 1024), 300),
+    "pca128-hnsw32-sq8": ("PCA128,HNSW32,SQ8", "efSearch", (256, 512, 1024), 300),
     "ivf-flat": ("IVF{nlist},Flat", "nprobe", (8, 16, 32, 64), 40),
     "ivf-sq8": ("IVF{nlist},SQ8", "nprobe", (16, 32, 64), 100),
     "ivf-pq32": ("IVF{nlist},PQ32", "nprobe", (16, 32, 64), 200),
@@ -426,6 +471,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-cluster", action="store_true", help="index only")
+    parser.add_argument("--no-index", action="store_true", help="clustering only")
     parser.add_argument("--compare-indexes", action="store_true", help="the index options' table instead")
     parser.add_argument("--options", default=",".join(INDEX_OPTIONS), help="options for --compare-indexes")
     parser.add_argument("--shape", choices=("fitted", "isotropic"), default="fitted")
@@ -445,7 +491,16 @@ def main() -> None:
         report = compare_indexes(args.faces, args.queries, args.seed, faces, args.options.split(","), console)
         report.update(shape=args.shape, load_average_at_start=load_at_start)
     else:
-        report = run(args.faces, args.queries, args.seed, not args.no_cluster, console, args.json, faces)
+        report = run(
+            args.faces,
+            args.queries,
+            args.seed,
+            not args.no_cluster,
+            console,
+            args.json,
+            faces,
+            not args.no_index,
+        )
         report["shape"] = args.shape
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

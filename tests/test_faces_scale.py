@@ -269,3 +269,45 @@ def test_the_fitted_generator_reproduces_the_shape_it_was_fitted_to():
     # Photos per person follow the fitted histogram; lower quality means a noisier face.
     assert set(np.bincount(syn_person)) <= set(sizes)
     assert shape.spread_b < 0
+
+
+def test_knn_edges_through_cells_find_the_strong_pairs_that_exact_search_finds():
+    import imint.faces.graph_cluster as gc
+
+    emb, truth = _people(800, 4, noise=0.5, seed=13)
+    a, b = gc.knn_edges(emb, 5, exact_below=10**9)
+    # Exact: every row's 5 nearest other rows, no self-pairs.
+    assert (a != b).all() and np.array_equal(np.bincount(a, minlength=len(emb)), np.full(len(emb), 5))
+    scores = emb @ emb.T
+    np.fill_diagonal(scores, -np.inf)
+    want = np.sort(np.argsort(-scores, axis=1)[:, :5], axis=1)
+    got = np.sort(b.reshape(len(emb), 5)[np.argsort(a.reshape(len(emb), 5)[:, 0])], axis=1)
+    np.testing.assert_array_equal(got, want)
+    # A floor drops the weaker pairs and nothing else.
+    floor = float(np.median(scores[a, b]))
+    fa, fb = gc.knn_edges(emb, 5, floor=floor, exact_below=10**9)
+    assert (scores[fa, fb] > floor).all()
+    kept = {(i, j) for i, j in zip(a.tolist(), b.tolist(), strict=True) if scores[i, j] > floor}
+    assert set(zip(fa.tolist(), fb.tolist(), strict=True)) == kept
+    # Through the k-means cells (forced at this size): the same-person pairs are still found.
+    ca, cb = gc.knn_edges(emb, 5, exact_below=0, nprobe=4)
+    assert (ca != cb).all()
+    same = truth[a] == truth[b]
+    exact_pairs = set(zip(a[same].tolist(), b[same].tolist(), strict=True))
+    found = exact_pairs & set(zip(ca.tolist(), cb.tolist(), strict=True))
+    assert len(found) >= 0.95 * len(exact_pairs)
+
+
+def test_graph_clustering_through_cells_equals_the_exact_graph_on_planted_people(cal, monkeypatch):
+    import imint.faces.graph_cluster as gc
+
+    emb, truth = _people(300, 4, noise=0.5, seed=14)
+    q = np.full(len(emb), 0.8)
+    exact = cluster_embeddings(emb, q, cal)
+    stats: dict = {}
+    monkeypatch.setattr(gc, "KNN_EXACT_BELOW", 0)
+    cells = cluster_embeddings(emb, q, cal, stats=stats, nprobe=6)
+    assert stats["knn"] == "34 k-means cells, 6 scanned" and stats["below_cut_edges"] > 0
+    same = truth[:, None] == truth[None, :]
+    np.testing.assert_array_equal(exact[:, None] == exact[None, :], same)
+    np.testing.assert_array_equal(cells[:, None] == cells[None, :], same)

@@ -47,7 +47,10 @@ SHORTLIST_FACTOR = 4  # approximate candidates per result, re-scored exactly
 # with 100, recall@10 equals the float graph's at 10^5 engine-shaped faces (0.968 vs 0.967 at efSearch 256,
 # docs/scale.md) for a quarter of its memory; the first round's 40 lost near-tied strangers.
 MIN_SHORTLIST = 100
-HNSW_M = 32  # graph degree (recall measured in docs/scale.md)
+# Graph degree. 48 (was 32): at 10^5 engine-shaped faces, same run, recall@10 0.983 / 0.996 at efSearch
+# 256 / 512 against 32's 0.968 / 0.990, at no higher latency (docs/scale.md, fourth round). Saved
+# indexes keep the degree they were built with.
+HNSW_M = 48
 HNSW_EF_CONSTRUCTION = 40  # 200 builds a better graph at ~4x the build time (docs/scale.md)
 HNSW_EF_SEARCH = 512
 COMPACT_DEAD_SHARE = 0.25  # rebuild without the removed rows once a quarter are dead
@@ -221,16 +224,17 @@ class CollectionIndex:
     def kind(self) -> str:
         if not self.approximate:
             return "flat (exact)"
+        degree = self._index.hnsw.nb_neighbors(1)  # M of the graph as built (a loaded one may be older)
         return (
-            f"hnsw{HNSW_M}-sq8 efConstruction={HNSW_EF_CONSTRUCTION} efSearch={self.ef_search}, exact re-score "
-            f"of max({self.shortlist_factor}k, {MIN_SHORTLIST})"
+            f"hnsw{degree}-sq8 efConstruction={self._index.hnsw.efConstruction} efSearch={self.ef_search}, "
+            f"exact re-score of max({self.shortlist_factor}k, {MIN_SHORTLIST})"
         )
 
     def memory_bytes(self) -> int:
         """Stored vectors, faiss codes and graph, and the id map (an estimate of the resident size)."""
         if self.approximate:
             # 8-bit codes + level-0 links (+ upper levels)
-            faiss_bytes = self._n_rows * (self.dim + 2 * HNSW_M * 4 * 1.1)
+            faiss_bytes = self._n_rows * (self.dim + self._index.hnsw.nb_neighbors(0) * 4 * 1.1)
         else:
             faiss_bytes = self._n_rows * self.dim * 4
         row_map = 100 * len(self)  # a Python dict entry with its two ints

@@ -7,8 +7,10 @@
 - Candidates. Average linkage joins two clusters only when the mean distance of
   all their cross pairs is below the cut, which needs at least one cross pair below
   the cut. So only cluster pairs joined by a below-cut pair can ever merge, and those
-  pairs are (nearly all) among each face's k nearest neighbours, found with the
-  ``CollectionIndex`` (approximate shortlist, exact re-score).
+  pairs are (nearly all) among each face's k nearest neighbours: ``knn_edges`` (exact
+  for small sets, an inverted file searched in batches for collections; every edge is
+  re-scored exactly and kept only below the calibrated cut). ``update_clusters`` asks
+  the ``CollectionIndex`` for the new faces' neighbours only.
 - Exact averages. Every candidate's mean distance is exact over all its cross pairs:
   kept up to date with the Lance-Williams update ``d(A+B, C) = (|A| d(A,C) +
   |B| d(B,C)) / (|A| + |B|)`` and, where one of the two terms was never a candidate,
@@ -32,6 +34,7 @@ exact inner product at the two faces' quality bins, shifted by +12 to be >= 0.
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -46,7 +49,17 @@ from imint.faces.quality import QUALITY_BIN_EDGES, QUALITY_BINS
 
 DEFAULT_NEIGHBOURS = 20  # k of the k-NN graph; docs/scale.md has the measurement behind it
 _SHIFT = 12.0  # log10 FMR >= -12: shifted distances are >= 0, as in faces/cluster.py
-_KNN_EF_SEARCH = 64
+_KNN_EF_SEARCH = 64  # update_clusters: the new faces' neighbours through the collection index
+# The full clustering's k-NN graph (``knn_edges``): exact below KNN_EXACT_BELOW faces, else each face's
+# k nearest among the faces of its KNN_NPROBE nearest k-means cells (an inverted-file search). One HNSW
+# query per face at 10^6 was ~30 CPU-min, and faiss's inverted-file scan ~150 ns a pair here; computed
+# cell by cell (the faces probing a cell against its members), it is one matrix product per cell (BLAS,
+# ~20 G multiply-adds/s a core). Measured in docs/scale.md.
+KNN_EXACT_BELOW = 20_000
+KNN_NPROBE = 8  # cells scanned per face: 8 / sqrt(N) of the collection (0.8 % at 10^6)
+_KNN_TRAIN_PER_CELL = 40  # k-means points per cell (faiss warns below 39)
+_KNN_TRAIN_ITERATIONS = 10
+_KNN_BLOCK = 1 << 23  # scores computed at once (32 MB of float32)
 _PAIR_CHUNK = 65536  # pairs scored at once: 128 MB of gathered vectors
 _QUERY_BATCH = 1024  # queries per k-NN call: bounds the shortlist re-score to ~90 MB
 
@@ -70,6 +83,18 @@ class PairDistances:
         sub = PairDistances.__new__(PairDistances)
         sub.vectors, sub.bins, sub._tables = self.vectors[rows], self.bins[rows], self._tables
         return sub
+
+    def score_floor(self, cut: float) -> float:
+        """A score below which no pair is below the (shifted) cut at any quality bins."""
+        floors = []
+        for score, log10_fmr in self._tables.values():
+            below = np.flatnonzero(np.asarray(log10_fmr) + _SHIFT < cut)
+            if not len(below):
+                continue  # no score is below the cut at these bins
+            if below[0] == 0:
+                return -np.inf  # scores under the table's first point are below the cut
+            floors.append(float(np.asarray(score)[below[0] - 1]))  # interpolation is linear between points
+        return min(floors, default=np.inf)
 
     def from_scores(self, scores: np.ndarray, codes: np.ndarray) -> np.ndarray:
         out = np.empty(scores.shape, np.float64)
@@ -114,6 +139,87 @@ def knn_graph(
     return np.concatenate(src), np.concatenate(dst)
 
 
+def knn_edges(
+    vectors: np.ndarray,
+    k: int,
+    *,
+    floor: float = -np.inf,
+    nprobe: int = KNN_NPROBE,
+    exact_below: int = KNN_EXACT_BELOW,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edges ``(a, b)`` (rows, a != b) from every row to those of its k nearest rows (by inner
+    product) that score above ``floor``. Exact below ``exact_below`` rows; above, a row's candidates
+    are the rows of its ``nprobe`` nearest k-means cells (sqrt(N) cells)."""
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    n = len(vectors)
+    kk = min(int(k) + 1, n)  # + 1: a row finds itself (its own cell is always scanned), dropped below
+    best = _TopK(n, kk)
+    if n < exact_below:
+        everyone = np.arange(n)
+        best.scan(vectors, everyone, everyone)
+    else:
+        probes = _probes(vectors, nprobe)
+        members = _groups(probes[:, 0], probes.max() + 1)
+        probing = _groups(probes.ravel(), probes.max() + 1)
+        for cell, rows in enumerate(members):
+            if len(rows):
+                best.scan(vectors, probing[cell] // probes.shape[1], rows)
+    a = np.repeat(np.arange(n), kk)
+    b, s = best.rows.ravel(), best.scores.ravel()
+    keep = (b >= 0) & (b != a) & (s > floor)
+    return a[keep], b[keep]
+
+
+def _groups(labels: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """Positions of each label 0..n_groups-1, ascending."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_groups + 1))
+    return [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]
+
+
+def _probes(vectors: np.ndarray, nprobe: int) -> np.ndarray:
+    """Each row's ``nprobe`` nearest k-means cells, nearest first (sqrt(N) cells, trained on a sample)."""
+    import faiss
+
+    n, dim = vectors.shape
+    n_cells = max(1, int(np.sqrt(n)))
+    sample = np.random.default_rng(0).choice(n, min(n, _KNN_TRAIN_PER_CELL * n_cells), replace=False)
+    kmeans = faiss.Kmeans(dim, n_cells, niter=_KNN_TRAIN_ITERATIONS, seed=1234, spherical=True)
+    kmeans.train(vectors[np.sort(sample)])
+    p = min(int(nprobe), n_cells)
+    probes = np.empty((n, p), np.int64)
+    for start in range(0, n, 65536):
+        probes[start : start + 65536] = kmeans.index.search(vectors[start : start + 65536], p)[1]
+    return probes
+
+
+class _TopK:
+    """Each row's k best (score, row) seen so far, merged block by block."""
+
+    def __init__(self, n: int, k: int) -> None:
+        self.k = k
+        self.scores = np.full((n, k), -np.inf, np.float32)
+        self.rows = -np.ones((n, k), np.int64)
+
+    def scan(self, vectors: np.ndarray, queries: np.ndarray, cands: np.ndarray) -> None:
+        """Offer every (query, candidate) pair: exact inner products, one matrix product a block."""
+        cand_vectors = vectors[cands]
+        step = max(1, _KNN_BLOCK // len(cands))
+        for start in range(0, len(queries), step):
+            q = queries[start : start + step]
+            scores = vectors[q] @ cand_vectors.T
+            if scores.shape[1] > self.k:
+                top = np.argpartition(-scores, self.k - 1, axis=1)[:, : self.k]
+                scores, found = np.take_along_axis(scores, top, axis=1), cands[top]
+            else:
+                found = np.broadcast_to(cands, scores.shape)
+            both_scores = np.concatenate([self.scores[q], scores], axis=1)
+            both_rows = np.concatenate([self.rows[q], found], axis=1)
+            keep = np.argpartition(-both_scores, self.k - 1, axis=1)[:, : self.k]
+            self.scores[q] = np.take_along_axis(both_scores, keep, axis=1)
+            self.rows[q] = np.take_along_axis(both_rows, keep, axis=1)
+
+
 def _check_inputs(embeddings: np.ndarray, quality: np.ndarray, fmr: float) -> tuple[np.ndarray, np.ndarray]:
     emb = np.ascontiguousarray(embeddings, np.float32)
     q = np.asarray(quality, np.float64)
@@ -133,30 +239,60 @@ def cluster_embeddings(
     must_link: Iterable[tuple[int, int]] = (),
     cannot_link: Iterable[tuple[int, int]] = (),
     neighbours: int = DEFAULT_NEIGHBOURS,
-    index: CollectionIndex | None = None,
+    nprobe: int = KNN_NPROBE,
+    stats: dict | None = None,
 ) -> np.ndarray:
     """Cluster labels (0..k-1) for row-aligned embeddings; constraints are row pairs.
 
-    Same signature and meaning as ``imint.faces.cluster.cluster_embeddings``. ``index``
-    may be a ``CollectionIndex`` whose ids are the row numbers 0..n-1 (built if None)."""
+    Same signature and meaning as ``imint.faces.cluster.cluster_embeddings``; the k-NN graph is
+    ``knn_edges`` (``nprobe`` cells scanned per face above ``KNN_EXACT_BELOW`` faces). ``stats``, if
+    given, receives the wall and CPU seconds of the two steps and the edge counts."""
     emb, q = _check_inputs(embeddings, quality, fmr)
     n = len(emb)
     if n <= 1:
         return np.zeros(n, np.int64)
+    clock = _Clock()
     cut = float(np.log10(fmr)) + _SHIFT
-    index = _row_index(index, emb)
     dist = PairDistances(emb, q, calibration)
-    a, b = knn_graph(index, index.rows_of(np.arange(n)), neighbours, index.stored_vectors)
-    lo, hi = np.minimum(index.row_ids(a), index.row_ids(b)), np.maximum(index.row_ids(a), index.row_ids(b))
-    pairs = np.unique(lo * n + hi)
+    a, b = knn_edges(emb, neighbours, floor=dist.score_floor(cut), nprobe=nprobe)
+    pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    del a, b
     lo, hi = pairs // n, pairs % n
+    del pairs
+    # Every edge re-scored exactly from the vectors; only below-cut ones are kept.
     d = dist.pairs(lo, hi)
     below = d < cut
+    knn_s = clock.lap()
     must, cannot = (
         _constraint_pairs(must_link, n, "must_link"),
         _constraint_pairs(cannot_link, n, "cannot_link"),
     )
-    return _ComponentLinkage(dist, cut, lo[below], hi[below], d[below], must, cannot).run(n)
+    labels = _ComponentLinkage(dist, cut, lo[below], hi[below], d[below], must, cannot).run(n)
+    if stats is not None:
+        wall, cpu = clock.lap()
+        stats.update(
+            knn_wall_s=round(knn_s[0], 1),
+            knn_cpu_s=round(knn_s[1], 1),
+            linkage_wall_s=round(wall, 1),
+            linkage_cpu_s=round(cpu, 1),
+            knn_edges=int(len(lo)),
+            below_cut_edges=int(below.sum()),
+            knn="exact" if n < KNN_EXACT_BELOW else f"{int(np.sqrt(n))} k-means cells, {nprobe} scanned",
+        )
+    return labels
+
+
+class _Clock:
+    """Wall and CPU seconds since the last lap."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return out
 
 
 def update_clusters(
