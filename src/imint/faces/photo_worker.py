@@ -154,6 +154,9 @@ def worker_start(model_id: str, known_file: str, network_files: dict[str, str]) 
     """Runs once in each worker process: threads limited, the engine loaded once (its rebuilt networks
     read from the parent's files), the known hashes read."""
     global _KNOWN
+    from imint.faces.worker_lifetime import exit_with_parent
+
+    exit_with_parent()
     limit_threads()
     from imint.faces.engine import get_engine
     from imint.faces.onnx_sessions import use_prebuilt

@@ -77,6 +77,9 @@ def default_workers() -> int:
 # -- in the worker process ------------------------------------------------------------------------
 def _worker_start(model_id: str, warm: bool, ready: Any = None) -> None:
     """A worker's initializer: one thread for every runtime, the engine loaded, then ``ready`` told."""
+    from imint.faces.worker_lifetime import exit_with_parent
+
+    exit_with_parent()
     for name in _ONE_THREAD_ENV:
         os.environ[name] = "1"
     import cv2
