@@ -376,7 +376,9 @@ _COPIES = select(
     EvidenceRow.original_name,
     EvidenceRow.source,
     EvidenceRow.added_at,
-    EvidenceRow.metadata_["exif_DateTimeOriginal"].as_string(),
+    # The whole document, not ``metadata ->> key``: PostgreSQL's json operators refuse a document holding
+    # \u0000 (an EXIF field of a hostile file, tests/fuzz_crashers), while reading it as text works.
+    EvidenceRow.metadata_,
     select(func.min(CustodyEntry.id))
     .where(CustodyEntry.evidence_sha256 == EvidenceRow.sha256)
     .scalar_subquery(),
@@ -405,9 +407,16 @@ def copy_rows(session: Session, shas: list[str], *, sources: bool = False) -> di
         if sources:
             for sha, action, actor, at, details in session.execute(_SOURCES, chunk):
                 entries.setdefault(sha, []).append(_custody_source(action, actor, at, details))
-        for sha, name, source, added_at, exif, first_id in session.execute(_COPIES, chunk):
+        for sha, name, source, added_at, metadata, first_id in session.execute(_COPIES, chunk):
+            exif = (metadata or {}).get("exif_DateTimeOriginal")
             found[sha] = CopyRow(
-                sha, name, source, added_at, exif or None, first_id or 0, tuple(entries.get(sha, ()))
+                sha,
+                name,
+                source,
+                added_at,
+                str(exif) if exif else None,
+                first_id or 0,
+                tuple(entries.get(sha, ())),
             )
     return found
 

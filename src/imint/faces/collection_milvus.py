@@ -166,7 +166,7 @@ class MilvusCollectionIndex:
     def vectors_of(self, ids: np.ndarray | Sequence[int]) -> np.ndarray:
         """The stored vectors of these faces, from the database, row i for ``ids[i]`` (KeyError for a face
         that is not a usable face of the model)."""
-        from imint.faces.collection import collection_faces
+        from imint.faces.collection_faces import collection_faces
 
         wanted = [int(i) for i in np.asarray(ids).ravel()]
         stored = collection_faces(self.ws, self.model_id, self.dim, only=set(wanted))
@@ -223,7 +223,7 @@ _OPEN_LOCK = threading.RLock()
 def milvus_collection_index(ws: Workspace, model_id: str, dim: int) -> MilvusCollectionIndex:
     """The workspace's collection index of ``model_id`` on the Milvus of ``ws.settings.index_uri``, brought
     up to date with the database (the same rules as the local ``collection_index``)."""
-    from imint.faces.collection import _usable_face_ids, collection_faces
+    from imint.faces.collection_faces import _usable_face_ids, collection_faces
 
     uri = ws.settings.index_uri
     key = (uri, milvus_collection_name(model_id), str(getattr(ws.db, "url", ws.path)))
