@@ -94,6 +94,16 @@ def test_truncated_jpeg_gives_errors_naming_file_and_check_and_others_still_run(
     assert [(r.check, r.status, r.summary) for r in checks.stored_results(ws, good_ev.sha256)] == before
 
 
+def test_a_run_of_no_checks_stores_nothing_new_and_keeps_what_was_there(ws, tmp_path: Path) -> None:
+    f = tmp_path / "a.jpg"
+    f.write_bytes(jpeg_bytes(astronaut(), 85))
+    ev = ws.ingest(f)
+    before = checks.stored_results(ws, ev.sha256)  # the cheap checks run at ingest
+    report = checks.run_checks(ws, ev, [])
+    assert report.results == []
+    assert checks.stored_results(ws, ev.sha256) == before
+
+
 def test_unknown_check_name_is_refused_before_anything_runs(ws, tmp_path: Path) -> None:
     f = tmp_path / "a.jpg"
     f.write_bytes(jpeg_bytes(astronaut(), 85))

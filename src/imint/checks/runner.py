@@ -143,24 +143,25 @@ def run_checks_in_session(
             )
             session.flush()
         # One INSERT of every result (not one statement per row object): nothing here reads their ids.
-        session.execute(
-            insert(CheckResultRow),
-            [
-                {
-                    "evidence_sha256": evidence.sha256,
-                    "check": r.check,
-                    "status": r.status,
-                    "score": r.score,
-                    "summary": _without_nul(r.summary),
-                    "details": _jsonable(r.details),
-                    "artifact": r.artifact,
-                    "method": r.method,
-                    "created_at": r.created_at,
-                    "created_by": ws.user,
-                }
-                for r in report.results
-            ],
-        )
+        if report.results:
+            session.execute(
+                insert(CheckResultRow),
+                [
+                    {
+                        "evidence_sha256": evidence.sha256,
+                        "check": r.check,
+                        "status": r.status,
+                        "score": r.score,
+                        "summary": _without_nul(r.summary),
+                        "details": _jsonable(r.details),
+                        "artifact": r.artifact,
+                        "method": r.method,
+                        "created_at": r.created_at,
+                        "created_by": ws.user,
+                    }
+                    for r in report.results
+                ],
+            )
         log_custody(
             session, evidence.sha256, "checked", ws.user, checks={r.check: r.status for r in report.results}
         )
