@@ -47,10 +47,17 @@ class PhotoWork:
 
 
 def limit_threads() -> None:
-    """One thread for OpenCV in this process (onnxruntime sessions of the engine already use one)."""
+    """One thread for OpenCV and for every BLAS/OpenMP pool loaded by now (numpy's, faiss's, OpenCV's
+    OpenBLAS) in this worker; onnxruntime's sessions use one already, and ``ONE_THREAD_ENV`` in the
+    environment covers pools loaded later. Both kinds of worker (ingest, server) call this."""
     import cv2
 
     cv2.setNumThreads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the environment variables still hold
+        return
+    threadpool_limits(1)
 
 
 def sha256_of_bytes(data: bytes) -> str:
@@ -151,18 +158,19 @@ _KNOWN: Collection[str] = frozenset()
 
 
 def worker_start(model_id: str, known_file: str, network_files: dict[str, str]) -> None:
-    """Runs once in each worker process: threads limited, the engine loaded once (its rebuilt networks
-    read from the parent's files), the known hashes read."""
+    """Runs once in each worker process: the engine loaded once (its rebuilt networks read from the
+    parent's files), threads limited (the environment it was started with did so for what loads), the
+    known hashes read."""
     global _KNOWN
     from imint.faces.worker_lifetime import exit_with_parent
 
     exit_with_parent()
-    limit_threads()
     from imint.faces.engine import get_engine
     from imint.faces.onnx_sessions import use_prebuilt
 
     use_prebuilt(network_files)
     get_engine(model_id)
+    limit_threads()
     _KNOWN = KnownHashes.load(known_file)
 
 

@@ -42,9 +42,6 @@ if TYPE_CHECKING:
     from imint.media.phash import ImageHash
     from imint.records import Faces
 
-# Thread pools each worker keeps at one thread, set before its libraries load (OpenMP, OpenBLAS,
-# MKL read these once) and again on the pools already loaded (``threadpoolctl``).
-_ONE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # How long ``AnalysisPool.start(wait=True)`` waits for every worker's engine (a loaded machine is slow).
 WARM_TIMEOUT_S = 300.0
 
@@ -77,32 +74,21 @@ def default_workers() -> int:
 # -- in the worker process ------------------------------------------------------------------------
 def _worker_start(model_id: str, warm: bool, ready: Any = None) -> None:
     """A worker's initializer: one thread for every runtime, the engine loaded, then ``ready`` told."""
+    from imint.faces.photo_worker import ONE_THREAD_ENV, limit_threads
     from imint.faces.worker_lifetime import exit_with_parent
 
     exit_with_parent()
-    for name in _ONE_THREAD_ENV:
-        os.environ[name] = "1"
-    import cv2
-
     # One thread per runtime in each worker: the processes are the parallelism (2 cores, 2 workers,
-    # not 2 x 2). onnxruntime's sessions have one thread already (``imint.faces.onnx_sessions``).
-    cv2.setNumThreads(1)
+    # not 2 x 2). Set before the engine's libraries load (OpenMP, OpenBLAS, MKL read these once), then
+    # on the pools already loaded.
+    os.environ.update(ONE_THREAD_ENV)
     if warm:
         from imint.faces.engine import get_engine
 
         get_engine(model_id)  # loaded before the first photo, not during it
-    _one_thread_everywhere()
+    limit_threads()
     if ready is not None:
         ready.put(os.getpid())
-
-
-def _one_thread_everywhere() -> None:
-    """Limit the BLAS and OpenMP pools loaded by now (numpy's, faiss's, OpenCV's OpenBLAS) to one thread."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # the environment variables above still hold for pools loaded later
-        return
-    threadpool_limits(1)
 
 
 def _started() -> None:
