@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +13,8 @@ from skimage import data
 from imint.faces.dlib_onnx import DLIB_RESNET_FILE, DlibResNet, dlib_resnet
 from imint.faces.models import DlibEmbedder, get_detector
 from tests.conftest import astronaut, grace_hopper
+from tests.script_support import load_script
 
-CONVERTER = Path(__file__).resolve().parents[1] / "training" / "faces" / "convert_dlib_resnet.py"
 SHARED_DATA = Path(
     os.environ.get("IMINT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
@@ -118,11 +116,7 @@ def test_a_missing_model_file_is_named(tmp_path) -> None:
 
 
 def _converter():
-    spec = importlib.util.spec_from_file_location("convert_dlib_resnet", CONVERTER)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/faces/convert_dlib_resnet.py")
 
 
 @pytest.mark.slow

@@ -6,21 +6,15 @@ scoring itself is held to cases whose answer is known.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-STUDY = Path(__file__).resolve().parents[1] / "training" / "faces" / "quality_fusion_study.py"
+from tests.script_support import load_script
 
 
 @pytest.fixture(scope="module")
 def study():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location("quality_fusion_study", STUDY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/faces/quality_fusion_study.py")
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -121,15 +115,9 @@ def test_flagging_the_failing_faces_lowers_the_kept_fnmr(study) -> None:  # noqa
     assert none > 0.05 and kept == 0.0 and pairs > 0
 
 
-BINS_STUDY = Path(__file__).resolve().parents[1] / "training" / "faces" / "norm_bins_study.py"
-
-
 @pytest.fixture(scope="module")
 def bins_study():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location("norm_bins_study", BINS_STUDY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/faces/norm_bins_study.py")
 
 
 def test_operating_point_finds_the_enrolled_and_misses_a_poor_probe(study, bins_study) -> None:  # noqa: ANN001

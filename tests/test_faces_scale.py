@@ -227,16 +227,9 @@ def test_any_size_is_dense_for_small_sets_and_graph_beyond(cal, monkeypatch):
 
 def _engine_shape():
     """benchmarks/engine_shape.py (the benchmark's fitted generator), imported from the checkout."""
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from tests.script_support import load_script
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_shape.py"
-    spec = importlib.util.spec_from_file_location("engine_shape", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["engine_shape"] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/engine_shape.py")
 
 
 def test_the_fitted_generator_reproduces_the_shape_it_was_fitted_to():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,16 +10,12 @@ import pytest
 from imint.faces.calibration import Calibration, fit_bin
 from imint.faces.datasets import in_fit_half
 from imint.faces.video.tracker import REID_FMR, REID_SFACE_COSINE
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_reid_vectors.py"
+from tests.script_support import load_script
 
 
 @pytest.fixture(scope="module")
 def script():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location("compare_reid_vectors", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/compare_reid_vectors.py")
 
 
 def test_threshold_check_reports_the_refit_and_the_held_back_fmr(script, tmp_path, capsys) -> None:  # noqa: ANN001

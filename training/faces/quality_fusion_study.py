@@ -201,16 +201,21 @@ FEATURE_NAMES = (
 )
 
 
-def genuine_failures(f: dict, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Per face: its genuine pairs (within ``keep``) and how many fall at or below the set's 1e-3 threshold."""
+def _scored_at_1e3(f: dict, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The found faces within ``keep`` (``idx``), their fused score matrix with today's equal weights, their
+    identities, which upper-triangle pairs are genuine, and the set's threshold at FAR 1e-3."""
     idx = np.flatnonzero(keep & f["found"])
-    a = np.full(len(f["s"]), np.sqrt(0.5))
-    sc = fused_scores(f, idx, a)
+    sc = fused_scores(f, idx, np.full(len(f["s"]), np.sqrt(0.5)))
     ids = f["identity"][idx]
     iu = np.triu_indices(len(idx), 1)
     same = (ids[:, None] == ids[None, :])[iu]
     imp = np.sort(sc[iu][~same])[::-1]
-    thr = imp[int(1e-3 * len(imp))]
+    return idx, sc, ids, same, float(imp[int(1e-3 * len(imp))])
+
+
+def genuine_failures(f: dict, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per face: its genuine pairs (within ``keep``) and how many fall at or below the set's 1e-3 threshold."""
+    idx, sc, ids, _same, thr = _scored_at_1e3(f, keep)
     gen_mask = (ids[:, None] == ids[None, :]) & ~np.eye(len(idx), dtype=bool)
     fails = ((sc <= thr) & gen_mask).sum(1)
     return idx, fails, gen_mask.sum(1), thr
@@ -218,14 +223,8 @@ def genuine_failures(f: dict, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 def fnmr_kept(f: dict, keep: np.ndarray, flagged: np.ndarray) -> tuple[float, int]:
     """FNMR at the set's 1e-3 threshold over genuine pairs of two unflagged faces."""
-    idx = np.flatnonzero(keep & f["found"])
-    a = np.full(len(f["s"]), np.sqrt(0.5))
-    sc = fused_scores(f, idx, a)
-    ids = f["identity"][idx]
+    idx, sc, _ids, same, thr = _scored_at_1e3(f, keep)
     iu = np.triu_indices(len(idx), 1)
-    same = (ids[:, None] == ids[None, :])[iu]
-    imp = np.sort(sc[iu][~same])[::-1]
-    thr = imp[int(1e-3 * len(imp))]
     ok = ~flagged[idx]
     both = (ok[:, None] & ok[None, :])[iu] & same
     return float((sc[iu][both] <= thr).mean()), int(both.sum())
