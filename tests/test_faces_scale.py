@@ -5,7 +5,12 @@ import pytest
 
 from imint.faces import cluster as dense
 from imint.faces.calibration import load_calibration
-from imint.faces.collection_index import CollectionIndex, IndexDamagedError, collection_index_dir
+from imint.faces.collection_index import (
+    CollectionIndex,
+    IndexDamagedError,
+    collection_index_dir,
+    ef_search_for,
+)
 from imint.faces.engine import DEFAULT_MODEL
 from imint.faces.graph_cluster import cluster_embeddings, update_clusters
 
@@ -104,6 +109,24 @@ def test_save_load_round_trip_and_rebuild(tmp_path):
     with pytest.raises(IndexDamagedError, match="collection"):
         CollectionIndex.load(target)
     assert len(CollectionIndex.load_or_build(target, want, emb[want])) == len(want)
+
+
+def test_ef_search_grows_with_the_collection_unless_one_is_given(tmp_path):
+    # The two measured points (docs/scale.md): 512 at 10^5 faces, 2048 at 10^6; never below 512.
+    assert [ef_search_for(n) for n in (10, 100_000, 1_000_000)] == [512, 512, 2048]
+    sizes = [250_000, 500_000, 2_000_000, 10**9]
+    assert [ef_search_for(n) for n in sizes] == sorted(ef_search_for(n) for n in sizes)
+    emb, _ = _people(400, 3, seed=4)
+    by_size = CollectionIndex.build(np.arange(len(emb)), emb, exact_below=1000)
+    assert by_size.effective_ef_search == 512 and "(by size)" in by_size.kind
+    fixed = CollectionIndex.build(np.arange(len(emb)), emb, exact_below=1000, ef_search=64)
+    assert fixed.effective_ef_search == 64 and "efSearch=64," in fixed.kind
+    fixed.save(tmp_path / "fixed")
+    assert CollectionIndex.load(tmp_path / "fixed").effective_ef_search == 64
+    # An index saved before efSearch grew with size (format 1, always the old default 512) now grows.
+    meta = tmp_path / "fixed" / "meta.json"
+    meta.write_text(meta.read_text().replace('"format": 2', '"format": 1'))
+    assert CollectionIndex.load(tmp_path / "fixed").ef_search is None
 
 
 def test_planted_identities_found_like_dense_average_linkage(cal):

@@ -52,9 +52,22 @@ MIN_SHORTLIST = 100
 # indexes keep the degree they were built with.
 HNSW_M = 48
 HNSW_EF_CONSTRUCTION = 40  # 200 builds a better graph at ~4x the build time (docs/scale.md)
-HNSW_EF_SEARCH = 512
+# efSearch grows with the collection: recall@10 of engine-shaped faces (after the re-score) was 0.995 at
+# efSearch 512 over 10^5 faces but 0.923 over 10^6, where 2048 gave 0.993 (docs/scale.md, fifth round).
+# Between and beyond those two measured points efSearch follows the power law through them, so
+# an index that was not given an efSearch keeps recall@10 ~0.99 as it grows, at a higher latency.
+HNSW_EF_SEARCH = 512  # at HNSW_EF_AT_FACES faces
+HNSW_EF_AT_FACES = 100_000
+HNSW_EF_GROWTH = np.log(2048 / 512) / np.log(1_000_000 / 100_000)  # 0.602
+HNSW_EF_SEARCH_MAX = 8192
 COMPACT_DEAD_SHARE = 0.25  # rebuild without the removed rows once a quarter are dead
 INDEX_DIR_NAME = "collection"  # under WORKSPACE/index/, one folder per embedding model
+
+
+def ef_search_for(faces: int) -> int:
+    """The efSearch a collection of ``faces`` is searched with (see ``HNSW_EF_GROWTH``)."""
+    scaled = HNSW_EF_SEARCH * (max(faces, 1) / HNSW_EF_AT_FACES) ** HNSW_EF_GROWTH
+    return int(min(HNSW_EF_SEARCH_MAX, max(HNSW_EF_SEARCH, round(scaled))))
 
 
 def collection_index_dir(index_dir: Path, model_id: str) -> Path:
@@ -80,7 +93,7 @@ class CollectionIndex:
         self,
         dim: int,
         *,
-        ef_search: int = HNSW_EF_SEARCH,
+        ef_search: int | None = None,
         shortlist_factor: int = SHORTLIST_FACTOR,
         exact_below: int = EXACT_BELOW,
     ) -> None:
@@ -88,7 +101,7 @@ class CollectionIndex:
 
         self._faiss = faiss
         self.dim = int(dim)
-        self.ef_search = int(ef_search)
+        self.ef_search = None if ef_search is None else int(ef_search)  # None: by size, ef_search_for
         self.shortlist_factor = int(shortlist_factor)
         self.exact_below = int(exact_below)
         self._vectors = np.zeros((0, self.dim), np.float32)  # capacity grows by doubling
@@ -221,12 +234,18 @@ class CollectionIndex:
         return isinstance(self._index, self._faiss.IndexHNSW)
 
     @property
+    def effective_ef_search(self) -> int:
+        """The efSearch a search uses unless it passes one: the one given, else by collection size."""
+        return self.ef_search if self.ef_search is not None else ef_search_for(len(self))
+
+    @property
     def kind(self) -> str:
         if not self.approximate:
             return "flat (exact)"
         degree = self._index.hnsw.nb_neighbors(1)  # M of the graph as built (a loaded one may be older)
         return (
-            f"hnsw{degree}-sq8 efConstruction={self._index.hnsw.efConstruction} efSearch={self.ef_search}, "
+            f"hnsw{degree}-sq8 efConstruction={self._index.hnsw.efConstruction} "
+            f"efSearch={self.effective_ef_search}{'' if self.ef_search else ' (by size)'}, "
             f"exact re-score of max({self.shortlist_factor}k, {MIN_SHORTLIST})"
         )
 
@@ -261,7 +280,7 @@ class CollectionIndex:
             rows[:, : r.shape[1]] = r
             return scores, rows
         short = min(max(k, shortlist or max(k * self.shortlist_factor, MIN_SHORTLIST)), self._n_rows)
-        ef = max(int(ef_search or self.ef_search), short)
+        ef = max(int(ef_search or self.effective_ef_search), short)
         params = faiss.SearchParametersHNSW(efSearch=ef)
         if self._selector is not None:
             params.sel = self._selector
@@ -302,7 +321,7 @@ class CollectionIndex:
         np.save(tmp / "alive.npy", self._alive[: self._n_rows])
         self._faiss.write_index(self._index, str(tmp / "faiss.index"))
         meta = {
-            "format": 1,
+            "format": 2,
             "dim": self.dim,
             "rows": self._n_rows,
             "stamp": self.stamp(),
@@ -325,7 +344,10 @@ class CollectionIndex:
             meta = json.loads((directory / "meta.json").read_text())
             obj = cls(
                 int(meta["dim"]),
-                ef_search=int(meta["ef_search"]),
+                # Format 1 always held the then default of 512, which now grows with the collection.
+                ef_search=None
+                if meta["format"] == 1 or meta["ef_search"] is None
+                else int(meta["ef_search"]),
                 shortlist_factor=int(meta["shortlist_factor"]),
                 exact_below=int(meta["exact_below"]),
             )
