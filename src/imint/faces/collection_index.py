@@ -245,7 +245,7 @@ class CollectionIndex:
         degree = self._index.hnsw.nb_neighbors(1)  # M of the graph as built (a loaded one may be older)
         return (
             f"hnsw{degree}-sq8 efConstruction={self._index.hnsw.efConstruction} "
-            f"efSearch={self.effective_ef_search}{'' if self.ef_search else ' (by size)'}, "
+            f"efSearch={self.effective_ef_search}{'' if self.ef_search is not None else ' (by size)'}, "
             f"exact re-score of max({self.shortlist_factor}k, {MIN_SHORTLIST})"
         )
 
